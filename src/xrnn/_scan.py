@@ -1,0 +1,277 @@
+"""The one time loop of xrnn: any cell, forward and backward through time.
+
+Layout is time-major and batch-rows: ``x`` is ``(T, N, I)``, a state is ``(N, H)``, and
+a cell with ``G`` gates sees pre-activations of shape ``(N, G*H)``.
+
+Forward (DESIGN 1c)::
+
+    gx = X @ W_ih^T + b            one matmul over all T*N rows, hoisted out of the loop
+    for t:  gh = h @ W_hh^T        one recurrent matmul for all gates
+            state, cache_t = cell.step(gx[t], gh, state)
+
+Backward::
+
+    for t reversed:  dgx_t, dgh_t, direct = cell.step_backward(dstate, cache_t)
+                     dh_prev = dgh_t @ W_hh + direct_h
+    dW_ih = dGx^T X,  dW_hh = dGh^T H_prev,  db = sum(dG),  dX = dGx @ W_ih
+
+Variable lengths use a ``(T, N, 1)`` mask: a finished sequence keeps its state and
+outputs zeros. The reverse direction reverses each sequence within its own length,
+runs the same loop, and reverses back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from array_api_compat import device
+
+__all__ = ["Cell", "ScanCache", "Weights", "scan", "scan_backward"]
+
+Array = Any
+State = tuple[Array, ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The pointwise maths of one recurrent cell, forward and backward.
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``).
+    n_gates : int
+        G, the number of ``H``-wide blocks in ``W_ih`` and ``W_hh``.
+    n_states : int
+        1 for ``(h,)``, 2 for ``(h, c)``; ``h`` always comes first.
+    fold_bias : bool
+        True when ``b_hh`` enters only as ``gx + gh`` and may be added to the hoisted
+        input projection instead of at every step.
+    step : callable
+        ``step(gx, gh, state, *, xp) -> (new_state, cache_t)`` with ``gx``, ``gh`` of
+        shape ``(N, G*H)`` and states ``(N, H)``.
+    step_backward : callable
+        ``step_backward(dstate, cache_t, *, xp) -> (dgx, dgh, direct)``: gradients of the
+        input and recurrent pre-activations (``dgh`` None when equal to ``dgx``), and of
+        the previous state by paths other than ``W_hh`` (an entry None when there are none).
+    """
+
+    name: str
+    n_gates: int
+    n_states: int
+    fold_bias: bool
+    step: Callable[..., tuple[State, Any]]
+    step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
+
+
+class Weights(NamedTuple):
+    """One direction of one layer: ``W_ih (G*H, I)``, ``W_hh (G*H, H)``, biases ``(G*H,)`` or None."""
+
+    w_ih: Array
+    w_hh: Array
+    b_ih: Array | None
+    b_hh: Array | None
+
+
+class ScanCache(NamedTuple):
+    """What :func:`scan_backward` needs from :func:`scan`, all in the loop's own time order."""
+
+    x: Array  # (T, N, I) the input the loop saw
+    h0: Array  # (N, H)
+    y: Array  # (T, N, H) outputs, zero past each length
+    steps: list[Any]  # T cell caches
+    mask: Array | None  # (T, N, 1) bool, or None when every sequence is full length
+    order: Array | None  # (T*N,) flat gather index of the within-length reversal
+    reverse: bool
+    weights: Weights
+
+
+def scan(
+    cell: Cell,
+    x: Array,
+    state0: State,
+    weights: Weights,
+    *,
+    lengths: Array | None = None,
+    reverse: bool = False,
+    xp: ModuleType,
+) -> tuple[Array, State, ScanCache]:
+    """Run ``cell`` over ``x`` from ``state0``.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell.
+    x : array, shape (T, N, I)
+        Input sequence.
+    state0 : tuple of arrays, each (N, H)
+        Initial state, ``h`` first.
+    weights : Weights
+        Parameters of this direction.
+    lengths : integer array, shape (N,), optional
+        Valid steps per sequence (1..T); None when all are T.
+    reverse : bool
+        Run each sequence from its last valid step to its first.
+    xp : module
+        Array namespace.
+
+    Returns
+    -------
+    y : array, shape (T, N, H)
+        Hidden state at each step, zero past each sequence's length.
+    state : tuple of arrays, each (N, H)
+        Each sequence's state after its last valid step.
+    cache : ScanCache
+        Input to :func:`scan_backward`.
+    """
+    t_steps, n, _ = x.shape
+    mask = None if lengths is None else _mask(lengths, t_steps, xp=xp)
+    order = None
+    if reverse:
+        order = None if lengths is None else _reversal_order(lengths, t_steps, n, xp=xp)
+        x = _reverse(x, order, xp=xp)
+    y, state, steps = _forward_loop(cell, x, tuple(state0), weights, mask, xp=xp)
+    cache = ScanCache(x, state0[0], y, steps, mask, order, reverse, weights)
+    if reverse:
+        y = _reverse(y, order, xp=xp)
+    return y, state, cache
+
+
+def scan_backward(
+    cell: Cell,
+    cache: ScanCache,
+    dy: Array | None,
+    dstate: Sequence[Array | None] | None,
+    *,
+    xp: ModuleType,
+) -> tuple[Array, State, Weights]:
+    """Backpropagate through the loop that produced ``cache``.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell that ran forward.
+    cache : ScanCache
+        From :func:`scan`.
+    dy : array, shape (T, N, H), or None
+        Gradient of the loss with respect to ``y`` (None: zero).
+    dstate : sequence of (N, H) arrays or None, or None
+        Gradient with respect to the final state (None: zero).
+    xp : module
+        Array namespace.
+
+    Returns
+    -------
+    dx : array, shape (T, N, I)
+        Gradient with respect to ``x``.
+    dstate0 : tuple of arrays, each (N, H)
+        Gradient with respect to the initial state.
+    grads : Weights
+        Gradients of the parameters (None where the parameter is None).
+    """
+    x, h0, y, steps, mask, order, reverse, w = cache
+    t_steps, n, n_in = x.shape
+    zeros = xp.zeros_like(h0)
+    d = tuple(zeros for _ in range(cell.n_states))
+    if dstate is not None:
+        d = tuple(zeros if a is None else a for a in dstate)
+    if dy is not None:
+        if reverse:
+            dy = _reverse(dy, order, xp=xp)
+        if mask is not None:
+            dy = xp.where(mask, dy, xp.zeros_like(dy))
+
+    dgxs, dghs = [], []
+    for t in range(t_steps - 1, -1, -1):
+        ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
+        if mask is not None:
+            m = mask[t, ...]
+            ds_cell = tuple(xp.where(m, a, zeros) for a in ds)
+        else:
+            ds_cell = ds
+        dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp)
+        dh_prev = (dgx if dgh is None else dgh) @ w.w_hh  # (N, H)
+        if direct[0] is not None:
+            dh_prev = dh_prev + direct[0]
+        d = (dh_prev, *direct[1:])
+        if mask is not None:
+            d = tuple(xp.where(m, a, b) for a, b in zip(d, ds))
+        dgxs.append(dgx)
+        if dgh is not None:
+            dghs.append(dgh)
+
+    gh_width = w.w_hh.shape[0]
+    dgx_all = xp.reshape(xp.stack(dgxs[::-1]), (t_steps * n, gh_width))  # (T*N, GH)
+    dgh_all = dgx_all
+    if dghs:
+        dgh_all = xp.reshape(xp.stack(dghs[::-1]), (t_steps * n, gh_width))
+    h_prev = xp.concat([h0[None, ...], y[:-1, ...]], axis=0)  # (T, N, H)
+    h_prev = xp.reshape(h_prev, (t_steps * n, h0.shape[1]))
+    x_flat = xp.reshape(x, (t_steps * n, n_in))
+
+    dw_ih = xp.matrix_transpose(dgx_all) @ x_flat  # (GH, I)
+    dw_hh = xp.matrix_transpose(dgh_all) @ h_prev  # (GH, H)
+    db_ih = None if w.b_ih is None else xp.sum(dgx_all, axis=0)
+    db_hh = None if w.b_hh is None else xp.sum(dgh_all, axis=0)
+    dx = xp.reshape(dgx_all @ w.w_ih, (t_steps, n, n_in))
+    if reverse:
+        dx = _reverse(dx, order, xp=xp)
+    return dx, d, Weights(dw_ih, dw_hh, db_ih, db_hh)
+
+
+def _forward_loop(
+    cell: Cell, x: Array, state: State, w: Weights, mask: Array | None, *, xp: ModuleType
+) -> tuple[Array, State, list[Any]]:
+    t_steps, n, n_in = x.shape
+    gx = xp.reshape(x, (t_steps * n, n_in)) @ xp.matrix_transpose(w.w_ih)  # (T*N, GH)
+    bias = w.b_ih
+    if cell.fold_bias and w.b_hh is not None:
+        bias = w.b_hh if bias is None else bias + w.b_hh
+    if bias is not None:
+        gx = gx + bias
+    gx = xp.reshape(gx, (t_steps, n, -1))  # (T, N, GH)
+    w_hh_t = xp.matrix_transpose(w.w_hh)  # (H, GH)
+    b_hh = None if cell.fold_bias else w.b_hh
+
+    outputs, steps = [], []
+    for t in range(t_steps):
+        gh = state[0] @ w_hh_t  # (N, GH)
+        if b_hh is not None:
+            gh = gh + b_hh
+        new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
+        if mask is not None:
+            m = mask[t, ...]
+            new = tuple(xp.where(m, a, b) for a, b in zip(new, state))
+        outputs.append(new[0])
+        steps.append(cache_t)
+        state = new
+    y = xp.stack(outputs)  # (T, N, H)
+    if mask is not None:
+        y = xp.where(mask, y, xp.zeros_like(y))
+    return y, state, steps
+
+
+def _mask(lengths: Array, t_steps: int, *, xp: ModuleType) -> Array:
+    """``mask[t, n, 0]`` is True where step ``t`` is inside sequence ``n``."""
+    steps = xp.arange(t_steps, dtype=lengths.dtype, device=device(lengths))
+    return (steps[:, None] < lengths[None, :])[:, :, None]  # (T, N, 1)
+
+
+def _reversal_order(lengths: Array, t_steps: int, n: int, *, xp: ModuleType) -> Array:
+    """Flat gather index that reverses each sequence within its length, padding in place."""
+    steps = xp.arange(t_steps, dtype=lengths.dtype, device=device(lengths))[:, None]  # (T, 1)
+    source = xp.where(steps < lengths[None, :], lengths[None, :] - 1 - steps, steps)  # (T, N)
+    batch = xp.arange(n, dtype=lengths.dtype, device=device(lengths))[None, :]
+    return xp.reshape(source * n + batch, (t_steps * n,))
+
+
+def _reverse(a: Array, order: Array | None, *, xp: ModuleType) -> Array:
+    """Time-reverse ``a (T, N, F)``: whole sequences, or each within its length."""
+    if order is None:
+        return xp.flip(a, axis=0)
+    t_steps, n, f = a.shape
+    flat = xp.take(xp.reshape(a, (t_steps * n, f)), order, axis=0)
+    return xp.reshape(flat, (t_steps, n, f))

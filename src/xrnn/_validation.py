@@ -1,0 +1,134 @@
+"""Checks of user input, shared by the public functions.
+
+Every failure is a ``ValueError`` or ``TypeError`` whose message names the argument,
+says what was expected and shows what came. Nothing here runs inside a time loop.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+__all__ = ["check_dtypes", "check_keys", "check_shape", "lengths_list"]
+
+
+def check_shape(name: str, a: Any, expected: Sequence[int | None], meaning: str) -> None:
+    """Check that ``a.shape`` matches ``expected`` (None matches any size).
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the message.
+    a : array
+        The array to check.
+    expected : sequence of int or None
+        Expected sizes; ``len(expected)`` is the expected number of dimensions.
+    meaning : str
+        What the axes are, e.g. ``"(n_x, m, T_x)"``, shown in the message.
+    """
+    shape = tuple(a.shape)
+    if len(shape) != len(expected):
+        raise ValueError(
+            f"{name} must have {len(expected)} dimensions {meaning}, got shape {shape}"
+        )
+    if any(e is not None and s != e for s, e in zip(shape, expected)):
+        want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        if len(expected) == 1:
+            want = want[:-1] + ",)"
+        raise ValueError(f"{name} must have shape {want} {meaning}, got shape {shape}")
+
+
+def check_dtypes(xp: ModuleType, **arrays: Any) -> Any:
+    """Check that the named arrays share one real floating dtype, and return it.
+
+    Parameters
+    ----------
+    xp : module
+        Their namespace.
+    **arrays : array or None
+        Arrays keyed by argument name; None values are skipped.
+
+    Returns
+    -------
+    dtype
+        The common dtype.
+    """
+    given = {name: a for name, a in arrays.items() if a is not None}
+    for name, a in given.items():
+        if not xp.isdtype(a.dtype, "real floating"):
+            raise TypeError(f"{name} must have a real floating dtype, got {a.dtype}")
+    first_name, first = next(iter(given.items()))
+    for name, a in given.items():
+        if a.dtype != first.dtype:
+            raise TypeError(
+                f"all arrays must share one dtype: {first_name} is {first.dtype} "
+                f"but {name} is {a.dtype}"
+            )
+    return first.dtype
+
+
+def check_keys(name: str, given: Mapping[str, Any], required: Sequence[str]) -> None:
+    """Check that the mapping ``given`` holds every key of ``required``.
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the message.
+    given : mapping
+        The dictionary to check.
+    required : sequence of str
+        Keys it must contain.
+    """
+    if not isinstance(given, Mapping):
+        raise TypeError(f"{name} must be a dict, got {type(given).__name__}")
+    missing = [k for k in required if k not in given]
+    if missing:
+        raise ValueError(
+            f"{name} is missing key(s) {missing}; expected keys {list(required)}, "
+            f"got {sorted(given)}"
+        )
+
+
+def lengths_list(lengths: Any, n: int, t: int) -> list[int]:
+    """Validate sequence lengths and return them as Python ints.
+
+    Parameters
+    ----------
+    lengths : sequence of int or 1-d integer array
+        One length per sequence of the batch.
+    n : int
+        Batch size N.
+    t : int
+        Number of time steps T of the padded input.
+
+    Returns
+    -------
+    list of int
+        The lengths, each in ``1..t``.
+    """
+    shape = getattr(lengths, "shape", None)
+    if shape is not None:
+        dtype = lengths.dtype
+        if "int" not in str(dtype) or "bool" in str(dtype):
+            raise TypeError(f"lengths must hold integers, got dtype {dtype}")
+        if len(shape) != 1:
+            raise ValueError(f"lengths must have 1 dimension (N,), got shape {tuple(shape)}")
+        values = [int(lengths[i]) for i in range(shape[0])]
+    elif isinstance(lengths, Sequence) and not isinstance(lengths, str):
+        values = []
+        for v in lengths:
+            if isinstance(v, bool) or not hasattr(v, "__index__"):
+                raise TypeError(f"lengths must hold integers, got {v!r}")
+            values.append(operator.index(v))
+    else:
+        raise TypeError(f"lengths must be a sequence of int or a 1-d array, got {lengths!r}")
+    if len(values) != n:
+        raise ValueError(f"lengths must have one entry per sequence (N={n}), got {len(values)}")
+    out_of_range = [v for v in values if not 1 <= v <= t]
+    if out_of_range:
+        raise ValueError(
+            f"lengths must lie in 1..T={t}, got {out_of_range[0]} in {values}"
+        )
+    return values
