@@ -395,11 +395,11 @@ def lstm_cell_forward(
         ``(a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters)``, gates ``(n_a, m)``.
     """
     xp, _, n_a, _ = _check_inputs(xt, {"a_prev": a_prev, "c_prev": c_prev}, parameters, "lstm_cell")
-    _, (h, c), steps = scan(
+    _, (h, c), sc = scan(
         LSTM_CELL, _t(xt, xp)[None, ...], (_t(a_prev, xp), _t(c_prev, xp)),
         _lstm_weights(parameters, n_a, xp), xp=xp,
     )
-    s = steps[0]
+    s = sc.steps[0]
     a_next, c_next = _t(h, xp), _t(c, xp)
     yt_pred = _output(a_next, parameters["Wy"], parameters["by"], xp)
     cache = (a_next, c_next, a_prev, c_prev, _t(s.f, xp), _t(s.i, xp), _t(s.g, xp), _t(s.o, xp), xt, parameters)
@@ -431,9 +431,10 @@ def lstm_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array,
     """
     xp, _, n_a, _ = _check_inputs(x, {"a0": a0}, parameters, "lstm")
     h0 = _t(a0, xp)
-    y_seq, (_, c_last), steps = scan(
+    y_seq, (_, c_last), sc = scan(
         LSTM_CELL, _seq(x, xp), (h0, xp.zeros_like(h0)), _lstm_weights(parameters, n_a, xp), xp=xp
     )
+    steps = sc.steps
     a = _seq(y_seq, xp)  # (n_a, m, T_x)
     c = _seq(xp.stack([s.c_prev for s in steps[1:]] + [c_last]), xp)  # c_t is step t+1's c_prev
     y = _output(a, parameters["Wy"], parameters["by"], xp)

@@ -1,0 +1,71 @@
+"""Test matrix: an ``xp`` fixture over every installed backend and a ``dtype`` axis.
+
+``XRNN_BACKEND`` narrows ``xp`` to one backend (so CI can run a matrix); without it
+every installed backend runs. CuPy joins when a GPU is present, JAX when installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import pytest
+
+
+def _installed(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        return False
+    return True
+
+
+def _cupy_with_gpu() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def _enable_jax_x64() -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+AVAILABLE = {
+    "numpy": True,
+    "array_api_strict": _installed("array_api_strict"),
+    "torch": _installed("torch"),
+    "cupy": _cupy_with_gpu(),
+    "jax": _installed("jax"),
+}
+if AVAILABLE["jax"]:
+    _enable_jax_x64()
+
+_SELECTED = os.environ.get("XRNN_BACKEND")
+BACKENDS = [_SELECTED] if _SELECTED else [name for name, ok in AVAILABLE.items() if ok]
+
+
+def pytest_report_header(config: Any) -> str:
+    return "xrnn backends under test: " + ", ".join(BACKENDS)
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request: Any) -> Any:
+    """The array namespace of each backend under test."""
+    name = request.param
+    if not AVAILABLE.get(name, False):
+        pytest.skip(f"backend {name} is not installed")
+    from xrnn._backend import resolve_namespace
+
+    return resolve_namespace(name)
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request: Any) -> str:
+    """Dtype name; ``getattr(xp, dtype)`` gives the backend's dtype."""
+    return request.param

@@ -1,0 +1,45 @@
+"""Comparison helpers for the tests: host copies, relative errors, namespace-aware asserts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+def to_numpy(a: Any) -> np.ndarray:
+    """Host NumPy copy of an array of any backend (tests only)."""
+    mod = type(a).__module__
+    if mod.startswith("cupy"):
+        return a.get()
+    if mod.startswith("torch"):
+        return a.detach().cpu().numpy()
+    return np.from_dlpack(a) if not isinstance(a, np.ndarray) else a
+
+
+def asarray(xp: Any, a: np.ndarray, dtype: str) -> Any:
+    """``a`` as an array of ``xp`` in ``dtype``."""
+    return xp.asarray(np.asarray(a, dtype=dtype))
+
+
+TOL = {"float32": 1e-4, "float64": 1e-10}
+
+
+def rel_err(actual: Any, expected: Any) -> float:
+    """``max|actual - expected| / max|expected|`` (absolute when ``expected`` is all zero)."""
+    a, e = to_numpy(actual).astype(np.float64), to_numpy(expected).astype(np.float64)
+    scale = max(float(np.max(np.abs(e), initial=0.0)), 1e-300)
+    return float(np.max(np.abs(a - e), initial=0.0)) / (scale if scale > 1e-12 else 1.0)
+
+
+def assert_close(actual: Any, expected: Any, *, xp: Any = None, dtype: str | None = None, tol: float | None = None) -> None:
+    """Check namespace, dtype and shape of ``actual``, then its values against ``expected``."""
+    if xp is not None:
+        from array_api_compat import array_namespace
+
+        assert array_namespace(actual) is xp, f"namespace {array_namespace(actual).__name__}, expected {xp.__name__}"
+    if dtype is not None:
+        assert str(actual.dtype).endswith(dtype), f"dtype {actual.dtype}, expected {dtype}"
+    assert tuple(actual.shape) == tuple(expected.shape), f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    limit = tol if tol is not None else TOL[dtype or "float64"]
+    err = rel_err(actual, expected)
+    assert err < limit, f"relative error {err:.3g} >= {limit:.3g}"

@@ -1,0 +1,152 @@
+"""The layer API against ``torch.nn.RNN/LSTM/GRU`` and autograd, on every backend.
+
+Torch runs in float64 as the oracle: outputs, final states, ``dx``, initial-state
+gradients and every parameter gradient, with packed sequences for ragged batches.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from helpers import asarray, assert_close, to_numpy
+
+import xrnn
+
+torch = pytest.importorskip("torch")
+
+CELLS = {
+    "rnn_tanh": (xrnn.RNN, torch.nn.RNN, {"nonlinearity": "tanh"}),
+    "rnn_relu": (xrnn.RNN, torch.nn.RNN, {"nonlinearity": "relu"}),
+    "lstm": (xrnn.LSTM, torch.nn.LSTM, {}),
+    "gru": (xrnn.GRU, torch.nn.GRU, {}),
+}
+INPUT, HIDDEN = 3, 4
+
+
+def _torch_module(cell: str, num_layers: int, bidirectional: bool, batch_first: bool, seed: int = 0):
+    _, torch_cls, kwargs = CELLS[cell]
+    torch.manual_seed(seed)
+    return torch_cls(
+        INPUT, HIDDEN, num_layers=num_layers, bidirectional=bidirectional,
+        batch_first=batch_first, dtype=torch.float64, **kwargs,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def reference(cell: str, num_layers: int, bidirectional: bool, lengths: tuple[int, ...] | None,
+              batch_first: bool, t_steps: int = 5, n: int = 3) -> dict:
+    """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64)."""
+    module = _torch_module(cell, num_layers, bidirectional, batch_first)
+    rng = np.random.default_rng(1)
+    d = 2 if bidirectional else 1
+    x = rng.standard_normal((n, t_steps, INPUT) if batch_first else (t_steps, n, INPUT))
+    state0 = [rng.standard_normal((num_layers * d, n, HIDDEN)) for _ in range(2 if cell == "lstm" else 1)]
+    dy = rng.standard_normal((n, t_steps, d * HIDDEN) if batch_first else (t_steps, n, d * HIDDEN))
+    dstate = [rng.standard_normal(s.shape) for s in state0]
+
+    xt = torch.tensor(x, requires_grad=True)
+    st = [torch.tensor(s, requires_grad=True) for s in state0]
+    hx = tuple(st) if cell == "lstm" else st[0]
+    if lengths is None:
+        yt, sn = module(xt, hx)
+    else:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            xt, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False
+        )
+        yp, sn = module(packed, hx)
+        yt, _ = torch.nn.utils.rnn.pad_packed_sequence(yp, batch_first=batch_first, total_length=t_steps)
+    sn = list(sn) if cell == "lstm" else [sn]
+    loss = (yt * torch.tensor(dy)).sum() + sum((s * torch.tensor(g)).sum() for s, g in zip(sn, dstate))
+    loss.backward()
+    return {
+        "state_dict": {k: v.detach().numpy().copy() for k, v in module.state_dict().items()},
+        "x": x, "state0": state0, "dy": dy, "dstate": dstate,
+        "y": yt.detach().numpy(), "state": [s.detach().numpy() for s in sn],
+        "dx": xt.grad.numpy(), "dstate0": [s.grad.numpy() for s in st],
+        "grads": {k: p.grad.numpy().copy() for k, p in module.named_parameters()},
+    }
+
+
+def _run(xp, dtype, cell, num_layers, bidirectional, lengths, batch_first, **shape):
+    ref = reference(cell, num_layers, bidirectional, lengths, batch_first, **shape)
+    layer_cls, _, kwargs = CELLS[cell]
+    layer = layer_cls.from_state_dict(ref["state_dict"], batch_first=batch_first, xp=xp, dtype=dtype, **kwargs)
+    parts = [asarray(xp, s, dtype) for s in ref["state0"]]
+    dparts = [asarray(xp, s, dtype) for s in ref["dstate"]]
+    state = tuple(parts) if cell == "lstm" else parts[0]
+    dstate = tuple(dparts) if cell == "lstm" else dparts[0]
+    y, state_n, cache = layer.forward(asarray(xp, ref["x"], dtype), state, lengths=lengths)
+    dx, dstate0, grads = layer.backward(cache, asarray(xp, ref["dy"], dtype), dstate)
+    return ref, y, state_n, dx, dstate0, grads
+
+
+def _check_all(ref, y, state_n, dx, dstate0, grads, xp, dtype, cell, tol=None):
+    assert_close(y, ref["y"], xp=xp, dtype=dtype, tol=tol)
+    for got, want in zip(state_n if cell == "lstm" else (state_n,), ref["state"]):
+        assert_close(got, want, xp=xp, dtype=dtype, tol=tol)
+    assert_close(dx, ref["dx"], xp=xp, dtype=dtype, tol=tol)
+    for got, want in zip(dstate0 if cell == "lstm" else (dstate0,), ref["dstate0"]):
+        assert_close(got, want, xp=xp, dtype=dtype, tol=tol)
+    assert list(grads) == list(ref["grads"])
+    for key, want in ref["grads"].items():
+        assert_close(grads[key], want, xp=xp, dtype=dtype, tol=tol)
+
+
+@pytest.mark.parametrize("batch_first", [False, True], ids=["time_major", "batch_first"])
+@pytest.mark.parametrize("lengths", [None, (5, 1, 3)], ids=["full", "ragged"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("num_layers", [1, 2, 3])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_layer_matches_torch_forward_and_every_gradient(
+    xp, dtype, cell, num_layers, bidirectional, lengths, batch_first
+):
+    results = _run(xp, dtype, cell, num_layers, bidirectional, lengths, batch_first)
+    tol = 1e-9 if dtype == "float64" else 1e-4
+    _check_all(*results, xp, dtype, cell, tol=tol)
+
+
+@pytest.mark.parametrize("t_steps,n", [(1, 1), (1, 4), (6, 1), (9, 5)])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "lstm"])
+def test_single_layer_matches_torch_on_edge_shapes(xp, dtype, cell, t_steps, n):
+    results = _run(xp, dtype, cell, 1, False, None, False, t_steps=t_steps, n=n)
+    _check_all(*results, xp, dtype, cell)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_weights_from_torch_round_trip_bit_for_bit(xp, cell):
+    module = _torch_module(cell, 2, True, False).float()
+    source = module.state_dict()
+    layer_cls, _, kwargs = CELLS[cell]
+    layer = layer_cls.from_state_dict(source, xp=xp, **kwargs)
+    assert str(layer.params["weight_ih_l0"].dtype).endswith("float32")
+    back = _torch_module(cell, 2, True, False, seed=7).float()
+    back.load_state_dict({k: torch.from_numpy(to_numpy(v).copy()) for k, v in layer.state_dict().items()})
+    for key, value in source.items():
+        assert torch.equal(back.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_exported_weights_give_xrnn_outputs_in_torch(xp, cell):
+    layer_cls, torch_cls, kwargs = CELLS[cell]
+    layer = layer_cls(INPUT, HIDDEN, num_layers=2, bidirectional=True, xp=xp, dtype="float64", seed=3, **kwargs)
+    module = torch_cls(INPUT, HIDDEN, num_layers=2, bidirectional=True, dtype=torch.float64, **kwargs)
+    module.load_state_dict({k: torch.from_numpy(to_numpy(v).copy()) for k, v in layer.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 2, INPUT))
+    y, _, _ = layer.forward(xp.asarray(x))
+    assert_close(y, module(torch.from_numpy(x))[0].detach().numpy(), xp=xp, dtype="float64")
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_initialisation_is_uniform_within_one_over_sqrt_hidden_as_torch(cell):
+    layer_cls, torch_cls, kwargs = CELLS[cell]
+    layer = layer_cls(INPUT, 16, num_layers=2, seed=0, xp="numpy", **kwargs)
+    module = torch_cls(INPUT, 16, num_layers=2, **kwargs)
+    assert {k: tuple(v.shape) for k, v in layer.params.items()} == {
+        k: tuple(v.shape) for k, v in module.state_dict().items()
+    }
+    values = np.concatenate([to_numpy(v).ravel() for v in layer.params.values()])
+    assert np.all(np.abs(values) <= 1 / 4) and values.std() > 0.1
+    again = layer_cls(INPUT, 16, num_layers=2, seed=0, xp="numpy", **kwargs)
+    assert all(np.array_equal(layer.params[k], again.params[k]) for k in layer.params)
