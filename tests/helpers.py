@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+
 def to_numpy(a: Any) -> np.ndarray:
     """Host NumPy copy of an array of any backend (tests only)."""
     mod = type(a).__module__
@@ -31,15 +32,28 @@ def rel_err(actual: Any, expected: Any) -> float:
     return float(np.max(np.abs(a - e), initial=0.0)) / (scale if scale > 1e-12 else 1.0)
 
 
-def assert_close(actual: Any, expected: Any, *, xp: Any = None, dtype: str | None = None, tol: float | None = None) -> None:
+def assert_close(
+    actual: Any, expected: Any, *, xp: Any = None, dtype: str | None = None, tol: float | None = None
+) -> None:
     """Check namespace, dtype and shape of ``actual``, then its values against ``expected``."""
     if xp is not None:
         from array_api_compat import array_namespace
 
-        assert array_namespace(actual) is xp, f"namespace {array_namespace(actual).__name__}, expected {xp.__name__}"
+        assert array_namespace(actual) is xp, (
+            f"namespace {array_namespace(actual).__name__}, expected {xp.__name__}"
+        )
     if dtype is not None:
         assert str(actual.dtype).endswith(dtype), f"dtype {actual.dtype}, expected {dtype}"
-    assert tuple(actual.shape) == tuple(expected.shape), f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert tuple(actual.shape) == tuple(expected.shape), (
+        f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    )
     limit = tol if tol is not None else TOL[dtype or "float64"]
     err = rel_err(actual, expected)
     assert err < limit, f"relative error {err:.3g} >= {limit:.3g}"
+
+
+def backend_name(xp: Any) -> str:
+    """The ``XRNN_BACKEND`` name of namespace ``xp``."""
+    from xrnn._backend import BACKENDS
+
+    return {module: name for name, module in BACKENDS.items()}[xp.__name__]

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 import pytest
-from helpers import asarray, assert_close, to_numpy
 
+from helpers import asarray, assert_close, to_numpy
 from xrnn import classic
 
 N_X, N_A, N_Y, M, T_X = 3, 5, 2, 4, 6
@@ -20,8 +20,10 @@ GATES = ("f", "i", "c", "o")
 
 def rnn_params(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
-        "Wax": rng.standard_normal((N_A, N_X)) * 0.6, "Waa": rng.standard_normal((N_A, N_A)) * 0.6,
-        "Wya": rng.standard_normal((N_Y, N_A)), "ba": rng.standard_normal((N_A, 1)),
+        "Wax": rng.standard_normal((N_A, N_X)) * 0.6,
+        "Waa": rng.standard_normal((N_A, N_A)) * 0.6,
+        "Wya": rng.standard_normal((N_Y, N_A)),
+        "ba": rng.standard_normal((N_A, 1)),
         "by": rng.standard_normal((N_Y, 1)),
     }
 
@@ -70,14 +72,20 @@ def rng():
 
 def test_rnn_cell_forward_follows_the_formulas(xp, dtype, rng):
     p, xt, a_prev = rnn_params(rng), rng.standard_normal((N_X, M)), rng.standard_normal((N_A, M))
-    a_next, yt_pred, cache = classic.rnn_cell_forward(asarray(xp, xt, dtype), asarray(xp, a_prev, dtype), on(xp, dtype, p))
+    a_next, yt_pred, cache = classic.rnn_cell_forward(
+        asarray(xp, xt, dtype), asarray(xp, a_prev, dtype), on(xp, dtype, p)
+    )
     want_a, want_y = ref_rnn_cell(xt, a_prev, p)
     assert_close(a_next, want_a, xp=xp, dtype=dtype)
     assert_close(yt_pred, want_y, xp=xp, dtype=dtype)
 
 
 def test_rnn_forward_equals_stepping_the_cell(xp, dtype, rng):
-    p, x, a0 = on(xp, dtype, rnn_params(rng)), asarray(xp, rng.standard_normal((N_X, M, T_X)), dtype), asarray(xp, rng.standard_normal((N_A, M)), dtype)
+    p, x, a0 = (
+        on(xp, dtype, rnn_params(rng)),
+        asarray(xp, rng.standard_normal((N_X, M, T_X)), dtype),
+        asarray(xp, rng.standard_normal((N_A, M)), dtype),
+    )
     a, y_pred, _ = classic.rnn_forward(x, a0, p)
     a_prev = a0
     for t in range(T_X):
@@ -93,14 +101,24 @@ def test_lstm_cell_forward_follows_the_formulas(xp, dtype, rng):
         asarray(xp, xt, dtype), asarray(xp, a_prev, dtype), asarray(xp, c_prev, dtype), on(xp, dtype, p)
     )
     want_a, want_c, want_y, (ft, it, cct, ot) = ref_lstm_cell(xt, a_prev, c_prev, p)
-    for got, want in [(a_next, want_a), (c_next, want_c), (yt, want_y), (cache[4], ft), (cache[5], it),
-                      (cache[6], cct), (cache[7], ot)]:
+    for got, want in [
+        (a_next, want_a),
+        (c_next, want_c),
+        (yt, want_y),
+        (cache[4], ft),
+        (cache[5], it),
+        (cache[6], cct),
+        (cache[7], ot),
+    ]:
         assert_close(got, want, xp=xp, dtype=dtype)
 
 
 def test_lstm_forward_equals_stepping_the_cell_from_a_zero_cell_state(xp, dtype, rng):
     p = on(xp, dtype, lstm_params(rng))
-    x, a0 = asarray(xp, rng.standard_normal((N_X, M, T_X)), dtype), asarray(xp, rng.standard_normal((N_A, M)), dtype)
+    x, a0 = (
+        asarray(xp, rng.standard_normal((N_X, M, T_X)), dtype),
+        asarray(xp, rng.standard_normal((N_A, M)), dtype),
+    )
     a, y, c, _ = classic.lstm_forward(x, a0, p)
     a_prev, c_prev = a0, xp.zeros_like(a0)
     for t in range(T_X):
@@ -114,7 +132,10 @@ def test_lstm_forward_equals_stepping_the_cell_from_a_zero_cell_state(xp, dtype,
 
 def test_rnn_shapes_and_caches(xp, rng):
     p = on(xp, "float64", rnn_params(rng))
-    x, a0 = asarray(xp, rng.standard_normal((N_X, M, T_X)), "float64"), asarray(xp, rng.standard_normal((N_A, M)), "float64")
+    x, a0 = (
+        asarray(xp, rng.standard_normal((N_X, M, T_X)), "float64"),
+        asarray(xp, rng.standard_normal((N_A, M)), "float64"),
+    )
     a, y_pred, caches = classic.rnn_forward(x, a0, p)
     assert a.shape == (N_A, M, T_X) and y_pred.shape == (N_Y, M, T_X)
     cells, x_cached = caches
@@ -130,7 +151,10 @@ def test_rnn_shapes_and_caches(xp, rng):
 
 def test_lstm_shapes_and_caches(xp, rng):
     p = on(xp, "float64", lstm_params(rng))
-    x, a0 = asarray(xp, rng.standard_normal((N_X, M, T_X)), "float64"), asarray(xp, rng.standard_normal((N_A, M)), "float64")
+    x, a0 = (
+        asarray(xp, rng.standard_normal((N_X, M, T_X)), "float64"),
+        asarray(xp, rng.standard_normal((N_A, M)), "float64"),
+    )
     a, y, c, caches = classic.lstm_forward(x, a0, p)
     assert a.shape == c.shape == (N_A, M, T_X) and y.shape == (N_Y, M, T_X)
     cells, x_cached = caches
@@ -151,14 +175,28 @@ def test_backward_functions_return_exactly_the_classic_keys_and_shapes(rng):
     _, _, caches = classic.rnn_forward(x, a0, rnn_params(rng))
     g = classic.rnn_cell_backward(rng.standard_normal((N_A, M)), caches[0][2])
     assert {k: v.shape for k, v in g.items()} == {
-        "dxt": (N_X, M), "da_prev": (N_A, M), "dWax": (N_A, N_X), "dWaa": (N_A, N_A), "dba": (N_A, 1)}
+        "dxt": (N_X, M),
+        "da_prev": (N_A, M),
+        "dWax": (N_A, N_X),
+        "dWaa": (N_A, N_A),
+        "dba": (N_A, 1),
+    }
     g = classic.rnn_backward(rng.standard_normal((N_A, M, T_X)), caches)
     assert {k: v.shape for k, v in g.items()} == {
-        "dx": (N_X, M, T_X), "da0": (N_A, M), "dWax": (N_A, N_X), "dWaa": (N_A, N_A), "dba": (N_A, 1)}
+        "dx": (N_X, M, T_X),
+        "da0": (N_A, M),
+        "dWax": (N_A, N_X),
+        "dWaa": (N_A, N_A),
+        "dba": (N_A, 1),
+    }
     _, _, _, caches = classic.lstm_forward(x, a0, lstm_params(rng))
     gates = {f"dW{g}": (N_A, N_A + N_X) for g in GATES} | {f"db{g}": (N_A, 1) for g in GATES}
     g = classic.lstm_cell_backward(rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M)), caches[0][1])
-    assert {k: v.shape for k, v in g.items()} == {"dxt": (N_X, M), "da_prev": (N_A, M), "dc_prev": (N_A, M)} | gates
+    assert {k: v.shape for k, v in g.items()} == {
+        "dxt": (N_X, M),
+        "da_prev": (N_A, M),
+        "dc_prev": (N_A, M),
+    } | gates
     g = classic.lstm_backward(rng.standard_normal((N_A, M, T_X)), caches)
     assert {k: v.shape for k, v in g.items()} == {"dx": (N_X, M, T_X), "da0": (N_A, M)} | gates
 
@@ -167,8 +205,16 @@ def test_star_import_gives_the_ten_names():
     namespace: dict = {}
     exec("from xrnn.classic import *", namespace)
     assert set(namespace) - {"__builtins__"} == {
-        "rnn_cell_forward", "rnn_forward", "lstm_cell_forward", "lstm_forward",
-        "rnn_cell_backward", "rnn_backward", "lstm_cell_backward", "lstm_backward", "softmax", "sigmoid",
+        "rnn_cell_forward",
+        "rnn_forward",
+        "lstm_cell_forward",
+        "lstm_forward",
+        "rnn_cell_backward",
+        "rnn_backward",
+        "lstm_cell_backward",
+        "lstm_backward",
+        "softmax",
+        "sigmoid",
     }
 
 
@@ -207,7 +253,12 @@ def torch_grads(fn, x, a0, p, da, c0=None, dc=None):
 
 
 def test_rnn_backward_matches_torch_autograd(xp, dtype, rng):
-    p, x, a0, da = rnn_params(rng), rng.standard_normal((N_X, M, T_X)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M, T_X))
+    p, x, a0, da = (
+        rnn_params(rng),
+        rng.standard_normal((N_X, M, T_X)),
+        rng.standard_normal((N_A, M)),
+        rng.standard_normal((N_A, M, T_X)),
+    )
     want = torch_grads(torch_rnn, x, a0, p, da)
     _, _, caches = classic.rnn_forward(asarray(xp, x, dtype), asarray(xp, a0, dtype), on(xp, dtype, p))
     g = classic.rnn_backward(asarray(xp, da, dtype), caches)
@@ -216,7 +267,12 @@ def test_rnn_backward_matches_torch_autograd(xp, dtype, rng):
 
 
 def test_lstm_backward_matches_torch_autograd(xp, dtype, rng):
-    p, x, a0, da = lstm_params(rng), rng.standard_normal((N_X, M, T_X)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M, T_X))
+    p, x, a0, da = (
+        lstm_params(rng),
+        rng.standard_normal((N_X, M, T_X)),
+        rng.standard_normal((N_A, M)),
+        rng.standard_normal((N_A, M, T_X)),
+    )
     want = torch_grads(torch_lstm, x, a0, p, da)
     _, _, _, caches = classic.lstm_forward(asarray(xp, x, dtype), asarray(xp, a0, dtype), on(xp, dtype, p))
     g = classic.lstm_backward(asarray(xp, da, dtype), caches)
@@ -228,9 +284,16 @@ def test_lstm_backward_matches_torch_autograd(xp, dtype, rng):
 
 
 def test_rnn_cell_backward_matches_torch_autograd(xp, dtype, rng):
-    p, xt, a_prev, da = rnn_params(rng), rng.standard_normal((N_X, M, 1)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M, 1))
+    p, xt, a_prev, da = (
+        rnn_params(rng),
+        rng.standard_normal((N_X, M, 1)),
+        rng.standard_normal((N_A, M)),
+        rng.standard_normal((N_A, M, 1)),
+    )
     want = torch_grads(torch_rnn, xt, a_prev, p, da)
-    _, _, cache = classic.rnn_cell_forward(asarray(xp, xt[:, :, 0], dtype), asarray(xp, a_prev, dtype), on(xp, dtype, p))
+    _, _, cache = classic.rnn_cell_forward(
+        asarray(xp, xt[:, :, 0], dtype), asarray(xp, a_prev, dtype), on(xp, dtype, p)
+    )
     g = classic.rnn_cell_backward(asarray(xp, da[:, :, 0], dtype), cache)
     for key, ref in [("da_prev", "a0"), ("dWax", "Wax"), ("dWaa", "Waa"), ("dba", "ba")]:
         assert_close(g[key], want[ref], xp=xp, dtype=dtype)
@@ -239,11 +302,18 @@ def test_rnn_cell_backward_matches_torch_autograd(xp, dtype, rng):
 
 def test_lstm_cell_backward_matches_torch_autograd(xp, dtype, rng):
     p = lstm_params(rng)
-    xt, a_prev, c_prev = rng.standard_normal((N_X, M, 1)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M))
+    xt, a_prev, c_prev = (
+        rng.standard_normal((N_X, M, 1)),
+        rng.standard_normal((N_A, M)),
+        rng.standard_normal((N_A, M)),
+    )
     da, dc = rng.standard_normal((N_A, M, 1)), rng.standard_normal((N_A, M))
     want = torch_grads(torch_lstm, xt, a_prev, p, da, c0=c_prev, dc=dc)
     *_, cache = classic.lstm_cell_forward(
-        asarray(xp, xt[:, :, 0], dtype), asarray(xp, a_prev, dtype), asarray(xp, c_prev, dtype), on(xp, dtype, p)
+        asarray(xp, xt[:, :, 0], dtype),
+        asarray(xp, a_prev, dtype),
+        asarray(xp, c_prev, dtype),
+        on(xp, dtype, p),
     )
     g = classic.lstm_cell_backward(asarray(xp, da[:, :, 0], dtype), asarray(xp, dc, dtype), cache)
     assert_close(g["dxt"], want["x"][:, :, 0], xp=xp, dtype=dtype)
@@ -261,7 +331,11 @@ def test_lstm_cell_backward_matches_torch_autograd(xp, dtype, rng):
 @pytest.mark.parametrize("steps", [1, 3, T_X])
 def test_short_da_is_the_gradient_of_a_loss_on_the_first_steps(xp, kind, steps, rng):
     params = rnn_params(rng) if kind == "rnn" else lstm_params(rng)
-    x, a0, da = rng.standard_normal((N_X, M, T_X)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M, steps))
+    x, a0, da = (
+        rng.standard_normal((N_X, M, T_X)),
+        rng.standard_normal((N_A, M)),
+        rng.standard_normal((N_A, M, steps)),
+    )
     want = torch_grads(torch_rnn if kind == "rnn" else torch_lstm, x[:, :, :steps], a0, params, da)
     forward = classic.rnn_forward if kind == "rnn" else classic.lstm_forward
     backward = classic.rnn_backward if kind == "rnn" else classic.lstm_backward
@@ -287,7 +361,9 @@ def test_da_longer_than_the_forward_pass_is_an_error(kind, rng):
 # ---------------------------------------------------------------- finite differences
 
 
-def _fd_check(loss, leaves: dict[str, np.ndarray], analytic: dict[str, np.ndarray], eps: float = 1e-6) -> None:
+def _fd_check(
+    loss, leaves: dict[str, np.ndarray], analytic: dict[str, np.ndarray], eps: float = 1e-6
+) -> None:
     for name, grad in analytic.items():
         value = leaves[name]
         numeric = np.zeros_like(value)
@@ -304,32 +380,59 @@ def _fd_check(loss, leaves: dict[str, np.ndarray], analytic: dict[str, np.ndarra
 
 
 def test_rnn_backward_agrees_with_finite_differences(rng):
-    p, x, a0, da = rnn_params(rng), rng.standard_normal((N_X, 2, 4)), rng.standard_normal((N_A, 2)), rng.standard_normal((N_A, 2, 4))
+    p, x, a0, da = (
+        rnn_params(rng),
+        rng.standard_normal((N_X, 2, 4)),
+        rng.standard_normal((N_A, 2)),
+        rng.standard_normal((N_A, 2, 4)),
+    )
     g = classic.rnn_backward(da, classic.rnn_forward(x, a0, p)[2])
     leaves = {"x": x, "a0": a0, **p}
-    _fd_check(lambda: float(np.sum(classic.rnn_forward(x, a0, p)[0] * da)), leaves,
-              {"x": g["dx"], "a0": g["da0"], "Wax": g["dWax"], "Waa": g["dWaa"], "ba": g["dba"]})
+    _fd_check(
+        lambda: float(np.sum(classic.rnn_forward(x, a0, p)[0] * da)),
+        leaves,
+        {"x": g["dx"], "a0": g["da0"], "Wax": g["dWax"], "Waa": g["dWaa"], "ba": g["dba"]},
+    )
 
 
 def test_rnn_cell_backward_agrees_with_finite_differences(rng):
-    p, xt, a_prev, da = rnn_params(rng), rng.standard_normal((N_X, 2)), rng.standard_normal((N_A, 2)), rng.standard_normal((N_A, 2))
+    p, xt, a_prev, da = (
+        rnn_params(rng),
+        rng.standard_normal((N_X, 2)),
+        rng.standard_normal((N_A, 2)),
+        rng.standard_normal((N_A, 2)),
+    )
     g = classic.rnn_cell_backward(da, classic.rnn_cell_forward(xt, a_prev, p)[2])
     leaves = {"xt": xt, "a_prev": a_prev, **p}
-    _fd_check(lambda: float(np.sum(classic.rnn_cell_forward(xt, a_prev, p)[0] * da)), leaves,
-              {"xt": g["dxt"], "a_prev": g["da_prev"], "Wax": g["dWax"], "Waa": g["dWaa"], "ba": g["dba"]})
+    _fd_check(
+        lambda: float(np.sum(classic.rnn_cell_forward(xt, a_prev, p)[0] * da)),
+        leaves,
+        {"xt": g["dxt"], "a_prev": g["da_prev"], "Wax": g["dWax"], "Waa": g["dWaa"], "ba": g["dba"]},
+    )
 
 
 def test_lstm_backward_agrees_with_finite_differences(rng):
-    p, x, a0, da = lstm_params(rng), rng.standard_normal((N_X, 2, 4)), rng.standard_normal((N_A, 2)), rng.standard_normal((N_A, 2, 4))
+    p, x, a0, da = (
+        lstm_params(rng),
+        rng.standard_normal((N_X, 2, 4)),
+        rng.standard_normal((N_A, 2)),
+        rng.standard_normal((N_A, 2, 4)),
+    )
     g = classic.lstm_backward(da, classic.lstm_forward(x, a0, p)[3])
     leaves = {"x": x, "a0": a0, **p}
-    analytic = {"x": g["dx"], "a0": g["da0"]} | {f"W{k}": g[f"dW{k}"] for k in GATES} | {f"b{k}": g[f"db{k}"] for k in GATES}
+    analytic = (
+        {"x": g["dx"], "a0": g["da0"]}
+        | {f"W{k}": g[f"dW{k}"] for k in GATES}
+        | {f"b{k}": g[f"db{k}"] for k in GATES}
+    )
     _fd_check(lambda: float(np.sum(classic.lstm_forward(x, a0, p)[0] * da)), leaves, analytic)
 
 
 def test_lstm_cell_backward_agrees_with_finite_differences(rng):
     p = lstm_params(rng)
-    xt, a_prev, c_prev, da, dc = (rng.standard_normal(s) for s in [(N_X, 2), (N_A, 2), (N_A, 2), (N_A, 2), (N_A, 2)])
+    xt, a_prev, c_prev, da, dc = (
+        rng.standard_normal(s) for s in [(N_X, 2), (N_A, 2), (N_A, 2), (N_A, 2), (N_A, 2)]
+    )
     g = classic.lstm_cell_backward(da, dc, classic.lstm_cell_forward(xt, a_prev, c_prev, p)[3])
 
     def loss():
@@ -349,7 +452,9 @@ def test_softmax_is_stable_per_column_and_sigmoid_does_not_overflow(xp, dtype):
     z = asarray(xp, np.array([[1000.0, -1000.0, 0.0], [999.0, -1001.0, 0.0]]), dtype)
     s = classic.softmax(z)
     e = np.exp([0.0, -1.0])
-    assert_close(s, np.array([[e[0] / e.sum()] * 2 + [0.5], [e[1] / e.sum()] * 2 + [0.5]]), xp=xp, dtype=dtype)
+    assert_close(
+        s, np.array([[e[0] / e.sum()] * 2 + [0.5], [e[1] / e.sum()] * 2 + [0.5]]), xp=xp, dtype=dtype
+    )
     sig = classic.sigmoid(asarray(xp, np.array([-1e4, -50.0, 0.0, 50.0, 1e4]), dtype))
     tail = math.exp(-50.0) / (1.0 + math.exp(-50.0))
     assert_close(sig, np.array([0.0, tail, 0.5, 1.0, 1.0]), xp=xp, dtype=dtype)
@@ -357,7 +462,12 @@ def test_softmax_is_stable_per_column_and_sigmoid_does_not_overflow(xp, dtype):
 
 
 def test_classic_functions_leave_their_inputs_unchanged(rng):
-    p, x, a0, da = lstm_params(rng), rng.standard_normal((N_X, M, T_X)), rng.standard_normal((N_A, M)), rng.standard_normal((N_A, M, T_X))
+    p, x, a0, da = (
+        lstm_params(rng),
+        rng.standard_normal((N_X, M, T_X)),
+        rng.standard_normal((N_A, M)),
+        rng.standard_normal((N_A, M, T_X)),
+    )
     before = [v.copy() for v in (x, a0, da, *p.values())]
     classic.lstm_backward(da, classic.lstm_forward(x, a0, p)[3])
     q = rnn_params(rng)

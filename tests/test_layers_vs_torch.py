@@ -10,9 +10,9 @@ import functools
 
 import numpy as np
 import pytest
-from helpers import asarray, assert_close, to_numpy
 
 import xrnn
+from helpers import asarray, assert_close, to_numpy
 
 torch = pytest.importorskip("torch")
 
@@ -29,14 +29,26 @@ def _torch_module(cell: str, num_layers: int, bidirectional: bool, batch_first: 
     _, torch_cls, kwargs = CELLS[cell]
     torch.manual_seed(seed)
     return torch_cls(
-        INPUT, HIDDEN, num_layers=num_layers, bidirectional=bidirectional,
-        batch_first=batch_first, dtype=torch.float64, **kwargs,
+        INPUT,
+        HIDDEN,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        dtype=torch.float64,
+        **kwargs,
     )
 
 
-@functools.lru_cache(maxsize=None)
-def reference(cell: str, num_layers: int, bidirectional: bool, lengths: tuple[int, ...] | None,
-              batch_first: bool, t_steps: int = 5, n: int = 3) -> dict:
+@functools.cache
+def reference(
+    cell: str,
+    num_layers: int,
+    bidirectional: bool,
+    lengths: tuple[int, ...] | None,
+    batch_first: bool,
+    t_steps: int = 5,
+    n: int = 3,
+) -> dict:
     """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64)."""
     module = _torch_module(cell, num_layers, bidirectional, batch_first)
     rng = np.random.default_rng(1)
@@ -62,9 +74,14 @@ def reference(cell: str, num_layers: int, bidirectional: bool, lengths: tuple[in
     loss.backward()
     return {
         "state_dict": {k: v.detach().numpy().copy() for k, v in module.state_dict().items()},
-        "x": x, "state0": state0, "dy": dy, "dstate": dstate,
-        "y": yt.detach().numpy(), "state": [s.detach().numpy() for s in sn],
-        "dx": xt.grad.numpy(), "dstate0": [s.grad.numpy() for s in st],
+        "x": x,
+        "state0": state0,
+        "dy": dy,
+        "dstate": dstate,
+        "y": yt.detach().numpy(),
+        "state": [s.detach().numpy() for s in sn],
+        "dx": xt.grad.numpy(),
+        "dstate0": [s.grad.numpy() for s in st],
         "grads": {k: p.grad.numpy().copy() for k, p in module.named_parameters()},
     }
 
@@ -72,7 +89,9 @@ def reference(cell: str, num_layers: int, bidirectional: bool, lengths: tuple[in
 def _run(xp, dtype, cell, num_layers, bidirectional, lengths, batch_first, **shape):
     ref = reference(cell, num_layers, bidirectional, lengths, batch_first, **shape)
     layer_cls, _, kwargs = CELLS[cell]
-    layer = layer_cls.from_state_dict(ref["state_dict"], batch_first=batch_first, xp=xp, dtype=dtype, **kwargs)
+    layer = layer_cls.from_state_dict(
+        ref["state_dict"], batch_first=batch_first, xp=xp, dtype=dtype, **kwargs
+    )
     parts = [asarray(xp, s, dtype) for s in ref["state0"]]
     dparts = [asarray(xp, s, dtype) for s in ref["dstate"]]
     state = tuple(parts) if cell == "lstm" else parts[0]
@@ -130,7 +149,9 @@ def test_weights_from_torch_round_trip_bit_for_bit(xp, cell):
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_exported_weights_give_xrnn_outputs_in_torch(xp, cell):
     layer_cls, torch_cls, kwargs = CELLS[cell]
-    layer = layer_cls(INPUT, HIDDEN, num_layers=2, bidirectional=True, xp=xp, dtype="float64", seed=3, **kwargs)
+    layer = layer_cls(
+        INPUT, HIDDEN, num_layers=2, bidirectional=True, xp=xp, dtype="float64", seed=3, **kwargs
+    )
     module = torch_cls(INPUT, HIDDEN, num_layers=2, bidirectional=True, dtype=torch.float64, **kwargs)
     module.load_state_dict({k: torch.from_numpy(to_numpy(v).copy()) for k, v in layer.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((4, 2, INPUT))

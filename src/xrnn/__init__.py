@@ -1,5 +1,7 @@
-"""xrnn: recurrent networks (RNN, LSTM, GRU) with exact backpropagation through time,
-written once against the Python Array API standard.
+"""xrnn: recurrent networks (RNN, LSTM, GRU) with exact backpropagation through time.
+
+Written once against the Python Array API standard, so one code path runs on NumPy,
+CuPy, PyTorch, JAX and array-api-strict.
 
 Two faces over one engine:
 

@@ -52,8 +52,7 @@ def _import_backend(name: str) -> ModuleType:
         return importlib.import_module(BACKENDS[name])
     except ImportError as exc:
         raise ValueError(
-            f"backend {name!r} is not installed ({exc}); install it or choose one of "
-            f"{', '.join(BACKENDS)}"
+            f"backend {name!r} is not installed ({exc}); install it or choose one of {', '.join(BACKENDS)}"
         ) from exc
 
 
@@ -139,8 +138,7 @@ def resolve_namespace(xp: str | ModuleType | None) -> ModuleType:
         except TypeError:
             pass
     raise TypeError(
-        f"xp must be a backend name ({', '.join(BACKENDS)}) or an array namespace module, "
-        f"got {xp!r}"
+        f"xp must be a backend name ({', '.join(BACKENDS)}) or an array namespace module, got {xp!r}"
     )
 
 
@@ -211,8 +209,7 @@ def namespace(**arrays: Any) -> ModuleType:
     for name, dev in devices.items():
         if dev != first_dev:
             raise ValueError(
-                f"all arrays must sit on one device: {first_name} is on {first_dev} "
-                f"but {name} is on {dev}"
+                f"all arrays must sit on one device: {first_name} is on {first_dev} but {name} is on {dev}"
             )
     return first
 

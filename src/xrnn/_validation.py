@@ -30,9 +30,7 @@ def check_shape(name: str, a: Any, expected: Sequence[int | None], meaning: str)
     """
     shape = tuple(a.shape)
     if len(shape) != len(expected):
-        raise ValueError(
-            f"{name} must have {len(expected)} dimensions {meaning}, got shape {shape}"
-        )
+        raise ValueError(f"{name} must have {len(expected)} dimensions {meaning}, got shape {shape}")
     if any(e is not None and s != e for s, e in zip(shape, expected)):
         want = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         if len(expected) == 1:
@@ -63,8 +61,7 @@ def check_dtypes(xp: ModuleType, **arrays: Any) -> Any:
     for name, a in given.items():
         if a.dtype != first.dtype:
             raise TypeError(
-                f"all arrays must share one dtype: {first_name} is {first.dtype} "
-                f"but {name} is {a.dtype}"
+                f"all arrays must share one dtype: {first_name} is {first.dtype} but {name} is {a.dtype}"
             )
     return first.dtype
 
@@ -86,8 +83,7 @@ def check_keys(name: str, given: Mapping[str, Any], required: Sequence[str]) -> 
     missing = [k for k in required if k not in given]
     if missing:
         raise ValueError(
-            f"{name} is missing key(s) {missing}; expected keys {list(required)}, "
-            f"got {sorted(given)}"
+            f"{name} is missing key(s) {missing}; expected keys {list(required)}, got {sorted(given)}"
         )
 
 
@@ -128,7 +124,5 @@ def lengths_list(lengths: Any, n: int, t: int) -> list[int]:
         raise ValueError(f"lengths must have one entry per sequence (N={n}), got {len(values)}")
     out_of_range = [v for v in values if not 1 <= v <= t]
     if out_of_range:
-        raise ValueError(
-            f"lengths must lie in 1..T={t}, got {out_of_range[0]} in {values}"
-        )
+        raise ValueError(f"lengths must lie in 1..T={t}, got {out_of_range[0]} in {values}")
     return values

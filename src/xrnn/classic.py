@@ -28,7 +28,7 @@ per-gate blocks, not a second implementation of the maths.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -137,8 +137,10 @@ def _output(a: Array, w: Array, b: Array, xp: ModuleType) -> Array:
 def _check_inputs(
     xt: Array, states: dict[str, Array], parameters: Params, kind: str
 ) -> tuple[ModuleType, int, int, int]:
-    """Validate one step's (``kind`` "rnn_cell", "lstm_cell") or one sequence's ("rnn", "lstm")
-    inputs; return ``xp, n_x, n_a, m``."""
+    """Validate the inputs of one step or one sequence; return ``xp, n_x, n_a, m``.
+
+    ``kind`` is "rnn_cell" or "lstm_cell" for one step, "rnn" or "lstm" for a sequence.
+    """
     keys = _RNN_KEYS if kind.startswith("rnn") else _LSTM_KEYS
     check_keys("parameters", parameters, keys)
     named = {f"parameters['{k}']": parameters[k] for k in keys}
@@ -155,7 +157,11 @@ def _check_inputs(
     n_y = parameters["by"].shape[0] if parameters["by"].ndim == 2 else None
     if kind.startswith("rnn"):
         shapes = {
-            "Wax": (n_a, n_x), "Waa": (n_a, n_a), "Wya": (n_y, n_a), "ba": (n_a, 1), "by": (None, 1),
+            "Wax": (n_a, n_x),
+            "Waa": (n_a, n_a),
+            "Wya": (n_y, n_a),
+            "ba": (n_a, 1),
+            "by": (None, 1),
         }
     else:
         shapes = {"Wy": (n_y, n_a), "by": (None, 1)}
@@ -170,8 +176,12 @@ def _check_inputs(
 
 
 _PARAM_MEANING = {
-    "Wax": "(n_a, n_x)", "Waa": "(n_a, n_a)", "Wya": "(n_y, n_a)", "ba": "(n_a, 1)",
-    "by": "(n_y, 1)", "Wy": "(n_y, n_a)",
+    "Wax": "(n_a, n_x)",
+    "Waa": "(n_a, n_a)",
+    "Wya": "(n_y, n_a)",
+    "ba": "(n_a, 1)",
+    "by": "(n_y, 1)",
+    "Wy": "(n_y, n_a)",
     **{f"W{g}": "(n_a, n_a + n_x)" for g in "fico"},
     **{f"b{g}": "(n_a, 1)" for g in "fico"},
 }
@@ -200,7 +210,9 @@ def _lstm_grads(g: Weights, n_a: int, xp: ModuleType) -> dict[str, Array]:
     return {k: out[k] for k in ("dWf", "dbf", "dWi", "dbi", "dWc", "dbc", "dWo", "dbo")}
 
 
-def _check_da(da: Array, n_a: int, m: int, t_max: int, ndim: int, name: str, xp: ModuleType, like: Array) -> None:
+def _check_da(
+    da: Array, n_a: int, m: int, t_max: int, ndim: int, name: str, xp: ModuleType, like: Array
+) -> None:
     meaning = "(n_a, m, T)" if ndim == 3 else "(n_a, m)"
     namespace(**{name: da, "cache": like})
     check_dtypes(xp, cache=like, **{name: da})
@@ -214,7 +226,11 @@ def _check_da(da: Array, n_a: int, m: int, t_max: int, ndim: int, name: str, xp:
 
 def _check_cell_cache(cache: Any, length: int, name: str = "cache") -> None:
     if not isinstance(cache, (tuple, list)) or len(cache) != length:
-        got = f"{type(cache).__name__} of length {len(cache)}" if isinstance(cache, (tuple, list)) else type(cache).__name__
+        got = (
+            f"{type(cache).__name__} of length {len(cache)}"
+            if isinstance(cache, (tuple, list))
+            else type(cache).__name__
+        )
         raise TypeError(f"{name} must be the {length}-tuple returned by the forward function, got {got}")
 
 
@@ -297,8 +313,7 @@ def rnn_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array, 
     a = _seq(y, xp)  # (n_a, m, T_x)
     y_pred = _output(a, parameters["Wya"], parameters["by"], xp)
     caches = [
-        (a[:, :, t], a0 if t == 0 else a[:, :, t - 1], x[:, :, t], parameters)
-        for t in range(x.shape[2])
+        (a[:, :, t], a0 if t == 0 else a[:, :, t - 1], x[:, :, t], parameters) for t in range(x.shape[2])
     ]
     return a, y_pred, (caches, x)
 
@@ -335,7 +350,13 @@ def rnn_cell_backward(da_next: Array, cache: tuple) -> dict[str, Array]:
     xp, _, n_a, m = _check_inputs(cache[2], {"a_next": cache[0], "a_prev": cache[1]}, cache[3], "rnn_cell")
     _check_da(da_next, n_a, m, 1, 2, "da_next", xp, cache[0])
     dx, dh0, g = _rnn_backward([cache], da_next[:, :, None], xp)
-    return {"dxt": _t(dx[0, ...], xp), "da_prev": _t(dh0, xp), "dWax": g.w_ih, "dWaa": g.w_hh, "dba": g.b_ih[:, None]}
+    return {
+        "dxt": _t(dx[0, ...], xp),
+        "da_prev": _t(dh0, xp),
+        "dWax": g.w_ih,
+        "dWaa": g.w_hh,
+        "dba": g.b_ih[:, None],
+    }
 
 
 def rnn_backward(da: Array, caches: tuple) -> dict[str, Array]:
@@ -396,13 +417,27 @@ def lstm_cell_forward(
     """
     xp, _, n_a, _ = _check_inputs(xt, {"a_prev": a_prev, "c_prev": c_prev}, parameters, "lstm_cell")
     _, (h, c), sc = scan(
-        LSTM_CELL, _t(xt, xp)[None, ...], (_t(a_prev, xp), _t(c_prev, xp)),
-        _lstm_weights(parameters, n_a, xp), xp=xp,
+        LSTM_CELL,
+        _t(xt, xp)[None, ...],
+        (_t(a_prev, xp), _t(c_prev, xp)),
+        _lstm_weights(parameters, n_a, xp),
+        xp=xp,
     )
     s = sc.steps[0]
     a_next, c_next = _t(h, xp), _t(c, xp)
     yt_pred = _output(a_next, parameters["Wy"], parameters["by"], xp)
-    cache = (a_next, c_next, a_prev, c_prev, _t(s.f, xp), _t(s.i, xp), _t(s.g, xp), _t(s.o, xp), xt, parameters)
+    cache = (
+        a_next,
+        c_next,
+        a_prev,
+        c_prev,
+        _t(s.f, xp),
+        _t(s.i, xp),
+        _t(s.g, xp),
+        _t(s.o, xp),
+        xt,
+        parameters,
+    )
     return a_next, c_next, yt_pred, cache
 
 

@@ -160,9 +160,7 @@ class _Recurrent:
                 "weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (and _reverse)"
             )
         if "weight_hh_l0" not in sd or "weight_ih_l0" not in sd:
-            raise ValueError(
-                f"state_dict must hold weight_ih_l0 and weight_hh_l0, got keys {sorted(sd)}"
-            )
+            raise ValueError(f"state_dict must hold weight_ih_l0 and weight_hh_l0, got keys {sorted(sd)}")
         layers = 1 + max(int(_KEY.match(k).group(2)) for k in sd)  # type: ignore[union-attr]
         bidirectional = any(k.endswith("_reverse") for k in sd)
         w_hh, w_ih = sd["weight_hh_l0"], sd["weight_ih_l0"]
@@ -276,8 +274,13 @@ class _Recurrent:
                 idx = k * self.num_directions + direction
                 s0 = tuple(zeros if p is None else p[idx, ...] for p in parts)
                 y, s_t, sc = scan(
-                    self._cell, inp, s0, self._weights(k, direction),
-                    lengths=lens, reverse=bool(direction), xp=xp,
+                    self._cell,
+                    inp,
+                    s0,
+                    self._weights(k, direction),
+                    lengths=lens,
+                    reverse=bool(direction),
+                    xp=xp,
                 )
                 outs.append(y)
                 finals.append(s_t)
@@ -291,7 +294,9 @@ class _Recurrent:
 
     __call__ = forward
 
-    def backward(self, cache: LayerCache, dy: Array | None, dstate: Any = None) -> tuple[Array, Any, dict[str, Array]]:
+    def backward(
+        self, cache: LayerCache, dy: Array | None, dstate: Any = None
+    ) -> tuple[Array, Any, dict[str, Array]]:
         """Backpropagate through the forward pass that made ``cache``.
 
         Parameters
@@ -336,7 +341,9 @@ class _Recurrent:
             d_below = None
             for direction in range(dirs):
                 idx = k * dirs + direction
-                dy_d = None if d_above is None else d_above[:, :, direction * hidden : (direction + 1) * hidden]
+                dy_d = (
+                    None if d_above is None else d_above[:, :, direction * hidden : (direction + 1) * hidden]
+                )
                 ds = tuple(None if p is None else p[idx, ...] for p in parts)
                 dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, xp=xp)
                 d_below = dx_d if d_below is None else d_below + dx_d
@@ -406,12 +413,28 @@ _INIT_DOC = """
 
 
 class LSTM(_Recurrent):
+    """Long short-term memory layer, interchangeable with ``torch.nn.LSTM``.
+
+    Gates ``i, f, g, o`` (torch's order)::
+
+        i, f, o = sigmoid(W_i* x + b_i* + W_h* h + b_h*),  g = tanh(W_ig x + b_ig + W_hg h + b_hg)
+        c' = f * c + i * g,  h' = o * tanh(c')
+
+    State is a tuple ``(h, c)``, each ``(L*D, N, H)``.
+    """
+
+    __doc__ += _INIT_DOC
     _cell = LSTM_CELL
 
     @classmethod
     def from_state_dict(
-        cls, sd: Mapping[str, Any], *, batch_first: bool = False,
-        xp: str | ModuleType | None = None, dtype: Any = None, device: Any = None,
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        batch_first: bool = False,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
     ) -> LSTM:
         """Build a layer from a ``torch.nn.LSTM``-style state dict.
 
@@ -438,18 +461,42 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
+    """Gated recurrent unit layer, interchangeable with ``torch.nn.GRU``.
+
+    Gates ``r, z, n`` (torch's order)::
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
+
+    State is ``h``, ``(L*D, N, H)``.
+    """
+
+    __doc__ += _INIT_DOC
     _cell = GRU_CELL
 
     @classmethod
     def from_state_dict(
-        cls, sd: Mapping[str, Any], *, batch_first: bool = False,
-        xp: str | ModuleType | None = None, dtype: Any = None, device: Any = None,
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        batch_first: bool = False,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
     ) -> GRU:
         """Build a layer from a ``torch.nn.GRU``-style state dict; see :meth:`LSTM.from_state_dict`."""
         return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
 
 
 class RNN(_Recurrent):
+    """Elman RNN layer, interchangeable with ``torch.nn.RNN``.
+
+    ``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with ``act`` tanh or relu. State is ``h``,
+    ``(L*D, N, H)``. Takes ``nonlinearity="tanh" | "relu"`` after ``num_layers``, as torch.
+    """
+
+    __doc__ += _INIT_DOC
+
     def __init__(
         self,
         input_size: int,
@@ -477,8 +524,14 @@ class RNN(_Recurrent):
 
     @classmethod
     def from_state_dict(
-        cls, sd: Mapping[str, Any], *, nonlinearity: str = "tanh", batch_first: bool = False,
-        xp: str | ModuleType | None = None, dtype: Any = None, device: Any = None,
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        nonlinearity: str = "tanh",
+        batch_first: bool = False,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
     ) -> RNN:
         """Build a layer from a ``torch.nn.RNN``-style state dict; see :meth:`LSTM.from_state_dict`.
 
@@ -490,37 +543,3 @@ class RNN(_Recurrent):
         return cls._build_from_state_dict(
             sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device, nonlinearity=nonlinearity
         )
-
-
-LSTM.__doc__ = (
-    """Long short-term memory layer, interchangeable with ``torch.nn.LSTM``.
-
-    Gates ``i, f, g, o`` (torch's order)::
-
-        i, f, o = sigmoid(W_i* x + b_i* + W_h* h + b_h*),  g = tanh(W_ig x + b_ig + W_hg h + b_hg)
-        c' = f * c + i * g,  h' = o * tanh(c')
-
-    State is a tuple ``(h, c)``, each ``(L*D, N, H)``.
-    """
-    + _INIT_DOC
-)
-GRU.__doc__ = (
-    """Gated recurrent unit layer, interchangeable with ``torch.nn.GRU``.
-
-    Gates ``r, z, n`` (torch's order)::
-
-        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr),  z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
-        n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
-
-    State is ``h``, ``(L*D, N, H)``.
-    """
-    + _INIT_DOC
-)
-RNN.__doc__ = (
-    """Elman RNN layer, interchangeable with ``torch.nn.RNN``.
-
-    ``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with ``act`` tanh or relu. State is ``h``,
-    ``(L*D, N, H)``. Takes ``nonlinearity="tanh" | "relu"`` after ``num_layers``, as torch.
-    """
-    + _INIT_DOC
-)

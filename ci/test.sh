@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's one test command: installs what the tests need, then runs ruff and the
+# CPU test matrix (numpy, array_api_strict, torch, jax), one backend per pytest run.
+#
+# Uses the active virtual environment if there is one, else creates .venv beside this repo.
+# XRNN_BACKENDS="numpy torch" narrows the matrix.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  python3 -m venv .venv
+  # shellcheck disable=SC1091
+  . .venv/bin/activate
+fi
+
+python -m pip install --quiet --upgrade pip
+# Pinned: on the project's machines this resolves to a CPU build; an unpinned torch pulls CUDA.
+python -m pip install --quiet "torch==2.13.0"
+python -m pip install --quiet -e ".[test]"
+
+echo "=== ruff"
+ruff check src tests benchmarks
+ruff format --check src tests benchmarks
+
+status=0
+for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do
+  echo "=== pytest, XRNN_BACKEND=$backend"
+  XRNN_BACKEND=$backend python -m pytest -q -p no:cacheprovider || status=$?
+done
+exit $status

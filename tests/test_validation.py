@@ -1,0 +1,349 @@
+"""Every input-checking rule: a clear ValueError or TypeError naming the argument.
+
+Each row is one rule: the call, the exception type, and a pattern of its message
+(the argument's name, what was expected, what came).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xrnn
+from xrnn import classic
+
+torch = pytest.importorskip("torch")
+
+N_X, N_A, N_Y, M, T_X = 3, 5, 2, 4, 6
+RNG = np.random.default_rng(0)
+
+
+def rnn_params(**override):
+    p = {
+        "Wax": RNG.standard_normal((N_A, N_X)),
+        "Waa": RNG.standard_normal((N_A, N_A)),
+        "Wya": RNG.standard_normal((N_Y, N_A)),
+        "ba": np.zeros((N_A, 1)),
+        "by": np.zeros((N_Y, 1)),
+    }
+    p.update(override)
+    return {k: v for k, v in p.items() if v is not None}
+
+
+def lstm_params(**override):
+    p = {f"W{g}": RNG.standard_normal((N_A, N_A + N_X)) for g in "fico"}
+    p.update({f"b{g}": np.zeros((N_A, 1)) for g in "fico"})
+    p.update({"Wy": RNG.standard_normal((N_Y, N_A)), "by": np.zeros((N_Y, 1))})
+    p.update(override)
+    return p
+
+
+X = RNG.standard_normal((N_X, M, T_X))
+A0 = RNG.standard_normal((N_A, M))
+RNN_CACHES = classic.rnn_forward(X, A0, rnn_params())[2]
+LSTM_CACHES = classic.lstm_forward(X, A0, lstm_params())[3]
+
+CLASSIC_CASES = {
+    "x_wrong_ndim": (
+        lambda: classic.rnn_forward(X[:, :, 0], A0, rnn_params()),
+        ValueError,
+        r"x must have 3 dimensions \(n_x, m, T_x\), got shape \(3, 4\)",
+    ),
+    "xt_wrong_ndim": (
+        lambda: classic.rnn_cell_forward(X, A0, rnn_params()),
+        ValueError,
+        r"xt must have 2 dimensions \(n_x, m\), got shape \(3, 4, 6\)",
+    ),
+    "a0_batch_differs_from_x": (
+        lambda: classic.rnn_forward(X, A0[:, :3], rnn_params()),
+        ValueError,
+        r"a0 must have shape \(\*, 4\) \(n_a, m\), got shape \(5, 3\)",
+    ),
+    "c_prev_differs_from_a_prev": (
+        lambda: classic.lstm_cell_forward(X[:, :, 0], A0, A0[:4], lstm_params()),
+        ValueError,
+        r"c_prev must have shape \(5, 4\) \(n_a, m\), got shape \(4, 4\)",
+    ),
+    "Wax_inconsistent_with_x": (
+        lambda: classic.rnn_forward(X, A0, rnn_params(Wax=np.zeros((N_A, N_X + 1)))),
+        ValueError,
+        r"parameters\['Wax'\] must have shape \(5, 3\) \(n_a, n_x\), got shape \(5, 4\)",
+    ),
+    "Wf_not_on_concat": (
+        lambda: classic.lstm_forward(X, A0, lstm_params(Wf=np.zeros((N_A, N_X)))),
+        ValueError,
+        r"parameters\['Wf'\] must have shape \(5, 8\) \(n_a, n_a \+ n_x\), got shape \(5, 3\)",
+    ),
+    "bias_not_a_column": (
+        lambda: classic.rnn_forward(X, A0, rnn_params(ba=np.zeros(N_A))),
+        ValueError,
+        r"parameters\['ba'\] must have 2 dimensions \(n_a, 1\), got shape \(5,\)",
+    ),
+    "missing_parameter": (
+        lambda: classic.rnn_forward(X, A0, rnn_params(Waa=None)),
+        ValueError,
+        r"parameters is missing key\(s\) \['Waa'\]",
+    ),
+    "parameters_not_a_dict": (
+        lambda: classic.rnn_forward(X, A0, [1, 2]),
+        TypeError,
+        r"parameters must be a dict, got list",
+    ),
+    "integer_x": (
+        lambda: classic.rnn_forward(X.astype(np.int64), A0, rnn_params()),
+        TypeError,
+        r"x must have a real floating dtype, got int64",
+    ),
+    "complex_a0": (
+        lambda: classic.rnn_forward(X, A0.astype(np.complex128), rnn_params()),
+        TypeError,
+        r"a0 must have a real floating dtype, got complex128",
+    ),
+    "mixed_float_dtypes": (
+        lambda: classic.rnn_forward(X, A0.astype(np.float32), rnn_params()),
+        TypeError,
+        r"all arrays must share one dtype: x is float64 but a0 is float32",
+    ),
+    "mixed_namespaces": (
+        lambda: classic.rnn_forward(X, torch.from_numpy(A0), rnn_params()),
+        TypeError,
+        r"all arrays must come from one namespace: x is numpy but a0 is torch",
+    ),
+    "mixed_devices": (
+        lambda: classic.rnn_forward(
+            torch.from_numpy(X),
+            torch.from_numpy(A0).to("meta"),
+            {k: torch.from_numpy(v) for k, v in rnn_params().items()},
+        ),
+        ValueError,
+        r"all arrays must sit on one device: x is on cpu but a0 is on meta",
+    ),
+    "list_instead_of_array": (
+        lambda: classic.rnn_forward(X.tolist(), A0, rnn_params()),
+        TypeError,
+        r"x must be an array \(numpy, cupy, torch, jax or array_api_strict\), got list",
+    ),
+    "da_longer_than_forward": (
+        lambda: classic.rnn_backward(np.zeros((N_A, M, T_X + 2)), RNN_CACHES),
+        ValueError,
+        r"da must have between 1 and T_x=6 steps",
+    ),
+    "da_wrong_batch": (
+        lambda: classic.lstm_backward(np.zeros((N_A, M + 1, T_X)), LSTM_CACHES),
+        ValueError,
+        r"da must have shape \(5, 4, \*\) \(n_a, m, T\), got shape \(5, 5, 6\)",
+    ),
+    "da_next_wrong_ndim": (
+        lambda: classic.rnn_cell_backward(np.zeros((N_A, M, 1)), RNN_CACHES[0][0]),
+        ValueError,
+        r"da_next must have 2 dimensions \(n_a, m\), got shape \(5, 4, 1\)",
+    ),
+    "da_wrong_dtype": (
+        lambda: classic.rnn_backward(np.zeros((N_A, M, T_X), np.float32), RNN_CACHES),
+        TypeError,
+        r"all arrays must share one dtype: cache is float64 but da is float32",
+    ),
+    "caches_not_from_forward": (
+        lambda: classic.rnn_backward(np.zeros((N_A, M, T_X)), RNN_CACHES[0]),
+        TypeError,
+        r"caches must be the pair \(list_of_cell_caches, x\)",
+    ),
+    "lstm_cache_to_rnn_backward": (
+        lambda: classic.rnn_cell_backward(np.zeros((N_A, M)), LSTM_CACHES[0][0]),
+        TypeError,
+        r"cache must be the 4-tuple returned by the forward function, got tuple of length 10",
+    ),
+    "softmax_of_a_list": (lambda: classic.softmax([1.0, 2.0]), TypeError, r"x must be an array"),
+    "sigmoid_of_integers": (
+        lambda: classic.sigmoid(np.arange(3)),
+        TypeError,
+        r"x must have a real floating dtype, got int64",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CLASSIC_CASES))
+def test_classic_rejects_bad_input_with_a_message_naming_the_argument(case):
+    call, error, message = CLASSIC_CASES[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+LSTM = xrnn.LSTM(N_X, N_A, num_layers=2, xp="numpy", dtype="float64", seed=0)
+GRU_BI = xrnn.GRU(N_X, N_A, bidirectional=True, xp="numpy", dtype="float64", seed=0)
+XL = RNG.standard_normal((T_X, M, N_X))
+STATE = (np.zeros((2, M, N_A)), np.zeros((2, M, N_A)))
+_, _, LSTM_CACHE = LSTM.forward(XL, STATE)
+
+
+def _changed_params_backward():
+    layer = xrnn.RNN(N_X, N_A, xp="numpy", dtype="float64", seed=0)
+    _, _, cache = layer.forward(XL)
+    layer.params = {k: v * 0.5 for k, v in layer.params.items()}
+    layer.backward(cache, np.zeros((T_X, M, N_A)))
+
+
+LAYER_CASES = {
+    "x_wrong_rank": (
+        lambda: LSTM.forward(XL[0]),
+        ValueError,
+        r"x must have 3 dimensions \(T, N, input_size\), got shape \(4, 3\)",
+    ),
+    "x_wrong_feature_size": (
+        lambda: LSTM.forward(XL[:, :, :2]),
+        ValueError,
+        r"x must have shape \(\*, \*, 3\) \(T, N, input_size\), got shape \(6, 4, 2\)",
+    ),
+    "x_no_steps": (lambda: LSTM.forward(XL[:0]), ValueError, r"x must hold at least one step"),
+    "x_wrong_dtype": (
+        lambda: LSTM.forward(XL.astype(np.float32)),
+        TypeError,
+        r"all arrays must share one dtype: parameters is float64 but x is float32",
+    ),
+    "x_other_namespace": (
+        lambda: LSTM.forward(torch.from_numpy(XL)),
+        TypeError,
+        r"x is torch but parameters is numpy",
+    ),
+    "lstm_state_not_a_pair": (
+        lambda: LSTM.forward(XL, STATE[0]),
+        TypeError,
+        r"state of an LSTM must be a tuple \(h, c\), got ndarray",
+    ),
+    "state_wrong_shape": (
+        lambda: LSTM.forward(XL, (STATE[0], np.zeros((1, M, N_A)))),
+        ValueError,
+        r"state\[1\] \(c\) must have shape \(2, 4, 5\) \(num_layers \* num_directions, N, hidden_size\), "
+        r"got shape \(1, 4, 5\)",
+    ),
+    "gru_state_wrong_batch": (
+        lambda: GRU_BI.forward(XL, np.zeros((2, M + 1, N_A))),
+        ValueError,
+        r"state must have shape \(2, 4, 5\)",
+    ),
+    "lengths_wrong_count": (
+        lambda: GRU_BI.forward(XL, lengths=[6, 5]),
+        ValueError,
+        r"lengths must have one entry per sequence \(N=4\), got 2",
+    ),
+    "lengths_not_integers": (
+        lambda: GRU_BI.forward(XL, lengths=[6, 5.0, 2, 1]),
+        TypeError,
+        r"lengths must hold integers, got 5.0",
+    ),
+    "lengths_float_array": (
+        lambda: GRU_BI.forward(XL, lengths=np.array([6.0, 5, 2, 1])),
+        TypeError,
+        r"lengths must hold integers, got dtype float64",
+    ),
+    "lengths_zero": (
+        lambda: GRU_BI.forward(XL, lengths=[6, 0, 2, 1]),
+        ValueError,
+        r"lengths must lie in 1..T=6, got 0",
+    ),
+    "lengths_negative": (
+        lambda: GRU_BI.forward(XL, lengths=[6, -1, 2, 1]),
+        ValueError,
+        r"lengths must lie in 1..T=6, got -1",
+    ),
+    "lengths_beyond_T": (
+        lambda: GRU_BI.forward(XL, lengths=[7, 1, 2, 1]),
+        ValueError,
+        r"lengths must lie in 1..T=6, got 7",
+    ),
+    "lengths_2d": (
+        lambda: GRU_BI.forward(XL, lengths=np.ones((4, 1), dtype=np.int64)),
+        ValueError,
+        r"lengths must have 1 dimension \(N,\), got shape \(4, 1\)",
+    ),
+    "dy_wrong_shape": (
+        lambda: LSTM.backward(LSTM_CACHE, np.zeros((T_X, M, N_A + 1))),
+        ValueError,
+        r"dy must have shape \(6, 4, 5\) \(T, N, D\*H\) like forward's y, got shape \(6, 4, 6\)",
+    ),
+    "dstate_wrong_shape": (
+        lambda: LSTM.backward(LSTM_CACHE, None, (np.zeros((1, M, N_A)), None)),
+        ValueError,
+        r"dstate\[0\] \(h\) must have shape \(2, 4, 5\)",
+    ),
+    "cache_from_another_layer": (
+        lambda: GRU_BI.backward(LSTM_CACHE, None),
+        ValueError,
+        r"cache was made by another layer",
+    ),
+    "cache_not_a_cache": (
+        lambda: LSTM.backward((1, 2), None),
+        TypeError,
+        r"cache must be the LayerCache returned by forward, got tuple",
+    ),
+    "cache_after_params_changed": (
+        _changed_params_backward,
+        ValueError,
+        r"cache was made with other parameters than the layer holds now",
+    ),
+    "state_dict_missing_key": (
+        lambda: xrnn.LSTM.from_state_dict({k: v for k, v in LSTM.state_dict().items() if k != "bias_hh_l1"}),
+        ValueError,
+        r"state_dict is missing key\(s\) \['bias_hh_l1'\]",
+    ),
+    "state_dict_extra_key": (
+        lambda: xrnn.LSTM.from_state_dict({**LSTM.state_dict(), "weight_xx_l0": A0}),
+        ValueError,
+        r"state_dict has unexpected key\(s\) \['weight_xx_l0'\]",
+    ),
+    "state_dict_misshaped": (
+        lambda: xrnn.LSTM.from_state_dict({**LSTM.state_dict(), "bias_ih_l0": np.zeros(3)}),
+        ValueError,
+        r"state_dict\['bias_ih_l0'\] must have shape \(20,\) .* got \(3,\)",
+    ),
+    "state_dict_of_a_gru_into_lstm": (
+        lambda: xrnn.LSTM.from_state_dict(GRU_BI.state_dict()),
+        ValueError,
+        r"state_dict\['weight_ih_l0'\] must have shape \(20, 3\)",
+    ),
+    "unknown_backend": (
+        lambda: xrnn.LSTM(3, 4, xp="tensorflow"),
+        ValueError,
+        r"unknown backend 'tensorflow': expected one of numpy, cupy, torch, jax, array_api_strict",
+    ),
+    "bad_hidden_size": (lambda: xrnn.GRU(3, 0), ValueError, r"hidden_size must be a positive int, got 0"),
+    "bad_nonlinearity": (
+        lambda: xrnn.RNN(3, 4, nonlinearity="sigmoid"),
+        ValueError,
+        r"nonlinearity must be 'tanh' or 'relu', got 'sigmoid'",
+    ),
+    "bad_dtype": (
+        lambda: xrnn.RNN(3, 4, dtype="float16"),
+        ValueError,
+        r"dtype must be 'float32' or 'float64', got 'float16'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYER_CASES))
+def test_layer_api_rejects_bad_input_with_a_message_naming_the_argument(case):
+    call, error, message = LAYER_CASES[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_uninstalled_backend_is_a_clear_error(monkeypatch):
+    from xrnn import _backend
+
+    monkeypatch.setitem(_backend.BACKENDS, "cupy", "xrnn_tests_no_such_module")
+    with pytest.raises(ValueError, match=r"backend 'cupy' is not installed"):
+        xrnn.LSTM(3, 4, xp="cupy")
+    monkeypatch.setenv("XRNN_BACKEND", "cupy")
+    with pytest.raises(ValueError, match=r"backend 'cupy' is not installed"):
+        xrnn.default_namespace()
+
+
+def test_layer_leaves_its_inputs_unchanged():
+    x, state = XL.copy(), (np.ones((2, M, N_A)), np.ones((2, M, N_A)))
+    dy, lengths = RNG.standard_normal((T_X, M, N_A)), np.array([6, 2, 3, 1])
+    params = {k: v.copy() for k, v in LSTM.params.items()}
+    _, _, cache = LSTM.forward(x, state, lengths=lengths)
+    LSTM.backward(cache, dy, state)
+    assert np.array_equal(x, XL) and all(np.all(s == 1.0) for s in state)
+    assert np.array_equal(lengths, [6, 2, 3, 1])
+    assert all(np.array_equal(params[k], LSTM.params[k]) for k in params)
