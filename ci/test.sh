@@ -19,8 +19,8 @@ python -m pip install --quiet "torch==2.13.0"
 python -m pip install --quiet -e ".[test]"
 
 echo "=== ruff"
-ruff check src tests benchmarks
-ruff format --check src tests benchmarks
+ruff check src tests
+ruff format --check src tests
 
 status=0
 for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do
