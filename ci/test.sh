@@ -25,6 +25,6 @@ ruff format --check src tests
 status=0
 for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do
   echo "=== pytest, XRNN_BACKEND=$backend"
-  XRNN_BACKEND=$backend python -m pytest -q -p no:cacheprovider || status=$?
+  XRNN_BACKEND=$backend python -m pytest -p no:cacheprovider || status=$?
 done
 exit $status
