@@ -12,6 +12,16 @@ Two faces over one engine:
 
 from ._backend import BACKENDS, default_namespace, get_backend, use_backend
 from .layers import GRU, LSTM, RNN
+from .tbptt import truncated_bptt
 
-__all__ = ["BACKENDS", "GRU", "LSTM", "RNN", "default_namespace", "get_backend", "use_backend"]
+__all__ = [
+    "BACKENDS",
+    "GRU",
+    "LSTM",
+    "RNN",
+    "default_namespace",
+    "get_backend",
+    "truncated_bptt",
+    "use_backend",
+]
 __version__ = "0.1.0"

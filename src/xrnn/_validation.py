@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-__all__ = ["check_dtypes", "check_keys", "check_shape", "lengths_list"]
+__all__ = ["check_dtypes", "check_finite", "check_keys", "check_shape", "lengths_list"]
 
 
 def check_shape(name: str, a: Any, expected: Sequence[int | None], meaning: str) -> None:
@@ -64,6 +64,28 @@ def check_dtypes(xp: ModuleType, **arrays: Any) -> Any:
                 f"all arrays must share one dtype: {first_name} is {first.dtype} but {name} is {a.dtype}"
             )
     return first.dtype
+
+
+def check_finite(xp: ModuleType, **arrays: Any) -> None:
+    """Check that the named arrays hold no NaN and no infinity (asked for by ``check_finite=True``).
+
+    Parameters
+    ----------
+    xp : module
+        Their namespace.
+    **arrays : array or None
+        Arrays keyed by argument name; None values are skipped.
+    """
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        bad = ~xp.isfinite(a)
+        if bool(xp.any(bad)):
+            count = int(xp.sum(xp.astype(bad, xp.int64)))
+            raise ValueError(
+                f"{name} must be finite (check_finite=True), got {count} NaN or infinite "
+                f"value(s) among {a.size if isinstance(a.size, int) else '?'}"
+            )
 
 
 def check_keys(name: str, given: Mapping[str, Any], required: Sequence[str]) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from . import _activations
 from ._backend import namespace
 from ._scan import ScanCache, Weights, scan, scan_backward
-from ._validation import check_dtypes, check_keys, check_shape
+from ._validation import check_dtypes, check_finite, check_keys, check_shape
 from .lstm import LSTM_CELL, LSTMStep
 from .rnn import RNN_TANH
 
@@ -135,7 +135,7 @@ def _output(a: Array, w: Array, b: Array, xp: ModuleType) -> Array:
 
 
 def _check_inputs(
-    xt: Array, states: dict[str, Array], parameters: Params, kind: str
+    xt: Array, states: dict[str, Array], parameters: Params, kind: str, finite: bool = False
 ) -> tuple[ModuleType, int, int, int]:
     """Validate the inputs of one step or one sequence; return ``xp, n_x, n_a, m``.
 
@@ -148,6 +148,8 @@ def _check_inputs(
     xp = namespace(**{name: xt}, **states, **named)
     check_dtypes(xp, **{name: xt}, **states, **named)
     check_shape(name, xt, (None,) * ndim, meaning)
+    if finite:
+        check_finite(xp, **{name: xt}, **states, **named)
     n_x, m = xt.shape[0], xt.shape[1]
     first = next(iter(states))
     check_shape(first, states[first], (None, m), "(n_a, m)")
@@ -247,7 +249,9 @@ def _check_caches(caches: Any, length: int) -> tuple[list[Any], Array]:
 # ----------------------------------------------------------------------------- RNN
 
 
-def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Params) -> tuple[Array, Array, tuple]:
+def rnn_cell_forward(
+    xt: Array, a_prev: Array, parameters: Params, *, check_finite: bool = False
+) -> tuple[Array, Array, tuple]:
     """One step of the vanilla RNN.
 
     Parameters
@@ -258,6 +262,8 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Params) -> tuple[Arra
         Hidden state at step t-1.
     parameters : dict
         ``Wax (n_a, n_x)``, ``Waa (n_a, n_a)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``.
+    check_finite : bool, default False
+        Raise ``ValueError`` if an input or parameter holds NaN or infinity.
 
     Returns
     -------
@@ -268,14 +274,16 @@ def rnn_cell_forward(xt: Array, a_prev: Array, parameters: Params) -> tuple[Arra
     cache : tuple
         ``(a_next, a_prev, xt, parameters)``.
     """
-    xp, _, _, _ = _check_inputs(xt, {"a_prev": a_prev}, parameters, "rnn_cell")
+    xp, _, _, _ = _check_inputs(xt, {"a_prev": a_prev}, parameters, "rnn_cell", check_finite)
     y, _, _ = scan(RNN_TANH, _t(xt, xp)[None, ...], (_t(a_prev, xp),), _rnn_weights(parameters, xp), xp=xp)
     a_next = _t(y[0, ...], xp)
     yt_pred = _output(a_next, parameters["Wya"], parameters["by"], xp)
     return a_next, yt_pred, (a_next, a_prev, xt, parameters)
 
 
-def rnn_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array, tuple]:
+def rnn_forward(
+    x: Array, a0: Array, parameters: Params, *, check_finite: bool = False
+) -> tuple[Array, Array, tuple]:
     """The vanilla RNN over a whole sequence.
 
     Parameters
@@ -286,6 +294,8 @@ def rnn_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array, 
         Initial hidden state.
     parameters : dict
         As for :func:`rnn_cell_forward`.
+    check_finite : bool, default False
+        Raise ``ValueError`` if an input or parameter holds NaN or infinity.
 
     Returns
     -------
@@ -308,7 +318,7 @@ def rnn_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array, 
     >>> a.shape, y_pred.shape, len(caches[0])
     ((5, 4, 7), (2, 4, 7), 7)
     """
-    xp, _, _, _ = _check_inputs(x, {"a0": a0}, parameters, "rnn")
+    xp, _, _, _ = _check_inputs(x, {"a0": a0}, parameters, "rnn", check_finite)
     y, _, _ = scan(RNN_TANH, _seq(x, xp), (_t(a0, xp),), _rnn_weights(parameters, xp), xp=xp)
     a = _seq(y, xp)  # (n_a, m, T_x)
     y_pred = _output(a, parameters["Wya"], parameters["by"], xp)
@@ -388,7 +398,7 @@ def rnn_backward(da: Array, caches: tuple) -> dict[str, Array]:
 
 
 def lstm_cell_forward(
-    xt: Array, a_prev: Array, c_prev: Array, parameters: Params
+    xt: Array, a_prev: Array, c_prev: Array, parameters: Params, *, check_finite: bool = False
 ) -> tuple[Array, Array, Array, tuple]:
     """One step of the LSTM.
 
@@ -403,6 +413,8 @@ def lstm_cell_forward(
     parameters : dict
         ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)`` on ``[a_prev; xt]``, ``bf, bi, bc, bo (n_a, 1)``,
         ``Wy (n_y, n_a)``, ``by (n_y, 1)``.
+    check_finite : bool, default False
+        Raise ``ValueError`` if an input or parameter holds NaN or infinity.
 
     Returns
     -------
@@ -415,7 +427,9 @@ def lstm_cell_forward(
     cache : tuple
         ``(a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters)``, gates ``(n_a, m)``.
     """
-    xp, _, n_a, _ = _check_inputs(xt, {"a_prev": a_prev, "c_prev": c_prev}, parameters, "lstm_cell")
+    xp, _, n_a, _ = _check_inputs(
+        xt, {"a_prev": a_prev, "c_prev": c_prev}, parameters, "lstm_cell", check_finite
+    )
     _, (h, c), sc = scan(
         LSTM_CELL,
         _t(xt, xp)[None, ...],
@@ -441,7 +455,9 @@ def lstm_cell_forward(
     return a_next, c_next, yt_pred, cache
 
 
-def lstm_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array, Array, tuple]:
+def lstm_forward(
+    x: Array, a0: Array, parameters: Params, *, check_finite: bool = False
+) -> tuple[Array, Array, Array, tuple]:
     """The LSTM over a whole sequence, from ``a0`` and a zero cell state.
 
     Parameters
@@ -452,6 +468,8 @@ def lstm_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array,
         Initial hidden state.
     parameters : dict
         As for :func:`lstm_cell_forward`.
+    check_finite : bool, default False
+        Raise ``ValueError`` if an input or parameter holds NaN or infinity.
 
     Returns
     -------
@@ -464,7 +482,7 @@ def lstm_forward(x: Array, a0: Array, parameters: Params) -> tuple[Array, Array,
     caches : tuple
         ``(list_of_cell_caches, x)``, one :func:`lstm_cell_forward` cache per step.
     """
-    xp, _, n_a, _ = _check_inputs(x, {"a0": a0}, parameters, "lstm")
+    xp, _, n_a, _ = _check_inputs(x, {"a0": a0}, parameters, "lstm", check_finite)
     h0 = _t(a0, xp)
     y_seq, (_, c_last), sc = scan(
         LSTM_CELL, _seq(x, xp), (h0, xp.zeros_like(h0)), _lstm_weights(parameters, n_a, xp), xp=xp

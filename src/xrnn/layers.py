@@ -30,6 +30,7 @@ from array_api_compat import device as device_of
 from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._scan import Cell, ScanCache, Weights, scan, scan_backward
 from ._validation import check_dtypes, check_shape, lengths_list
+from ._validation import check_finite as _check_finite
 from .gru import GRU_CELL
 from .lstm import LSTM_CELL
 from .rnn import RNN_RELU, RNN_TANH
@@ -210,7 +211,7 @@ class _Recurrent:
 
     # ------------------------------------------------------------------ running
 
-    def _state_tuple(self, state: Any, n: int, name: str = "state") -> tuple[Array | None, ...]:
+    def _state_tuple(self, state: Any, name: str = "state") -> tuple[Array | None, ...]:
         """Split a user state (``h`` or ``(h, c)``) into a tuple, checking its structure."""
         if self._cell.n_states == 1:
             return (state,)
@@ -226,7 +227,9 @@ class _Recurrent:
                 full = name if len(parts) == 1 else f"{name}[{labels.index(label)}] ({label})"
                 check_shape(full, part, shape, "(num_layers * num_directions, N, hidden_size)")
 
-    def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any, LayerCache]:
+    def forward(
+        self, x: Array, state: Any = None, lengths: Any = None, *, check_finite: bool = False
+    ) -> tuple[Array, Any, LayerCache]:
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -237,6 +240,9 @@ class _Recurrent:
             Initial state; zeros if omitted.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence, each in 1..T; steps past it are padding.
+        check_finite : bool, default False
+            Raise ``ValueError`` if ``x``, ``state`` or a parameter holds NaN or infinity
+            (costs one reduction per array and a device-to-host sync).
 
         Returns
         -------
@@ -250,12 +256,15 @@ class _Recurrent:
             Everything :meth:`backward` needs.
         """
         params = self.params["weight_ih_l0"]
-        parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state, 0)
+        parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state)
         names = ("state",) if len(parts) == 1 else ("state[0]", "state[1]")
         xp = namespace(x=x, parameters=params, **dict(zip(names, parts)))
         layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         check_shape("x", x, (None, None, self.input_size), layout)
         check_dtypes(xp, parameters=params, x=x, **dict(zip(names, parts)))
+        if check_finite:
+            named = {f"params[{k!r}]": v for k, v in self.params.items()}
+            _check_finite(xp, x=x, **dict(zip(names, parts)), **named)
         if self.batch_first:
             x = xp.permute_dims(x, (1, 0, 2))
         t_steps, n, _ = x.shape
@@ -295,7 +304,7 @@ class _Recurrent:
     __call__ = forward
 
     def backward(
-        self, cache: LayerCache, dy: Array | None, dstate: Any = None
+        self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
     ) -> tuple[Array, Any, dict[str, Array]]:
         """Backpropagate through the forward pass that made ``cache``.
 
@@ -308,6 +317,8 @@ class _Recurrent:
         dstate : array or tuple (dh, dc), shapes like forward's ``state``, optional
             Gradient of the loss with respect to the returned final state; an entry
             may be None (zero).
+        check_finite : bool, default False
+            Raise ``ValueError`` if ``dy`` or ``dstate`` holds NaN or infinity.
 
         Returns
         -------
@@ -322,10 +333,12 @@ class _Recurrent:
         t_steps, n, _ = cache.shape
         hidden, dirs = self.hidden_size, self.num_directions
         h0 = cache.scans[0].h0
-        parts = (None,) * self._cell.n_states if dstate is None else self._state_tuple(dstate, n, "dstate")
+        parts = (None,) * self._cell.n_states if dstate is None else self._state_tuple(dstate, "dstate")
         names = ("dstate",) if len(parts) == 1 else ("dstate[0]", "dstate[1]")
         xp = namespace(cached=h0, dy=dy, **dict(zip(names, parts)))
         check_dtypes(xp, cached=h0, dy=dy, **dict(zip(names, parts)))
+        if check_finite:
+            _check_finite(xp, dy=dy, **dict(zip(names, parts)))
         if dy is not None:
             layout = "(N, T, D*H)" if cache.batch_first else "(T, N, D*H)"
             expected = (n, t_steps, dirs * hidden) if cache.batch_first else (t_steps, n, dirs * hidden)
