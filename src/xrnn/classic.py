@@ -172,6 +172,8 @@ def _check_inputs(
             shapes[f"b{g}"] = (n_a, 1)
     for k, shape in shapes.items():
         check_shape(f"parameters['{k}']", parameters[k], shape, _PARAM_MEANING[k])
+    if m == 0:
+        raise ValueError(f"{name} must hold at least one example (m >= 1), got shape {tuple(xt.shape)}")
     if ndim == 3 and xt.shape[2] == 0:
         raise ValueError(f"x must have at least one time step, got shape {tuple(xt.shape)}")
     return xp, n_x, n_a, m

@@ -1,7 +1,12 @@
-"""Every input-checking rule: a clear ValueError or TypeError naming the argument.
+"""The bad-input catalogue: every misuse of a public function and its expected outcome.
 
-Each row is one rule: the call, the exception type, and a pattern of its message
-(the argument's name, what was expected, what came).
+Two tables. In the error tables each row is one rule: the call, the exception type,
+and a pattern of its message (the argument's name, what was expected, what came).
+In the table of inputs that must work, each row is an unusual but valid input
+(a non-contiguous view, a transposed or read-only array, lengths of another kind)
+with the result it must give, and the input must be left unchanged.
+
+Empty inputs are errors, by design: T=0 or N=0 (m=0) raises ValueError.
 """
 
 from __future__ import annotations
@@ -152,6 +157,36 @@ CLASSIC_CASES = {
         lambda: classic.rnn_cell_backward(np.zeros((N_A, M)), LSTM_CACHES[0][0]),
         TypeError,
         r"cache must be the 4-tuple returned by the forward function, got tuple of length 10",
+    ),
+    "boolean_x": (
+        lambda: classic.rnn_forward(X > 0, A0, rnn_params()),
+        TypeError,
+        r"x must have a real floating dtype, got bool",
+    ),
+    "integer_parameter": (
+        lambda: classic.lstm_forward(X, A0, lstm_params(bo=np.zeros((N_A, 1), np.int32))),
+        TypeError,
+        r"parameters\['bo'\] must have a real floating dtype, got int32",
+    ),
+    "scalar_instead_of_a0": (
+        lambda: classic.rnn_forward(X, 0.0, rnn_params()),
+        TypeError,
+        r"a0 must be an array .* got float",
+    ),
+    "no_time_steps": (
+        lambda: classic.lstm_forward(X[:, :, :0], A0, lstm_params()),
+        ValueError,
+        r"x must have at least one time step, got shape \(3, 4, 0\)",
+    ),
+    "no_examples": (
+        lambda: classic.rnn_forward(X[:, :0], A0[:, :0], rnn_params()),
+        ValueError,
+        r"x must hold at least one example \(m >= 1\), got shape \(3, 0, 6\)",
+    ),
+    "lstm_caches_to_rnn_backward": (
+        lambda: classic.rnn_backward(np.zeros((N_A, M, T_X)), LSTM_CACHES),
+        TypeError,
+        r"caches\[0\]\[0\] must be the 4-tuple returned by the forward function, got tuple of length 10",
     ),
     "softmax_of_a_list": (lambda: classic.softmax([1.0, 2.0]), TypeError, r"x must be an array"),
     "sigmoid_of_integers": (
@@ -312,6 +347,43 @@ LAYER_CASES = {
         ValueError,
         r"nonlinearity must be 'tanh' or 'relu', got 'sigmoid'",
     ),
+    "x_boolean": (lambda: LSTM.forward(XL > 0), TypeError, r"x must have a real floating dtype, got bool"),
+    "x_a_list": (lambda: LSTM.forward(XL.tolist()), TypeError, r"x must be an array .* got list"),
+    "x_on_another_device": (
+        lambda: xrnn.GRU(N_X, N_A, xp="torch", seed=0).forward(torch.zeros((2, 1, N_X), device="meta")),
+        ValueError,
+        r"all arrays must sit on one device: x is on meta but parameters is on cpu",
+    ),
+    "state_of_integers": (
+        lambda: GRU_BI.forward(XL, np.zeros((2, M, N_A), np.int64)),
+        TypeError,
+        r"state must have a real floating dtype, got int64",
+    ),
+    "lengths_a_string": (
+        lambda: GRU_BI.forward(XL, lengths="6521"),
+        TypeError,
+        r"lengths must be a sequence",
+    ),
+    "lengths_of_booleans": (
+        lambda: GRU_BI.forward(XL, lengths=[True, 2, 3, 1]),
+        TypeError,
+        r"lengths must hold integers, got True",
+    ),
+    "dstate_not_a_pair_for_lstm": (
+        lambda: LSTM.backward(LSTM_CACHE, None, np.zeros((2, M, N_A))),
+        TypeError,
+        r"dstate of an LSTM must be a tuple \(h, c\), got ndarray",
+    ),
+    "dy_integer": (
+        lambda: LSTM.backward(LSTM_CACHE, np.zeros((T_X, M, N_A), np.int64)),
+        TypeError,
+        r"dy must have a real floating dtype, got int64",
+    ),
+    "x_no_sequences": (
+        lambda: LSTM.forward(XL[:, :0]),
+        ValueError,
+        r"x must hold at least one step of one sequence",
+    ),
     "bad_dtype": (
         lambda: xrnn.RNN(3, 4, dtype="float16"),
         ValueError,
@@ -347,3 +419,78 @@ def test_layer_leaves_its_inputs_unchanged():
     assert np.array_equal(x, XL) and all(np.all(s == 1.0) for s in state)
     assert np.array_equal(lengths, [6, 2, 3, 1])
     assert all(np.array_equal(params[k], LSTM.params[k]) for k in params)
+
+
+def _transposed(a):
+    """The same values as ``a`` in a Fortran-ordered (transposed) buffer."""
+    return np.asfortranarray(a)
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+WORKING_CASES = {
+    "strided_view_x": (lambda v: LSTM.forward(v(np.repeat(XL, 2, axis=1))[:, ::2]), lambda: LSTM.forward(XL)),
+    "fortran_ordered_x": (lambda v: LSTM.forward(v(_transposed(XL))), lambda: LSTM.forward(XL)),
+    "read_only_x_and_state": (
+        lambda v: LSTM.forward(v(_read_only(XL)), tuple(v(_read_only(s)) for s in STATE)),
+        lambda: LSTM.forward(XL, STATE),
+    ),
+    "read_only_dy": (
+        lambda v: LSTM.backward(LSTM_CACHE, v(_read_only(np.ones((T_X, M, N_A))))),
+        lambda: LSTM.backward(LSTM_CACHE, np.ones((T_X, M, N_A))),
+    ),
+    "lengths_int32_array": (
+        lambda v: GRU_BI.forward(XL, lengths=v(np.array([6, 2, 3, 1], np.int32))),
+        lambda: GRU_BI.forward(XL, lengths=[6, 2, 3, 1]),
+    ),
+    "lengths_torch_tensor": (
+        lambda v: GRU_BI.forward(XL, lengths=v(torch.tensor([6, 2, 3, 1]))),
+        lambda: GRU_BI.forward(XL, lengths=[6, 2, 3, 1]),
+    ),
+    "lengths_all_full": (lambda v: GRU_BI.forward(XL, lengths=v((6, 6, 6, 6))), lambda: GRU_BI.forward(XL)),
+    "lstm_state_as_a_list": (lambda v: LSTM.forward(XL, v([*STATE])), lambda: LSTM.forward(XL, STATE)),
+    "classic_transposed_parameters": (
+        lambda v: classic.rnn_forward(X, A0, {**RNN_P, "Waa": v(np.asfortranarray(RNN_P["Waa"]))}),
+        lambda: classic.rnn_forward(X, A0, RNN_P),
+    ),
+    "classic_read_only_x": (
+        lambda v: classic.lstm_forward(v(_read_only(X)), A0, LSTM_P),
+        lambda: classic.lstm_forward(X, A0, LSTM_P),
+    ),
+    "classic_strided_a0": (
+        lambda v: classic.rnn_forward(X, v(np.repeat(A0, 2, axis=1))[:, ::2], RNN_P),
+        lambda: classic.rnn_forward(X, A0, RNN_P),
+    ),
+}
+RNN_P = rnn_params()
+LSTM_P = lstm_params()
+
+
+def _arrays(result):
+    if isinstance(result, (tuple, list)):
+        return [a for r in result for a in _arrays(r)]
+    if isinstance(result, dict):
+        return [a for r in result.values() for a in _arrays(r)]
+    return [result] if isinstance(result, np.ndarray) else []
+
+
+@pytest.mark.parametrize("case", list(WORKING_CASES))
+def test_unusual_but_valid_inputs_give_the_plain_result_and_stay_unchanged(case):
+    call, reference = WORKING_CASES[case]
+    given = []
+
+    def keep(a):
+        given.append((a, np.array(a, copy=True) if isinstance(a, np.ndarray) else a))
+        return a
+
+    got, want = _arrays(call(keep)), _arrays(reference())
+    assert len(got) == len(want) > 0
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    for a, before in given:
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, before)
