@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need, then runs ruff and the
-# CPU test matrix (numpy, array_api_strict, torch, jax), one backend per pytest run.
+# CPU test matrix (numpy, array_api_strict, torch, jax), one backend per pytest run, then
+# builds the documentation with warnings as errors and runs its doctests.
 #
 # Uses the active virtual environment if there is one, else creates .venv beside this repo.
 # XRNN_BACKENDS="numpy torch" narrows the matrix.
@@ -16,15 +17,18 @@ fi
 python -m pip install --quiet --upgrade pip
 # Pinned: on the project's machines this resolves to a CPU build; an unpinned torch pulls CUDA.
 python -m pip install --quiet "torch==2.13.0"
-python -m pip install --quiet -e ".[test]"
+python -m pip install --quiet -e ".[test,docs]"
 
 echo "=== ruff"
-ruff check src tests
-ruff format --check src tests
+ruff check src tests docs
+ruff format --check src tests docs
 
 status=0
 for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do
   echo "=== pytest, XRNN_BACKEND=$backend"
   XRNN_BACKEND=$backend python -m pytest -p no:cacheprovider || status=$?
 done
+echo "=== docs: html (warnings are errors) and doctests"
+XRNN_BACKEND=numpy python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html || status=$?
+XRNN_BACKEND=numpy python -m sphinx -E -W -q -b doctest docs docs/_build/doctest || status=$?
 exit $status

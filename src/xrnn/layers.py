@@ -497,7 +497,26 @@ class GRU(_Recurrent):
         dtype: Any = None,
         device: Any = None,
     ) -> GRU:
-        """Build a layer from a ``torch.nn.GRU``-style state dict; see :meth:`LSTM.from_state_dict`."""
+        """Build a layer from a ``torch.nn.GRU``-style state dict.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            Keys and shapes as in :mod:`xrnn.layers`; values of any namespace.
+        batch_first : bool, default False
+            Layout of ``x`` for the new layer.
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        GRU
+            A layer holding copies of the values.
+        """
         return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
 
 
@@ -505,10 +524,13 @@ class RNN(_Recurrent):
     """Elman RNN layer, interchangeable with ``torch.nn.RNN``.
 
     ``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with ``act`` tanh or relu. State is ``h``,
-    ``(L*D, N, H)``. Takes ``nonlinearity="tanh" | "relu"`` after ``num_layers``, as torch.
+    ``(L*D, N, H)``. Takes ``nonlinearity`` after ``num_layers``, as torch.
     """
 
-    __doc__ += _INIT_DOC
+    __doc__ += _INIT_DOC.replace(
+        "    bidirectional :",
+        '    nonlinearity : {"tanh", "relu"}, default "tanh"\n        The activation.\n    bidirectional :',
+    )
 
     def __init__(
         self,
@@ -546,12 +568,27 @@ class RNN(_Recurrent):
         dtype: Any = None,
         device: Any = None,
     ) -> RNN:
-        """Build a layer from a ``torch.nn.RNN``-style state dict; see :meth:`LSTM.from_state_dict`.
+        """Build a layer from a ``torch.nn.RNN``-style state dict.
 
         Parameters
         ----------
-        nonlinearity : {"tanh", "relu"}
+        sd : mapping of str to array
+            Keys and shapes as in :mod:`xrnn.layers`; values of any namespace.
+        nonlinearity : {"tanh", "relu"}, default "tanh"
             The cell's activation (a state dict does not record it).
+        batch_first : bool, default False
+            Layout of ``x`` for the new layer.
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        RNN
+            A layer holding copies of the values.
         """
         return cls._build_from_state_dict(
             sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device, nonlinearity=nonlinearity
