@@ -29,6 +29,7 @@ for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do
   XRNN_BACKEND=$backend python -m pytest -p no:cacheprovider || status=$?
 done
 echo "=== docs: html (warnings are errors) and doctests"
+bash ci/fetch-mathjax.sh
 XRNN_BACKEND=numpy python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html || status=$?
 XRNN_BACKEND=numpy python -m sphinx -E -W -q -b doctest docs docs/_build/doctest || status=$?
 exit $status

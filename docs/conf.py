@@ -53,5 +53,9 @@ import xrnn
 html_theme = "pydata_sphinx_theme"
 html_title = "xrnn"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
-html_static_path = []
+html_static_path = ["_static"]
+# MathJax from a local copy when ci/fetch-mathjax.sh has put one there (pages then render
+# their equations offline); otherwise Sphinx's default CDN address.
+if os.path.exists(os.path.join(os.path.dirname(__file__), "_static", "mathjax", "tex-svg.js")):
+    mathjax_path = "mathjax/tex-svg.js"
 myst_enable_extensions = ["dollarmath"]
