@@ -57,3 +57,17 @@ def backend_name(xp: Any) -> str:
     from xrnn._backend import BACKENDS
 
     return {module: name for name, module in BACKENDS.items()}[xp.__name__]
+
+
+def numeric_gradient(loss: Any, value: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of the scalar ``loss()`` with respect to ``value``, changed in place."""
+    out = np.zeros_like(value)
+    for idx in np.ndindex(value.shape):
+        old = value[idx]
+        value[idx] = old + eps
+        up = loss()
+        value[idx] = old - eps
+        down = loss()
+        value[idx] = old
+        out[idx] = (up - down) / (2 * eps)
+    return out

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import asarray, assert_close, to_numpy
+from helpers import asarray, assert_close, numeric_gradient, to_numpy
 from xrnn import classic
 
 N_X, N_A, N_Y, M, T_X = 3, 5, 2, 4, 6
@@ -361,20 +361,9 @@ def test_da_longer_than_the_forward_pass_is_an_error(kind, rng):
 # ---------------------------------------------------------------- finite differences
 
 
-def _fd_check(
-    loss, leaves: dict[str, np.ndarray], analytic: dict[str, np.ndarray], eps: float = 1e-6
-) -> None:
+def _fd_check(loss, leaves: dict[str, np.ndarray], analytic: dict[str, np.ndarray]) -> None:
     for name, grad in analytic.items():
-        value = leaves[name]
-        numeric = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            old = value[idx]
-            value[idx] = old + eps
-            up = loss()
-            value[idx] = old - eps
-            down = loss()
-            value[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
+        numeric = numeric_gradient(loss, leaves[name])
         err = np.max(np.abs(numeric - grad)) / max(np.max(np.abs(grad)), 1e-12)
         assert err < 1e-6, f"{name}: finite-difference relative error {err:.3g}"
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import xrnn
+from helpers import numeric_gradient
 
 CELLS = {
     "rnn_tanh": lambda **kw: xrnn.RNN(2, 2, nonlinearity="tanh", **kw),
@@ -13,19 +14,6 @@ CELLS = {
     "lstm": lambda **kw: xrnn.LSTM(2, 2, **kw),
     "gru": lambda **kw: xrnn.GRU(2, 2, **kw),
 }
-
-
-def numeric_gradient(loss, value: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    out = np.zeros_like(value)
-    for idx in np.ndindex(value.shape):
-        old = value[idx]
-        value[idx] = old + eps
-        up = loss()
-        value[idx] = old - eps
-        down = loss()
-        value[idx] = old
-        out[idx] = (up - down) / (2 * eps)
-    return out
 
 
 def rel(a, b):

@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from array_api_compat import device as device_of
 
@@ -38,6 +38,7 @@ from .rnn import RNN_RELU, RNN_TANH
 __all__ = ["GRU", "LSTM", "RNN", "LayerCache"]
 
 Array = Any
+_Layer = TypeVar("_Layer", bound="_Recurrent")
 _KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 
 
@@ -140,6 +141,39 @@ class _Recurrent:
             ``torch.as_tensor`` for ``torch_module.load_state_dict``.
         """
         return dict(self.params)
+
+    @classmethod
+    def from_state_dict(
+        cls: type[_Layer],
+        sd: Mapping[str, Any],
+        *,
+        batch_first: bool = False,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> _Layer:
+        """Build a layer from a ``torch.nn``-style state dict of the same kind of layer.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            Keys and shapes as in :mod:`xrnn.layers`; values of any namespace (torch
+            tensors included). Sizes, layers and directions are read from the keys.
+        batch_first : bool, default False
+            Layout of ``x`` for the new layer.
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        layer
+            A layer of this class holding copies of the values.
+        """
+        return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
 
     @classmethod
     def _build_from_state_dict(
@@ -439,39 +473,6 @@ class LSTM(_Recurrent):
     __doc__ += _INIT_DOC
     _cell = LSTM_CELL
 
-    @classmethod
-    def from_state_dict(
-        cls,
-        sd: Mapping[str, Any],
-        *,
-        batch_first: bool = False,
-        xp: str | ModuleType | None = None,
-        dtype: Any = None,
-        device: Any = None,
-    ) -> LSTM:
-        """Build a layer from a ``torch.nn.LSTM``-style state dict.
-
-        Parameters
-        ----------
-        sd : mapping of str to array
-            Keys and shapes as in the module docstring; values of any namespace
-            (torch tensors included). Sizes, layers and directions are read from it.
-        batch_first : bool, default False
-            Layout of ``x`` for the new layer.
-        xp : str or module, optional
-            Target namespace (default: ``XRNN_BACKEND``).
-        dtype : dtype, optional
-            Target dtype (default: that of the values).
-        device : device, optional
-            Target device.
-
-        Returns
-        -------
-        LSTM
-            A layer holding copies of the values.
-        """
-        return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
-
 
 class GRU(_Recurrent):
     """Gated recurrent unit layer, interchangeable with ``torch.nn.GRU``.
@@ -486,38 +487,6 @@ class GRU(_Recurrent):
 
     __doc__ += _INIT_DOC
     _cell = GRU_CELL
-
-    @classmethod
-    def from_state_dict(
-        cls,
-        sd: Mapping[str, Any],
-        *,
-        batch_first: bool = False,
-        xp: str | ModuleType | None = None,
-        dtype: Any = None,
-        device: Any = None,
-    ) -> GRU:
-        """Build a layer from a ``torch.nn.GRU``-style state dict.
-
-        Parameters
-        ----------
-        sd : mapping of str to array
-            Keys and shapes as in :mod:`xrnn.layers`; values of any namespace.
-        batch_first : bool, default False
-            Layout of ``x`` for the new layer.
-        xp : str or module, optional
-            Target namespace (default: ``XRNN_BACKEND``).
-        dtype : dtype, optional
-            Target dtype (default: that of the values).
-        device : device, optional
-            Target device.
-
-        Returns
-        -------
-        GRU
-            A layer holding copies of the values.
-        """
-        return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
 
 
 class RNN(_Recurrent):
