@@ -31,5 +31,5 @@ done
 echo "=== docs: html (warnings are errors) and doctests"
 bash ci/fetch-mathjax.sh
 XRNN_BACKEND=numpy python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html || status=$?
-XRNN_BACKEND=numpy python -m sphinx -E -W -q -b doctest docs docs/_build/doctest || status=$?
+XRNN_BACKEND=numpy python -m sphinx -E -W -b doctest docs docs/_build/doctest | tail -n 8 || status=$?
 exit $status
