@@ -241,11 +241,12 @@ def _read(path: pathlib.Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{path} is a single .npy array, not an xrnn checkpoint (.npz)")
-        with archive:
-            return {name: archive[name] for name in archive.files}
+        with open(path, "rb") as file:
+            archive = np.load(file, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise CheckpointError(f"{path} is a single .npy array, not an xrnn checkpoint (.npz)")
+            with archive:
+                return {name: archive[name] for name in archive.files}
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:

@@ -227,5 +227,5 @@ class SequenceModel:
         c = self.config
         return (
             f"SequenceModel({c['cell']!r}, {c['input_size']}, {c['hidden_size']}, {c['output_size']}, "
-            f"num_layers={c['num_layers']}, dtype={self.dtype})"
+            f"num_layers={c['num_layers']}, dtype={self.head.params['weight'].dtype})"
         )
