@@ -104,6 +104,7 @@ def test_without_tqdm_and_matplotlib_progress_is_text_and_the_figure_is_skipped(
     tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)

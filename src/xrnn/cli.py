@@ -9,21 +9,23 @@ Subcommands:
 - ``gradflow``: train a vanilla RNN, an LSTM and a GRU on the adding problem and plot
   the norm of the gradient that reaches each time step (the vanishing-gradient picture).
 
-The progress bar uses tqdm and the figures matplotlib, both optional
-(``pip install "xrnn[cli]"``); without them progress is printed as text lines and the
-figure is skipped with a message saying what to install.
+The progress bar uses tqdm, the figures matplotlib, and threadpoolctl keeps NumPy's
+BLAS to ``--threads`` threads (default 1), all optional (``pip install "xrnn[cli]"``);
+without them progress is printed as text lines, the figure is skipped with a message
+saying what to install, and BLAS uses its own default.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ._backend import BACKENDS, host_rng, resolve_namespace
+from ._backend import BACKENDS, get_backend, host_rng, resolve_namespace
 from .data import read_corpus
 from .io import CheckpointError, load_checkpoint, save_checkpoint
 from .model import CELLS, SequenceModel
@@ -42,6 +44,7 @@ DEMO_DEFAULTS: dict[str, dict[str, Any]] = {
     "reber": {"steps": 600, "hidden": 32, "seq_len": None, "batch_size": 32, "lr": 1e-2},
     "text": {"steps": 600, "hidden": 128, "seq_len": 64, "batch_size": 32, "lr": 5e-3},
 }
+TASK_TITLES = {"adding": "the adding problem", "reber": "the embedded Reber grammar", "text": "a text"}
 GRADFLOW_DEFAULTS: dict[str, Any] = {"steps": 1000, "hidden": 32, "seq_len": 50, "batch_size": 64, "lr": 1e-2}
 
 
@@ -60,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        with _cpu_threads(args.threads, args.backend):
+            return int(args.run(args))
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"xrnn {args.command}: error: {exc}", file=sys.stderr)
         return 1
@@ -102,9 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default: 0.7)")
     smp.add_argument("--prime", help="text read before generating (default: a line break)")
     smp.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
-    smp.add_argument(
-        "--backend", choices=list(BACKENDS), help="array backend (default: $XRNN_BACKEND or numpy)"
-    )
+    _add_backend_arguments(smp)
     smp.set_defaults(run=_sample)
 
     flow = commands.add_parser(
@@ -123,16 +125,31 @@ def _parser() -> argparse.ArgumentParser:
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=_natural, help="training steps")
     parser.add_argument("--hidden", type=_positive, help="hidden size")
-    parser.add_argument("--seq-len", type=_positive, help="steps per training sequence")
+    parser.add_argument(
+        "--seq-len",
+        type=_positive,
+        help="steps per training sequence (held-out adding-problem sequences have at least 50)",
+    )
     parser.add_argument("--batch-size", type=_positive, help="sequences per batch")
     parser.add_argument("--lr", type=float, help="Adam learning rate")
-    parser.add_argument(
-        "--backend", choices=list(BACKENDS), help="array backend (default: $XRNN_BACKEND or numpy)"
-    )
+    _add_backend_arguments(parser)
     parser.add_argument(
         "--dtype", choices=["float32", "float64"], default="float32", help="(default: float32)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default: 0)")
+
+
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=list(BACKENDS), help="array backend (default: $XRNN_BACKEND or numpy)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=1,
+        help="CPU threads of the matrix products (default: 1; the matrices here are small, and "
+        "on a busy machine several threads mostly wait for each other)",
+    )
 
 
 def _natural(text: str) -> int:
@@ -211,7 +228,7 @@ def _demo(args: argparse.Namespace) -> int:
     save_checkpoint(stem.with_suffix(".npz"), model, optimizer, metadata=metadata)
     print(f"wrote checkpoint {stem.with_suffix('.npz')}")
     baseline = (result.baseline, f"{result.baseline_label}") if args.task == "adding" else None
-    title = f"{args.cell.upper()} on the {args.task} task"
+    title = f"{args.cell.upper()} on {TASK_TITLES[args.task]}"
     _write_figure(
         lambda path: plot_loss_curve(losses, path, title=title, baseline=baseline),
         pathlib.Path(f"{stem}-loss.png"),
@@ -291,6 +308,24 @@ def _gradflow(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _cpu_threads(threads: int, backend: str | None) -> Iterator[None]:
+    """Limit the BLAS and OpenMP thread pools (with threadpoolctl, if installed) and torch's."""
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=threads))
+        if (backend or get_backend()) == "torch":
+            import torch
+
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(threads)
+        yield
 
 
 def _format(metric: str, value: float) -> str:
