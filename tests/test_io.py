@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -316,3 +317,10 @@ def test_metadata_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="metadata must be JSON-serialisable"):
         save_checkpoint(tmp_path / "m.npz", trained()[0], metadata={"f": np.ones(2)})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_checkpoint_gets_the_usual_permissions_of_a_new_file(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    save_checkpoint(tmp_path / "m.npz", trained()[0])
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -44,6 +44,7 @@ DEMO_DEFAULTS: dict[str, dict[str, Any]] = {
     "reber": {"steps": 600, "hidden": 32, "seq_len": None, "batch_size": 32, "lr": 1e-2},
     "text": {"steps": 600, "hidden": 128, "seq_len": 64, "batch_size": 32, "lr": 5e-3},
 }
+LOSS_LABELS = {"adding": "training MSE", "reber": "cross-entropy (nats)", "text": "cross-entropy (nats)"}
 TASK_TITLES = {"adding": "the adding problem", "reber": "the embedded Reber grammar", "text": "a text"}
 GRADFLOW_DEFAULTS: dict[str, Any] = {"steps": 1000, "hidden": 32, "seq_len": 50, "batch_size": 64, "lr": 1e-2}
 
@@ -230,7 +231,9 @@ def _demo(args: argparse.Namespace) -> int:
     baseline = (result.baseline, f"{result.baseline_label}") if args.task == "adding" else None
     title = f"{args.cell.upper()} on {TASK_TITLES[args.task]}"
     _write_figure(
-        lambda path: plot_loss_curve(losses, path, title=title, baseline=baseline),
+        lambda path: plot_loss_curve(
+            losses, path, title=title, ylabel=LOSS_LABELS[args.task], baseline=baseline
+        ),
         pathlib.Path(f"{stem}-loss.png"),
     )
     return 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
+import secrets
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -218,10 +218,13 @@ def _to_host(a: Any) -> np.ndarray:
 
 def _write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` to a temporary file beside ``path``, then :func:`os.replace` it."""
-    directory = path.parent if str(path.parent) else pathlib.Path(".")
+    directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"directory {str(directory)!r} of the checkpoint does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    # A new name in the same directory (so os.replace is atomic), created exclusively with
+    # the usual mode of a new file (0o666 less the umask).
+    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -229,7 +232,7 @@ def _write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
