@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ._backend import BACKENDS, get_backend, host_rng, resolve_namespace
-from .data import read_corpus
+from .data import CharVocab, read_corpus
 from .io import CheckpointError, load_checkpoint, save_checkpoint
 from .model import CELLS, SequenceModel
 from .optim import Adam
@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--length", type=_natural, default=400, help="characters to generate (default: 400)")
     smp.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default: 0.7)")
     smp.add_argument("--prime", help="text read before generating (default: a line break)")
-    smp.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
+    smp.add_argument("--seed", type=_natural, default=0, help="seed of the draws (default: 0)")
     _add_backend_arguments(smp)
     smp.set_defaults(run=_sample)
 
@@ -137,7 +137,9 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dtype", choices=["float32", "float64"], default="float32", help="(default: float32)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default: 0)")
+    parser.add_argument(
+        "--seed", type=_natural, default=0, help="seed of the weights and the data (default: 0)"
+    )
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,7 +230,7 @@ def _demo(args: argparse.Namespace) -> int:
     stem = out / f"{args.task}-{args.cell}"
     save_checkpoint(stem.with_suffix(".npz"), model, optimizer, metadata=metadata)
     print(f"wrote checkpoint {stem.with_suffix('.npz')}")
-    baseline = (result.baseline, f"{result.baseline_label}") if args.task == "adding" else None
+    baseline = (result.baseline, result.baseline_label) if args.task == "adding" else None
     title = f"{args.cell.upper()} on {TASK_TITLES[args.task]}"
     _write_figure(
         lambda path: plot_loss_curve(
@@ -259,8 +261,6 @@ def _sample(args: argparse.Namespace) -> int:
             f"{args.checkpoint} is not a text model (task {metadata.get('task')!r}); "
             "train one with: python -m xrnn demo --task text"
         )
-    from .data import CharVocab
-
     vocab = CharVocab(chars)
     prime = args.prime if args.prime is not None else metadata.get("start", chars[0])
     if not prime:

@@ -122,18 +122,57 @@ class AddingTask(_Task):
         self.eval_seq_len, self.eval_size = eval_seq_len or seq_len, eval_size
 
     def batch(self, rng: Any) -> tuple[Array, Array]:
-        """A training batch: ``x (T, N, 2)`` and ``target (N, 1)``."""
+        """A training batch.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the draw.
+
+        Returns
+        -------
+        x : array, shape (T, N, 2)
+            ``(value, marker)`` at every step.
+        target : array, shape (N, 1)
+            Sum of the two marked values.
+        """
         return adding_problem(self.batch_size, self.seq_len, seed=rng, **self._placement())
 
     def loss(self, z: Array, batch: tuple[Array, Array]) -> tuple[Array, Array]:
-        """MSE of the last step's output ``z[-1] (N, 1)``; the gradient ``dz (T, N, 1)`` is zero elsewhere."""
+        """MSE of the prediction at the last step.
+
+        Parameters
+        ----------
+        z : array, shape (T, N, 1)
+            The model's outputs; only ``z[-1]`` is the prediction.
+        batch : tuple (x, target)
+            From :meth:`batch`; ``target`` is ``(N, 1)``.
+
+        Returns
+        -------
+        loss : array, shape ()
+            ``mean((z[-1] - target)**2)``.
+        dz : array, shape (T, N, 1)
+            Its gradient, zero before the last step.
+        """
         xp = self.xp
         loss, d_last = mse(z[-1, ...], batch[1])
         zeros = xp.zeros((z.shape[0] - 1, *z.shape[1:]), dtype=z.dtype, device=device_of(z))
         return loss, xp.concat([zeros, d_last[None, ...]], axis=0)
 
     def evaluate(self, model: SequenceModel) -> Evaluation:
-        """MSE on held-out sequences against always predicting 1.0 (the mean of the target)."""
+        """MSE on held-out sequences against always predicting 1.0 (the mean of the target).
+
+        Parameters
+        ----------
+        model : SequenceModel
+            A model with ``input_size=2``, ``output_size=1``.
+
+        Returns
+        -------
+        Evaluation
+            ``metric="MSE"``, lower is better.
+        """
         x, target = adding_problem(
             self.eval_size, self.eval_seq_len, seed=self._held_out_rng(), **self._placement()
         )
@@ -177,11 +216,38 @@ class ReberTask(_Task):
         self.batch_size, self.eval_size = batch_size, eval_size
 
     def batch(self, rng: Any) -> Any:
-        """A training :class:`~xrnn.data.ReberBatch` of fresh strings."""
+        """A training batch of fresh strings.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the draw.
+
+        Returns
+        -------
+        ReberBatch
+            ``x (T, N, 7)``, ``targets (T, N)``, ``mask (T, N)``, ``legal (T, N, 7)``,
+            padded to the longest string.
+        """
         return reber_batch(embedded_reber(self.batch_size, seed=rng), **self._placement())
 
     def loss(self, z: Array, batch: Any) -> tuple[Array, Array]:
-        """Cross-entropy of the next symbol over the valid steps."""
+        """Cross-entropy of the next symbol over the valid steps.
+
+        Parameters
+        ----------
+        z : array, shape (T, N, 7)
+            The model's logits.
+        batch : ReberBatch
+            From :meth:`batch`.
+
+        Returns
+        -------
+        loss : array, shape ()
+            Mean cross-entropy over the steps where ``batch.mask`` is True.
+        dz : array, shape (T, N, 7)
+            Its gradient, zero at padded steps.
+        """
         return softmax_cross_entropy(z, batch.targets, batch.mask)
 
     def evaluate(self, model: SequenceModel) -> Evaluation:
@@ -189,6 +255,16 @@ class ReberTask(_Task):
 
         That predictor knows the grammar but not which of ``T``, ``P`` opened the string, so
         it gets every step right but half of the second-to-last ones.
+
+        Parameters
+        ----------
+        model : SequenceModel
+            A model with ``input_size=output_size=7``.
+
+        Returns
+        -------
+        Evaluation
+            ``metric="accuracy"``, higher is better.
         """
         xp = self.xp
         strings = embedded_reber(self.eval_size, seed=self._held_out_rng())
@@ -251,17 +327,60 @@ class TextTask(_Task):
         self.input_size = self.output_size = len(self.vocab)
 
     def batch(self, rng: Any) -> tuple[Array, Array]:
-        """Random windows: one-hot ``x (T, N, C)`` and next characters ``targets (T, N)``."""
+        """Random windows of the text.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the window starts.
+
+        Returns
+        -------
+        x : array, shape (T, N, C)
+            One-hot characters.
+        targets : int32 array, shape (T, N)
+            The next character at every step.
+        """
         return text_batch(
             self.ids, len(self.vocab), self.batch_size, self.seq_len, seed=rng, **self._placement()
         )
 
     def loss(self, z: Array, batch: tuple[Array, Array]) -> tuple[Array, Array]:
-        """Cross-entropy of the next character at every step."""
+        """Cross-entropy of the next character at every step.
+
+        Parameters
+        ----------
+        z : array, shape (T, N, C)
+            The model's logits.
+        batch : tuple (x, targets)
+            From :meth:`batch`.
+
+        Returns
+        -------
+        loss : array, shape ()
+            Mean cross-entropy in nats.
+        dz : array, shape (T, N, C)
+            Its gradient.
+        """
         return softmax_cross_entropy(z, batch[1])
 
     def evaluate(self, model: SequenceModel) -> Evaluation:
-        """Bits per character on windows of the text, against its character frequencies."""
+        """Bits per character on windows of the text, against its character frequencies.
+
+        The windows are drawn from the training text itself (a corpus like the Zen of
+        Python is too short to hold some out); the baseline is the entropy of the
+        character frequencies, what a model without context could reach.
+
+        Parameters
+        ----------
+        model : SequenceModel
+            A model with ``input_size=output_size=C``.
+
+        Returns
+        -------
+        Evaluation
+            ``metric="bits per character"``, lower is better.
+        """
         x, targets = text_batch(
             self.ids,
             len(self.vocab),
