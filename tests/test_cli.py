@@ -46,10 +46,11 @@ def test_demo_trains_on_the_adding_problem_and_reports_mse_against_the_baseline(
 
 def test_demo_runs_on_the_backend_it_is_given(tmp_path, capsys, xp):
     name = backend_name(xp)
-    status, out, err = run(capsys, "demo", *TINY, "--seq-len", "6", "--backend", name, "--out", str(tmp_path))
+    argv = ["demo", "--cell", "rnn", *TINY, "--seq-len", "6", "--backend", name, "--out", str(tmp_path)]
+    status, out, err = run(capsys, *argv)
     assert status == 0, err
     assert f"{xp.__name__.removeprefix('array_api_compat.')} float32" in out
-    model, _, _ = xrnn.load_checkpoint(tmp_path / "adding-lstm.npz", xp=xp)
+    model, _, _ = xrnn.load_checkpoint(tmp_path / "adding-rnn.npz", xp=xp)
     assert all(array_namespace(v) is xp for v in model.params.values())
 
 
