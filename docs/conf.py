@@ -33,7 +33,7 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"PR01", "PR02", "RT01", "GL08"}
-numpydoc_validation_exclude = {r"\.__init__$"}
+numpydoc_validation_exclude = {r"\.__init__$", r"\.count$", r"\.index$"}
 nitpicky = False
 
 # Inventories are kept in the repository (docs/_inv, made by docs/_inv/make.py): the build

@@ -8,19 +8,50 @@ Two faces over one engine:
 - :mod:`xrnn.classic`, the step-by-step formulation (column vectors, ``(n_x, m, T_x)``,
   parameter dicts, per-step caches);
 - the layers :class:`RNN`, :class:`LSTM`, :class:`GRU`, interchangeable with ``torch.nn``'s.
+
+And what it takes to train them: :class:`Dense` over sequences, the losses
+:func:`softmax_cross_entropy` and :func:`mse`, the optimisers :class:`SGD` and
+:class:`Adam` with :func:`clip_grad_norm`, :class:`SequenceModel` (a recurrent layer
+and a dense head), :func:`train`, :func:`sample`, checkpoints (:func:`save_checkpoint`,
+:func:`load_checkpoint`), the data of :mod:`xrnn.data`, and ``python -m xrnn``.
 """
 
 from ._backend import BACKENDS, default_namespace, get_backend, use_backend
+from .io import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .layers import GRU, LSTM, RNN
+from .losses import mse, softmax_cross_entropy
+from .model import SequenceModel
+from .optim import SGD, Adam, clip_grad_norm
+from .output import Dense
+from .sampling import sample
+from .tasks import AddingTask, ReberTask, TextTask
 from .tbptt import truncated_bptt
+from .train import gradient_by_step, train
 
 __all__ = [
     "BACKENDS",
     "GRU",
     "LSTM",
     "RNN",
+    "SGD",
+    "Adam",
+    "AddingTask",
+    "Checkpoint",
+    "CheckpointError",
+    "Dense",
+    "ReberTask",
+    "SequenceModel",
+    "TextTask",
+    "clip_grad_norm",
     "default_namespace",
     "get_backend",
+    "gradient_by_step",
+    "load_checkpoint",
+    "mse",
+    "sample",
+    "save_checkpoint",
+    "softmax_cross_entropy",
+    "train",
     "truncated_bptt",
     "use_backend",
 ]

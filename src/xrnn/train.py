@@ -1,0 +1,114 @@
+"""The training loop: batches from a task, forward, loss, backward, clipping, an optimiser step.
+
+::
+
+    for each step:
+        batch = task.batch(rng)
+        z, _, cache = model.forward(batch[0])
+        loss, dz = task.loss(z, batch)
+        _, grads = model.backward(cache, dz)
+        grads, _ = clip_grad_norm(grads, clip)
+        model.set_params(optimizer.step(model.params, grads))
+
+Also :func:`gradient_by_step`, the size of the gradient that reaches each time step
+(the vanishing-gradient measurement of ``python -m xrnn gradflow``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from array_api_compat import device as device_of
+
+from ._backend import host_rng, namespace
+from .model import SequenceModel
+from .optim import clip_grad_norm
+
+__all__ = ["gradient_by_step", "train"]
+
+Array = Any
+
+
+def train(
+    model: SequenceModel,
+    task: Any,
+    optimizer: Any,
+    *,
+    steps: int,
+    clip: float | None = 1.0,
+    seed: Any = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Train ``model`` on ``task`` for ``steps`` batches.
+
+    Parameters
+    ----------
+    model : SequenceModel
+        The model; its parameters are replaced after every step.
+    task : AddingTask, ReberTask or TextTask
+        Anything with ``batch(rng)`` (first item ``x (T, N, I)``) and ``loss(z, batch)``
+        returning ``(loss, dz)``.
+    optimizer : SGD or Adam
+        Anything with ``step(params, grads) -> params``.
+    steps : int
+        Number of updates, ``>= 0``.
+    clip : float or None, default 1.0
+        Largest global gradient norm (None: no clipping).
+    seed : int or numpy.random.Generator, optional
+        Seed of the training batches.
+    callback : callable, optional
+        ``callback(step, loss)`` after every update, ``step`` counting from 1.
+
+    Returns
+    -------
+    list of float
+        The training loss of every step.
+    """
+    if not isinstance(model, SequenceModel):
+        raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    rng = host_rng(seed)
+    losses: list[float] = []
+    for step in range(1, steps + 1):
+        batch = task.batch(rng)
+        z, _, cache = model.forward(batch[0])
+        loss, dz = task.loss(z, batch)
+        _, grads = model.backward(cache, dz)
+        if clip is not None:
+            grads, _ = clip_grad_norm(grads, clip)
+        model.set_params(optimizer.step(model.params, grads))
+        losses.append(float(loss))
+        if callback is not None:
+            callback(step, losses[-1])
+    return losses
+
+
+def gradient_by_step(model: SequenceModel, x: Array) -> Array:
+    """How much the last step's output depends on the input at each step.
+
+    Backpropagates ``d(sum of the last step's outputs)`` through the model and measures,
+    for every step ``t``, the norm of the gradient with respect to ``x[t]``, averaged
+    over the batch. A recurrent network whose gradient vanishes shows values falling
+    exponentially as ``t`` moves away from the last step.
+
+    Parameters
+    ----------
+    model : SequenceModel
+        The model.
+    x : array, shape (T, N, input_size)
+        Input sequences, in the model's namespace and dtype.
+
+    Returns
+    -------
+    array, shape (T,)
+        ``mean_n ||d sum(z[T-1, n]) / d x[t, n]||`` for ``t = 0 .. T-1``.
+    """
+    xp = namespace(x=x)
+    z, _, cache = model.forward(x)
+    t_steps = z.shape[0]
+    zeros = xp.zeros((t_steps - 1, *z.shape[1:]), dtype=z.dtype, device=device_of(z))
+    dz = xp.concat([zeros, xp.ones_like(z[-1:, ...])], axis=0)  # (T, N, O)
+    dx, _ = model.backward(cache, dz)  # (T, N, I)
+    return xp.mean(xp.sqrt(xp.sum(dx * dx, axis=-1)), axis=1)

@@ -1,0 +1,162 @@
+"""Losses over sequences: values and gradients against torch, masking, stability, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from array_api_compat import array_namespace
+
+import xrnn
+from helpers import asarray, assert_close, to_numpy
+from test_gradcheck import numeric_gradient
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+RNG = np.random.default_rng(0)
+LOGITS = RNG.standard_normal((5, 3, 4)) * 3  # (T, N, C)
+TARGETS = RNG.integers(0, 4, size=(5, 3))
+MASK = np.arange(5)[:, None] < np.array([5, 2, 4])[None, :]  # (T, N): lengths 5, 2, 4
+
+
+def assert_scalar_close(loss, expected, dtype):
+    assert tuple(loss.shape) == () and str(loss.dtype).endswith(dtype)
+    assert float(loss) == pytest.approx(float(expected), rel={"float32": 1e-5, "float64": 1e-12}[dtype])
+
+
+def integers(xp, a):
+    return xp.asarray(np.asarray(a, dtype=np.int64))
+
+
+def torch_cross_entropy(mask):
+    z = torch.tensor(LOGITS, requires_grad=True)
+    per_step = F.cross_entropy(z.reshape(-1, 4), torch.from_numpy(TARGETS).reshape(-1), reduction="none")
+    weights = (
+        torch.ones(15, dtype=torch.float64) if mask is None else torch.from_numpy(mask.reshape(-1) * 1.0)
+    )
+    loss = (per_step * weights).sum() / weights.sum()
+    loss.backward()
+    return loss.detach().numpy(), z.grad.numpy()
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["all_steps", "masked"])
+def test_cross_entropy_and_its_gradient_match_torch(xp, dtype, masked):
+    mask = MASK if masked else None
+    expected_loss, expected_grad = torch_cross_entropy(mask)
+    loss, grad = xrnn.softmax_cross_entropy(
+        asarray(xp, LOGITS, dtype), integers(xp, TARGETS), None if mask is None else xp.asarray(mask)
+    )
+    assert_scalar_close(loss, expected_loss, dtype)
+    assert_close(grad, expected_grad, xp=xp, dtype=dtype)
+
+
+def test_cross_entropy_gradient_agrees_with_finite_differences():
+    z = LOGITS.copy()
+    _, grad = xrnn.softmax_cross_entropy(z, TARGETS, MASK)
+    numeric = numeric_gradient(lambda: float(xrnn.softmax_cross_entropy(z, TARGETS, MASK)[0]), z)
+    assert np.allclose(grad, numeric, atol=1e-8)
+
+
+def test_masked_steps_get_no_gradient_and_do_not_count(xp):
+    changed = LOGITS.copy()
+    changed[~MASK] = 1e3  # anything at padded steps
+    mask = xp.asarray(MASK)
+    loss_a, grad = xrnn.softmax_cross_entropy(asarray(xp, LOGITS, "float64"), integers(xp, TARGETS), mask)
+    loss_b, _ = xrnn.softmax_cross_entropy(asarray(xp, changed, "float64"), integers(xp, TARGETS), mask)
+    assert float(loss_a) == pytest.approx(float(loss_b))
+    assert np.all(to_numpy(grad)[~MASK] == 0)
+
+
+def test_float_mask_weights_like_a_bool_mask(xp):
+    z, t = asarray(xp, LOGITS, "float64"), integers(xp, TARGETS)
+    as_bool, _ = xrnn.softmax_cross_entropy(z, t, xp.asarray(MASK))
+    as_float, _ = xrnn.softmax_cross_entropy(z, t, asarray(xp, MASK * 1.0, "float64"))
+    assert float(as_bool) == pytest.approx(float(as_float))
+
+
+def test_a_fully_masked_batch_has_zero_loss_and_gradient(xp):
+    loss, grad = xrnn.softmax_cross_entropy(
+        asarray(xp, LOGITS, "float64"), integers(xp, TARGETS), xp.asarray(np.zeros((5, 3), dtype=bool))
+    )
+    assert float(loss) == 0.0 and np.all(to_numpy(grad) == 0)
+
+
+def test_cross_entropy_is_finite_for_huge_logits(xp, dtype):
+    z = asarray(xp, np.array([[1e4, -1e4, 0.0], [-3e4, 3e4, 3e4]]), dtype)
+    loss, grad = xrnn.softmax_cross_entropy(z, integers(xp, [1, 0]))
+    assert np.isfinite(float(loss)) and np.all(np.isfinite(to_numpy(grad)))
+    assert float(loss) == pytest.approx((2e4 + 6e4 + np.log(2)) / 2, rel=1e-6)
+
+
+def test_mse_and_its_gradient_match_torch(xp, dtype):
+    y, t = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))
+    y_t = torch.tensor(y, requires_grad=True)
+    expected = F.mse_loss(y_t, torch.from_numpy(t))
+    expected.backward()
+    loss, grad = xrnn.mse(asarray(xp, y, dtype), asarray(xp, t, dtype))
+    assert array_namespace(loss) is xp
+    assert_scalar_close(loss, expected.detach().numpy(), dtype)
+    assert_close(grad, y_t.grad.numpy(), xp=xp, dtype=dtype)
+
+
+def test_losses_do_not_change_their_inputs():
+    z, t = LOGITS.copy(), TARGETS.copy()
+    xrnn.softmax_cross_entropy(z, t, MASK)
+    xrnn.mse(z, z + 1)
+    assert np.array_equal(z, LOGITS) and np.array_equal(t, TARGETS)
+
+
+CASES = {
+    "float_targets": (
+        lambda: xrnn.softmax_cross_entropy(LOGITS, TARGETS * 1.0),
+        TypeError,
+        "targets must hold integer class indices, got dtype float64",
+    ),
+    "targets_shape": (
+        lambda: xrnn.softmax_cross_entropy(LOGITS, TARGETS[:4]),
+        ValueError,
+        r"targets must have shape \(5, 3\) .* got shape \(4, 3\)",
+    ),
+    "target_out_of_range": (
+        lambda: xrnn.softmax_cross_entropy(LOGITS, TARGETS + 4),
+        ValueError,
+        r"targets must lie in 0\.\.3",
+    ),
+    "mask_shape": (
+        lambda: xrnn.softmax_cross_entropy(LOGITS, TARGETS, MASK[:, :2]),
+        ValueError,
+        r"mask must have shape \(5, 3\) like targets, got shape \(5, 2\)",
+    ),
+    "mask_dtype": (
+        lambda: xrnn.softmax_cross_entropy(LOGITS, TARGETS, MASK.astype(np.int64)),
+        TypeError,
+        "mask must be bool or real floating, got dtype int64",
+    ),
+    "integer_logits": (
+        lambda: xrnn.softmax_cross_entropy(TARGETS, TARGETS[:, 0]),
+        TypeError,
+        "logits must have a real floating dtype",
+    ),
+    "mse_shapes": (
+        lambda: xrnn.mse(LOGITS, LOGITS[0]),
+        ValueError,
+        r"target must have shape \(5, 3, 4\) like prediction, got shape \(3, 4\)",
+    ),
+    "mse_dtypes": (
+        lambda: xrnn.mse(LOGITS, LOGITS.astype(np.float32)),
+        TypeError,
+        "prediction is float64 but target is float32",
+    ),
+    "mse_namespaces": (
+        lambda: xrnn.mse(LOGITS, torch.from_numpy(LOGITS)),
+        TypeError,
+        "prediction is numpy but target is torch",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_a_clear_error(case):
+    call, error, pattern = CASES[case]
+    with pytest.raises(error, match=pattern):
+        call()
