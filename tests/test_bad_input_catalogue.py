@@ -494,3 +494,152 @@ def test_unusual_but_valid_inputs_give_the_plain_result_and_stay_unchanged(case)
     for a, before in given:
         if isinstance(a, np.ndarray):
             np.testing.assert_array_equal(a, before)
+
+
+DENSE = xrnn.Dense(4, 3, xp="numpy", dtype="float64", seed=0)
+MODEL = xrnn.SequenceModel("lstm", 2, 3, 1, xp="numpy", seed=0)
+ADAM = xrnn.Adam()
+
+TRAINING_CASES = {
+    "dense_wrong_features": (lambda: DENSE.forward(np.ones((5, 2, 3))), ValueError, r"h must have shape"),
+    "dense_integer_input": (
+        lambda: DENSE.forward(np.ones((5, 2, 4), dtype=np.int64)),
+        TypeError,
+        r"h must have a real floating dtype, got int64",
+    ),
+    "mse_shapes_differ": (
+        lambda: xrnn.mse(np.ones((3, 1)), np.ones((3, 2))),
+        ValueError,
+        r"target must have shape \(3, 1\) like prediction, got shape \(3, 2\)",
+    ),
+    "mse_mixed_dtypes": (
+        lambda: xrnn.mse(np.ones((3, 1)), np.ones((3, 1), np.float32)),
+        TypeError,
+        r"all arrays must share one dtype: prediction is float64 but target is float32",
+    ),
+    "mse_mixed_namespaces": (
+        lambda: xrnn.mse(np.ones((3, 1)), torch.ones(3, 1, dtype=torch.float64)),
+        TypeError,
+        r"prediction is numpy but target is torch",
+    ),
+    "cross_entropy_float_targets": (
+        lambda: xrnn.softmax_cross_entropy(np.ones((2, 3, 4)), np.ones((2, 3))),
+        TypeError,
+        r"targets must hold integer class indices, got dtype float64",
+    ),
+    "cross_entropy_target_out_of_range": (
+        lambda: xrnn.softmax_cross_entropy(np.ones((2, 3, 4)), np.full((2, 3), 7)),
+        ValueError,
+        r"targets must lie in 0..3 \(C=4 classes\)",
+    ),
+    "cross_entropy_mask_shape": (
+        lambda: xrnn.softmax_cross_entropy(np.ones((2, 3, 4)), np.zeros((2, 3), int), np.ones((3, 2), bool)),
+        ValueError,
+        r"mask must have shape \(2, 3\) like targets, got shape \(3, 2\)",
+    ),
+    "cross_entropy_list_logits": (
+        lambda: xrnn.softmax_cross_entropy([[1.0]], np.zeros((1,), int)),
+        TypeError,
+        r"logits must be an array",
+    ),
+    "adam_negative_lr": (
+        lambda: xrnn.Adam(lr=-1),
+        ValueError,
+        r"lr must be a positive finite number, got -1",
+    ),
+    "sgd_momentum_one_or_more": (
+        lambda: xrnn.SGD(0.1, momentum=1.5),
+        ValueError,
+        r"momentum must be a number in \[0, 1\), got 1.5",
+    ),
+    "optimizer_grads_of_other_keys": (
+        lambda: ADAM.step({"w": np.ones(3)}, {"v": np.ones(3)}),
+        ValueError,
+        r"grads must have the keys of params \['w'\], got \['v'\]",
+    ),
+    "optimizer_grads_of_other_shape": (
+        lambda: xrnn.Adam().step({"w": np.ones(3)}, {"w": np.ones(4)}),
+        ValueError,
+        r"grads\['w'\] must have shape \(3,\) like params\['w'\], got shape \(4,\)",
+    ),
+    "clip_negative_norm": (
+        lambda: xrnn.clip_grad_norm({"w": np.ones(3)}, -1.0),
+        ValueError,
+        r"max_norm must be a positive number, got -1.0",
+    ),
+    "clip_a_list": (
+        lambda: xrnn.clip_grad_norm([np.ones(3)], 1.0),
+        TypeError,
+        r"grads must be a dict of arrays",
+    ),
+    "model_unknown_cell": (
+        lambda: xrnn.SequenceModel("transformer", 2, 3, 1),
+        ValueError,
+        r"cell must be one of rnn, lstm, gru, got 'transformer'",
+    ),
+    "model_x_wrong_features": (
+        lambda: MODEL.forward(np.ones((4, 2, 5), np.float32)),
+        ValueError,
+        r"x must have shape \(\*, \*, 2\) \(T, N, input_size\), got shape \(4, 2, 5\)",
+    ),
+    "model_params_of_another_model": (
+        lambda: MODEL.set_params({"rnn.weight_ih_l0": np.ones(3)}),
+        ValueError,
+        r"params must have the keys of this lstm model; missing",
+    ),
+    "sample_from_a_non_character_model": (
+        lambda: xrnn.sample(MODEL, [0], 5),
+        ValueError,
+        r"model must read and predict the same symbols",
+    ),
+    "train_negative_steps": (
+        lambda: xrnn.train(MODEL, xrnn.AddingTask(), xrnn.Adam(), steps=-1),
+        ValueError,
+        r"steps must be an int >= 0, got -1",
+    ),
+    "save_something_else": (
+        lambda: xrnn.save_checkpoint("unused.npz", "model"),
+        TypeError,
+        r"model must be a SequenceModel, got str",
+    ),
+    "load_a_missing_file": (
+        lambda: xrnn.load_checkpoint("no-such-checkpoint.npz"),
+        FileNotFoundError,
+        r"checkpoint 'no-such-checkpoint.npz' does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TRAINING_CASES))
+def test_training_pieces_reject_bad_input_with_a_message_naming_the_argument(case):
+    call, error, message = TRAINING_CASES[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
+CLI_CASES = {
+    "unknown_task": (["demo", "--task", "sorting"], 2, "invalid choice: 'sorting'"),
+    "unknown_cell": (["demo", "--cell", "transformer"], 2, "invalid choice: 'transformer'"),
+    "steps_not_a_number": (
+        ["demo", "--steps", "many"],
+        2,
+        "--steps: must be an integer, got 'many'",
+    ),
+    "unknown_backend": (["demo", "--backend", "tensorflow"], 2, "invalid choice: 'tensorflow'"),
+    "seq_len_for_reber": (["demo", "--task", "reber", "--seq-len", "5"], 1, "--seq-len does not apply"),
+    "missing_checkpoint": (["sample", "no-such.npz"], 1, "checkpoint 'no-such.npz' does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_CASES))
+def test_the_command_rejects_bad_options_with_a_message(case, capsys, tmp_path, monkeypatch):
+    from xrnn import cli
+
+    argv, status, message = CLI_CASES[case]
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == status
+    assert message in capsys.readouterr().err

@@ -91,6 +91,13 @@ def save_checkpoint(
         An optimiser whose state (step and moment arrays) is saved too.
     metadata : dict, optional
         JSON-serialisable data kept beside the model (e.g. a vocabulary).
+
+    Raises
+    ------
+    CheckpointError
+        If ``path`` is a directory or a symbolic link (nothing is written).
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
     """
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
@@ -154,7 +161,7 @@ def load_checkpoint(
     CheckpointError
         If the file is truncated, is not an xrnn checkpoint, is of a newer version, does
         not match ``model``, or holds arrays of other names, shapes or dtypes than its
-        configuration implies.
+        configuration implies; or if ``path`` is a directory or a symbolic link.
     FileNotFoundError
         If ``path`` does not exist.
     """
@@ -221,6 +228,7 @@ def _write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"directory {str(directory)!r} of the checkpoint does not exist")
+    _refuse_links_and_folders(path)
     # A new name in the same directory (so os.replace is atomic), created exclusively with
     # the usual mode of a new file (0o666 less the umask).
     tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
@@ -239,8 +247,19 @@ def _write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None
 # --------------------------------------------------------------------------------- reading
 
 
+def _refuse_links_and_folders(path: pathlib.Path) -> None:
+    """A checkpoint is a regular file: a symbolic link or a directory in its place is an error."""
+    if path.is_symlink():
+        raise CheckpointError(
+            f"{path} is a symbolic link; a checkpoint must be a regular file (give the link's target)"
+        )
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; a checkpoint must be a regular file")
+
+
 def _read(path: pathlib.Path) -> dict[str, np.ndarray]:
     """Every member of the archive, read eagerly so that a damaged file fails here."""
+    _refuse_links_and_folders(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
