@@ -284,6 +284,10 @@ def _gru_backward(
 
 
 # ------------------------------------------------------------------ cells on the kernels
+# The scan hands each step ``out``: step ``t``'s slice of buffers that ``alloc`` made for
+# the whole sequence, ``(T, K, N, H)`` forward (the K arrays a step keeps) and
+# ``(T, N, G*H)`` backward. Every fresh page costs a page fault, so one large allocation
+# per sequence is measurably faster than one per step.
 
 
 def _c(a: Array) -> Array:
@@ -291,13 +295,29 @@ def _c(a: Array) -> Array:
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
-def _empty(shape: tuple[int, ...], like: Array) -> Array:
-    return np.empty(shape, dtype=like.dtype)
+def _alloc(kept: int, gate_blocks: int, gradients: int) -> Any:
+    """``Cell.alloc``: ``kept`` ``(N, H)`` arrays a step forward, ``gradients`` ``(N, G*H)`` back."""
+
+    def alloc(t_steps: int, like: Array, backward: bool) -> tuple[Array, ...]:
+        n, hidden = like.shape
+        if backward:
+            return tuple(np.empty((t_steps, n, gate_blocks * hidden), like.dtype) for _ in range(gradients))
+        return (np.empty((t_steps, kept, n, hidden), like.dtype),)
+
+    return alloc
+
+
+def _fresh(
+    out: tuple[Array, ...] | None, shapes: tuple[tuple[int, ...], ...], like: Array
+) -> tuple[Array, ...]:
+    """``out``, or new arrays of ``shapes`` when the step runs without a sequence buffer."""
+    return out if out is not None else tuple(np.empty(s, like.dtype) for s in shapes)
 
 
 def _rnn_step(kernel: Any) -> Any:
-    def step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any) -> Any:
-        h = _empty(state[0].shape, gx)
+    def step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Any = None) -> Any:
+        (buf,) = _fresh(out, ((1, *state[0].shape),), gx)
+        h = buf[0]
         kernel(_c(gx), _c(gh), h)
         return (h,), h
 
@@ -305,50 +325,52 @@ def _rnn_step(kernel: Any) -> Any:
 
 
 def _rnn_step_backward(kernel: Any) -> Any:
-    def step_backward(dstate: tuple[Array], h: Array, *, xp: Any) -> Any:
-        dz = _empty(h.shape, h)
+    def step_backward(dstate: tuple[Array], h: Array, *, xp: Any, out: Any = None) -> Any:
+        (dz,) = _fresh(out, (h.shape,), h)
         kernel(_c(dstate[0]), _c(h), dz)
         return dz, None, (None,)
 
     return step_backward
 
 
-def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any) -> Any:
+def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any, out: Any = None) -> Any:
     c_prev = _c(state[1])
-    out = _empty((7, *c_prev.shape), c_prev)
-    _lstm_forward(_c(gx), _c(gh), c_prev, out)
-    i, f, g, o, tanh_c, h, c = out
+    (buf,) = _fresh(out, ((7, *c_prev.shape),), c_prev)
+    _lstm_forward(_c(gx), _c(gh), c_prev, buf)
+    i, f, g, o, tanh_c, h, c = buf
     return (h, c), LSTMStep(i, f, g, o, tanh_c, c_prev)
 
 
-def _lstm_step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: Any) -> Any:
+def _lstm_step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: Any, out: Any = None) -> Any:
     dh = _c(dstate[0])
-    dz, dc_prev = _empty((dh.shape[0], 4 * dh.shape[1]), dh), _empty(dh.shape, dh)
+    (dz,) = _fresh(out, ((dh.shape[0], 4 * dh.shape[1]),), dh)
+    dc_prev = np.empty_like(dh)
     _lstm_backward(dh, _c(dstate[1]), *(_c(a) for a in cache), dz, dc_prev)
     return dz, None, (None, dc_prev)
 
 
-def _gru_step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any) -> Any:
+def _gru_step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Any = None) -> Any:
     h_prev = _c(state[0])
-    out = _empty((5, *h_prev.shape), h_prev)
-    _gru_forward(_c(gx), _c(gh), h_prev, out)
-    r, z, n, gh_n, h = out
+    (buf,) = _fresh(out, ((5, *h_prev.shape),), h_prev)
+    _gru_forward(_c(gx), _c(gh), h_prev, buf)
+    r, z, n, gh_n, h = buf
     return (h,), GRUStep(r, z, n, gh_n, h_prev)
 
 
-def _gru_step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: Any) -> Any:
+def _gru_step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: Any, out: Any = None) -> Any:
     dh = _c(dstate[0])
     wide = (dh.shape[0], 3 * dh.shape[1])
-    dgx, dgh, direct = _empty(wide, dh), _empty(wide, dh), _empty(dh.shape, dh)
+    dgx, dgh = _fresh(out, (wide, wide), dh)
+    direct = np.empty_like(dh)
     _gru_backward(dh, *(_c(a) for a in cache), dgx, dgh, direct)
     return dgx, dgh, (direct,)
 
 
-_STEPS = {
-    "rnn_tanh": (_rnn_step(_rnn_tanh_forward), _rnn_step_backward(_rnn_tanh_backward)),
-    "rnn_relu": (_rnn_step(_rnn_relu_forward), _rnn_step_backward(_rnn_relu_backward)),
-    "lstm": (_lstm_step, _lstm_step_backward),
-    "gru": (_gru_step, _gru_step_backward),
+_FUSED = {  # name: (step, step_backward, alloc)
+    "rnn_tanh": (_rnn_step(_rnn_tanh_forward), _rnn_step_backward(_rnn_tanh_backward), _alloc(1, 1, 1)),
+    "rnn_relu": (_rnn_step(_rnn_relu_forward), _rnn_step_backward(_rnn_relu_backward), _alloc(1, 1, 1)),
+    "lstm": (_lstm_step, _lstm_step_backward, _alloc(7, 4, 1)),
+    "gru": (_gru_step, _gru_step_backward, _alloc(5, 3, 2)),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -369,7 +391,7 @@ def fused(cell: Cell, dtype: Any) -> Cell:
         The same cell (same name, gates, states and caches) with fused kernels, or
         ``cell`` itself for another dtype or an unknown cell.
     """
-    steps = _STEPS.get(cell.name)
-    if steps is None or np.dtype(dtype) not in _DTYPES:
+    fused = _FUSED.get(cell.name)
+    if fused is None or np.dtype(dtype) not in _DTYPES:
         return cell
-    return dataclasses.replace(cell, step=steps[0], step_backward=steps[1])
+    return dataclasses.replace(cell, step=fused[0], step_backward=fused[1], alloc=fused[2])

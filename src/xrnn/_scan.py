@@ -59,6 +59,13 @@ class Cell:
         ``step_backward(dstate, cache_t, *, xp) -> (dgx, dgh, direct)``: gradients of the
         input and recurrent pre-activations (``dgh`` None when equal to ``dgx``), and of
         the previous state by paths other than ``W_hh`` (an entry None when there are none).
+    alloc : callable or None
+        None for the generic cells. A backend fast path that writes into buffers of its
+        own (:mod:`xrnn._numba`) sets ``alloc(t_steps, like, backward) -> tuple of arrays``,
+        each with a leading ``T`` axis, and then gets ``out=tuple(a[t] for a in ...)`` in
+        ``step`` and ``step_backward``: one allocation per sequence instead of one per
+        step. Backward's tuple is ``(dgx,)`` or ``(dgx, dgh)``, ``(T, N, G*H)`` each, used
+        whole after the loop instead of stacking the steps.
     """
 
     name: str
@@ -67,6 +74,7 @@ class Cell:
     fold_bias: bool
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
+    alloc: Callable[..., tuple[Array, ...]] | None = None
 
 
 class Weights(NamedTuple):
@@ -188,6 +196,7 @@ def scan_backward(
         if mask is not None:
             dy = xp.where(mask, dy, xp.zeros_like(dy))
 
+    store = None if cell.alloc is None else cell.alloc(t_steps, h0, backward=True)
     dgxs, dghs = [], []
     for t in range(t_steps - 1, -1, -1):
         ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
@@ -196,7 +205,8 @@ def scan_backward(
             ds_cell = tuple(xp.where(m, a, zeros) for a in ds)
         else:
             ds_cell = ds
-        dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp)
+        out = {} if store is None else {"out": tuple(a[t, ...] for a in store)}
+        dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp, **out)
         dh_prev = (dgx if dgh is None else dgh) @ w.w_hh  # (N, H)
         if direct[0] is not None:
             dh_prev = dh_prev + direct[0]
@@ -208,10 +218,10 @@ def scan_backward(
             dghs.append(dgh)
 
     gh_width, hidden = w.w_hh.shape
-    dgx_all = xp.reshape(xp.stack(dgxs[::-1]), (t_steps * n, gh_width))  # (T*N, GH)
-    dgh_all = dgx_all
-    if dghs:
-        dgh_all = xp.reshape(xp.stack(dghs[::-1]), (t_steps * n, gh_width))
+    if store is None:
+        store = (xp.stack(dgxs[::-1]), *([xp.stack(dghs[::-1])] if dghs else []))
+    dgx_all = xp.reshape(store[0], (t_steps * n, gh_width))  # (T*N, GH)
+    dgh_all = xp.reshape(store[-1], (t_steps * n, gh_width))
     x_flat = xp.reshape(x, (t_steps * n, n_in))
 
     dw_ih = xp.matrix_transpose(dgx_all) @ x_flat  # (GH, I)
@@ -265,12 +275,14 @@ def _forward_loop(
     w_hh_t = xp.reshape(xp.matrix_transpose(w.w_hh), (w.w_hh.shape[1], w.w_hh.shape[0]), copy=True)
     b_hh = None if cell.fold_bias else w.b_hh
 
+    store = None if cell.alloc is None else cell.alloc(t_steps, state[0], backward=False)
     outputs, steps = [], []
     for t in range(t_steps):
         gh = state[0] @ w_hh_t  # (N, GH)
         if b_hh is not None:
             gh = gh + b_hh
-        new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
+        out = {} if store is None else {"out": tuple(a[t, ...] for a in store)}
+        new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp, **out)
         if mask is not None:
             m = mask[t, ...]
             new = tuple(xp.where(m, a, b) for a, b in zip(new, state))
