@@ -148,13 +148,13 @@ def _tanh(x: Any) -> Any:
 
 
 @_jit
-def _rnn_tanh_forward(gx: Array, gh: Array, h: Array) -> None:
-    """``h = tanh(gx + gh)``."""
+def _rnn_tanh_forward(gx: Array, gh: Array, bx: Array, bh: Array, h: Array) -> None:
+    """``h = tanh(gx + gh)`` (with the biases ``bx``, ``bh`` of ``gx`` and ``gh``)."""
     n, hidden = h.shape
     for b in range(n):
         x, y, h_b = gx[b], gh[b], h[b]
         for j in range(hidden):
-            h_b[j] = _tanh(x[j] + y[j])
+            h_b[j] = _tanh((x[j] + bx[j]) + (y[j] + bh[j]))
 
 
 @_jit
@@ -169,14 +169,14 @@ def _rnn_tanh_backward(dh: Array, h: Array, dz: Array) -> None:
 
 
 @_jit
-def _rnn_relu_forward(gx: Array, gh: Array, h: Array) -> None:
-    """``h = relu(gx + gh)``."""
+def _rnn_relu_forward(gx: Array, gh: Array, bx: Array, bh: Array, h: Array) -> None:
+    """``h = relu(gx + gh)`` (with the biases ``bx``, ``bh`` of ``gx`` and ``gh``)."""
     n, hidden = h.shape
     zero = h.dtype.type(0)
     for b in range(n):
         x, y, h_b = gx[b], gh[b], h[b]
         for j in range(hidden):
-            z = x[j] + y[j]
+            z = (x[j] + bx[j]) + (y[j] + bh[j])
             h_b[j] = z if z > 0 else zero
 
 
@@ -192,18 +192,19 @@ def _rnn_relu_backward(dh: Array, h: Array, dz: Array) -> None:
 
 
 @_jit
-def _lstm_forward(gx: Array, gh: Array, c_prev: Array, out: Array) -> None:
+def _lstm_forward(gx: Array, gh: Array, bx: Array, bh: Array, c_prev: Array, out: Array) -> None:
     """LSTM step; ``out (7, N, H)`` receives ``i, f, g, o, tanh(c), h, c``."""
     n, hidden = c_prev.shape
+    bx, bh = bx.reshape((4, hidden)), bh.reshape((4, hidden))
     for b in range(n):
         x, y = gx[b].reshape((4, hidden)), gh[b].reshape((4, hidden))  # gates i, f, g, o
         i_b, f_b, g_b, o_b = out[0, b], out[1, b], out[2, b], out[3, b]
         tanh_c_b, h_b, c_b = out[4, b], out[5, b], out[6, b]
         for j in range(hidden):
-            i = _sigmoid(x[0, j] + y[0, j])
-            f = _sigmoid(x[1, j] + y[1, j])
-            g = _tanh(x[2, j] + y[2, j])
-            o = _sigmoid(x[3, j] + y[3, j])
+            i = _sigmoid((x[0, j] + bx[0, j]) + (y[0, j] + bh[0, j]))
+            f = _sigmoid((x[1, j] + bx[1, j]) + (y[1, j] + bh[1, j]))
+            g = _tanh((x[2, j] + bx[2, j]) + (y[2, j] + bh[2, j]))
+            o = _sigmoid((x[3, j] + bx[3, j]) + (y[3, j] + bh[3, j]))
             c = f * c_prev[b, j] + i * g
             tanh_c = _tanh(c)
             i_b[j], f_b[j], g_b[j], o_b[j] = i, f, g, o
@@ -240,17 +241,19 @@ def _lstm_backward(
 
 
 @_jit
-def _gru_forward(gx: Array, gh: Array, h_prev: Array, out: Array) -> None:
-    """GRU step; ``gh`` includes ``b_hh``; ``out (5, N, H)`` receives ``r, z, n, gh_n, h``."""
+def _gru_forward(gx: Array, gh: Array, bx: Array, bh: Array, h_prev: Array, out: Array) -> None:
+    """GRU step, ``gx + bx`` and ``gh + bh``; ``out (5, N, H)`` receives ``r, z, n, gh_n, h``."""
     rows, hidden = h_prev.shape
+    bx, bh = bx.reshape((3, hidden)), bh.reshape((3, hidden))
     for b in range(rows):
         x, y = gx[b].reshape((3, hidden)), gh[b].reshape((3, hidden))  # gates r, z, n
         r_b, z_b, n_b, gh_n_b, h_b = out[0, b], out[1, b], out[2, b], out[3, b], out[4, b]
         for j in range(hidden):
-            r = _sigmoid(x[0, j] + y[0, j])
-            z = _sigmoid(x[1, j] + y[1, j])
-            n = _tanh(x[2, j] + r * y[2, j])
-            r_b[j], z_b[j], n_b[j], gh_n_b[j] = r, z, n, y[2, j]
+            r = _sigmoid((x[0, j] + bx[0, j]) + (y[0, j] + bh[0, j]))
+            z = _sigmoid((x[1, j] + bx[1, j]) + (y[1, j] + bh[1, j]))
+            gh_n = y[2, j] + bh[2, j]
+            n = _tanh((x[2, j] + bx[2, j]) + r * gh_n)
+            r_b[j], z_b[j], n_b[j], gh_n_b[j] = r, z, n, gh_n
             h_b[j] = n + z * (h_prev[b, j] - n)
 
 
@@ -284,10 +287,13 @@ def _gru_backward(
 
 
 # ------------------------------------------------------------------ cells on the kernels
-# The scan hands each step ``out``: step ``t``'s slice of buffers that ``alloc`` made for
-# the whole sequence, ``(T, K, N, H)`` forward (the K arrays a step keeps) and
-# ``(T, N, G*H)`` backward. Every fresh page costs a page fault, so one large allocation
-# per sequence is measurably faster than one per step.
+# The scan calls ``alloc`` once per sequence and hands step ``t`` its slice as ``out``:
+# forward ``(T, K, N, H)`` for the K arrays a step keeps, ``out = buffer[t]``; backward
+# ``(D, T, N, G*H)`` for dgx (and the GRU's dgh), ``out = buffer[:, t]``. Forward steps
+# also get ``bias = (b_x, b_h)``, added to ``gx`` and ``gh`` in the kernel. Fresh memory
+# costs a page fault per page, so one allocation per sequence is measurably faster than
+# one per step. ``gx`` and ``gh`` are the scan's own row-major arrays; states and caches
+# may come from the caller (the classic API transposes them), hence ``_c``.
 
 
 def _c(a: Array) -> Array:
@@ -298,72 +304,59 @@ def _c(a: Array) -> Array:
 def _alloc(kept: int, gate_blocks: int, gradients: int) -> Any:
     """``Cell.alloc``: ``kept`` ``(N, H)`` arrays a step forward, ``gradients`` ``(N, G*H)`` back."""
 
-    def alloc(t_steps: int, like: Array, backward: bool) -> tuple[Array, ...]:
+    def alloc(t_steps: int, like: Array, backward: bool) -> Array:
         n, hidden = like.shape
         if backward:
-            return tuple(np.empty((t_steps, n, gate_blocks * hidden), like.dtype) for _ in range(gradients))
-        return (np.empty((t_steps, kept, n, hidden), like.dtype),)
+            return np.empty((gradients, t_steps, n, gate_blocks * hidden), like.dtype)
+        return np.empty((t_steps, kept, n, hidden), like.dtype)
 
     return alloc
 
 
-def _fresh(
-    out: tuple[Array, ...] | None, shapes: tuple[tuple[int, ...], ...], like: Array
-) -> tuple[Array, ...]:
-    """``out``, or new arrays of ``shapes`` when the step runs without a sequence buffer."""
-    return out if out is not None else tuple(np.empty(s, like.dtype) for s in shapes)
-
-
 def _rnn_step(kernel: Any) -> Any:
-    def step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Any = None) -> Any:
-        (buf,) = _fresh(out, ((1, *state[0].shape),), gx)
-        h = buf[0]
-        kernel(_c(gx), _c(gh), h)
+    def step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Array, bias: Any) -> Any:
+        h = out[0]
+        kernel(gx, gh, *bias, h)
         return (h,), h
 
     return step
 
 
 def _rnn_step_backward(kernel: Any) -> Any:
-    def step_backward(dstate: tuple[Array], h: Array, *, xp: Any, out: Any = None) -> Any:
-        (dz,) = _fresh(out, (h.shape,), h)
-        kernel(_c(dstate[0]), _c(h), dz)
-        return dz, None, (None,)
+    def step_backward(dstate: tuple[Array], h: Array, *, xp: Any, out: Array) -> Any:
+        kernel(_c(dstate[0]), _c(h), out[0])
+        return out[0], None, (None,)
 
     return step_backward
 
 
-def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any, out: Any = None) -> Any:
+def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any, out: Array, bias: Any) -> Any:
     c_prev = _c(state[1])
-    (buf,) = _fresh(out, ((7, *c_prev.shape),), c_prev)
-    _lstm_forward(_c(gx), _c(gh), c_prev, buf)
-    i, f, g, o, tanh_c, h, c = buf
+    _lstm_forward(gx, gh, *bias, c_prev, out)
+    i, f, g, o, tanh_c, h, c = out
     return (h, c), LSTMStep(i, f, g, o, tanh_c, c_prev)
 
 
-def _lstm_step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: Any, out: Any = None) -> Any:
-    dh = _c(dstate[0])
-    (dz,) = _fresh(out, ((dh.shape[0], 4 * dh.shape[1]),), dh)
+def _lstm_step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: Any, out: Array) -> Any:
+    dh, dc_next = dstate
     dc_prev = np.empty_like(dh)
-    _lstm_backward(dh, _c(dstate[1]), *(_c(a) for a in cache), dz, dc_prev)
-    return dz, None, (None, dc_prev)
+    i, f, g, o, tanh_c, c_prev = cache
+    _lstm_backward(_c(dh), _c(dc_next), _c(i), _c(f), _c(g), _c(o), _c(tanh_c), _c(c_prev), out[0], dc_prev)
+    return out[0], None, (None, dc_prev)
 
 
-def _gru_step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Any = None) -> Any:
+def _gru_step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Array, bias: Any) -> Any:
     h_prev = _c(state[0])
-    (buf,) = _fresh(out, ((5, *h_prev.shape),), h_prev)
-    _gru_forward(_c(gx), _c(gh), h_prev, buf)
-    r, z, n, gh_n, h = buf
+    _gru_forward(gx, gh, *bias, h_prev, out)
+    r, z, n, gh_n, h = out
     return (h,), GRUStep(r, z, n, gh_n, h_prev)
 
 
-def _gru_step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: Any, out: Any = None) -> Any:
-    dh = _c(dstate[0])
-    wide = (dh.shape[0], 3 * dh.shape[1])
-    dgx, dgh = _fresh(out, (wide, wide), dh)
-    direct = np.empty_like(dh)
-    _gru_backward(dh, *(_c(a) for a in cache), dgx, dgh, direct)
-    return dgx, dgh, (direct,)
+def _gru_step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: Any, out: Array) -> Any:
+    direct = np.empty_like(dstate[0])
+    r, z, n, gh_n, h_prev = cache
+    _gru_backward(_c(dstate[0]), _c(r), _c(z), _c(n), _c(gh_n), _c(h_prev), out[0], out[1], direct)
+    return out[0], out[1], (direct,)
 
 
 _FUSED = {  # name: (step, step_backward, alloc)
