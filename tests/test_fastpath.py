@@ -133,7 +133,7 @@ def test_kernel_activations_are_accurate_and_finite_for_any_finite_input(dtype_n
     # the LSTM kernel with gates i = f = o = z, g = 0 and c_prev = 0 gives i = sigmoid(z)
     out = np.empty((7, *z.shape), dtype=dtype)
     wide = np.zeros((1, 4 * z.shape[1]), dtype)
-    _numba._lstm_forward(np.concatenate([z, z, zeros, z], axis=1), wide, wide[0], wide[0], zeros, out)
+    _numba._lstm_forward(np.concatenate([z, z, zeros, z], axis=1), wide, wide[0], zeros, out)
     sigmoid = out[0]
 
     z64 = z.astype(np.float64)
@@ -178,3 +178,38 @@ def test_the_engine_runs_without_numba(monkeypatch):
     y, _, cache = layer.forward(x)
     dx, _, _ = layer.backward(cache, dy[..., :H])
     assert y.shape == (T, N, H) and dx.shape == x.shape
+
+
+def test_recycled_buffers_are_reused_only_when_nothing_refers_to_them():
+    recycler = _numba._Recycler(keep=2)
+    a = recycler.empty((3, 4), np.float32)
+    b = recycler.empty((3, 4), np.float32)
+    assert not np.shares_memory(a, b)
+    view = a[1]
+    del a
+    c = recycler.empty((3, 4), np.float32)  # a's buffer is still referred to through view
+    assert not np.shares_memory(c, view) and not np.shares_memory(c, b)
+    del view
+    d = recycler.empty((2, 5), np.float64)
+    assert d.shape == (2, 5) and d.dtype == np.float64 and d.flags.c_contiguous
+    recycler.release()
+    assert len(recycler.raw) == 3  # b, c and d are in use
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_a_kept_cache_survives_later_calls(cell, monkeypatch):
+    monkeypatch.delenv("XRNN_NUMBA", raising=False)
+    layer = CELLS[cell](input_size=IN, hidden_size=H, seed=5, dtype="float64")
+    x, dy = _inputs("float64", extreme=False)
+    dy = dy[..., :H]
+    y, _, cache = layer.forward(x)
+    y_copy = y.copy()
+    expected = layer.backward(cache, dy)
+    for k in range(3):  # forward and backward passes that could reuse the buffers of cache
+        _, _, other = layer.forward(x * (k + 2))
+        layer.backward(other, dy)
+    again = layer.backward(cache, dy)
+    np.testing.assert_array_equal(y, y_copy)
+    np.testing.assert_array_equal(again[0], expected[0])
+    for key, value in expected[2].items():
+        np.testing.assert_array_equal(again[2][key], value)

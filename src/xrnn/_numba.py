@@ -28,6 +28,9 @@ and cached on disk (``cache=True``).
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
+import threading
 from typing import Any
 
 import numba
@@ -40,7 +43,7 @@ from ._scan import Cell
 from .gru import GRUStep
 from .lstm import LSTMStep
 
-__all__ = ["fused"]
+__all__ = ["fused", "release"]
 
 Array = Any
 
@@ -144,7 +147,9 @@ def _tanh(x: Any) -> Any:
 # Each kernel is one loop over batch rows ``b`` and hidden units ``j``. A row of ``G*H``
 # pre-activations is viewed as ``(G, H)``: one row per gate, in the cell's gate order.
 # Every output is written through its own 1-d row view: LLVM takes stores at several
-# offsets into one row as possibly dependent and then does not vectorise the loop.
+# offsets into one row as possibly dependent and then does not vectorise the loop. It
+# also gives up when a loop needs too many run-time overlap checks between the arrays it
+# reads and writes; the LSTM's seven outputs leave room for one bias array, not two.
 
 
 @_jit
@@ -192,19 +197,19 @@ def _rnn_relu_backward(dh: Array, h: Array, dz: Array) -> None:
 
 
 @_jit
-def _lstm_forward(gx: Array, gh: Array, bx: Array, bh: Array, c_prev: Array, out: Array) -> None:
-    """LSTM step; ``out (7, N, H)`` receives ``i, f, g, o, tanh(c), h, c``."""
+def _lstm_forward(gx: Array, gh: Array, bias: Array, c_prev: Array, out: Array) -> None:
+    """LSTM step, ``z = (gx + bias) + gh``; ``out (7, N, H)`` receives ``i, f, g, o, tanh(c), h, c``."""
     n, hidden = c_prev.shape
-    bx, bh = bx.reshape((4, hidden)), bh.reshape((4, hidden))
+    bias = bias.reshape((4, hidden))  # b_ih + b_hh (one array: see the comment above)
     for b in range(n):
         x, y = gx[b].reshape((4, hidden)), gh[b].reshape((4, hidden))  # gates i, f, g, o
         i_b, f_b, g_b, o_b = out[0, b], out[1, b], out[2, b], out[3, b]
         tanh_c_b, h_b, c_b = out[4, b], out[5, b], out[6, b]
         for j in range(hidden):
-            i = _sigmoid((x[0, j] + bx[0, j]) + (y[0, j] + bh[0, j]))
-            f = _sigmoid((x[1, j] + bx[1, j]) + (y[1, j] + bh[1, j]))
-            g = _tanh((x[2, j] + bx[2, j]) + (y[2, j] + bh[2, j]))
-            o = _sigmoid((x[3, j] + bx[3, j]) + (y[3, j] + bh[3, j]))
+            i = _sigmoid((x[0, j] + bias[0, j]) + y[0, j])
+            f = _sigmoid((x[1, j] + bias[1, j]) + y[1, j])
+            g = _tanh((x[2, j] + bias[2, j]) + y[2, j])
+            o = _sigmoid((x[3, j] + bias[3, j]) + y[3, j])
             c = f * c_prev[b, j] + i * g
             tanh_c = _tanh(c)
             i_b[j], f_b[j], g_b[j], o_b[j] = i, f, g, o
@@ -301,14 +306,62 @@ def _c(a: Array) -> Array:
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
+class _Recycler:
+    """Sequence buffers that are reused once nothing refers to them any more.
+
+    The OS zeroes fresh memory page by page on first touch; for an LSTM training step at
+    I=H=512 that zeroing took 13% of the time on the benchmark machine (``perf``, see
+    docs/benchmarks.md), more than all the fused kernels together. A buffer handed out
+    here is a view of a byte array kept in this list; when every view of it has been
+    dropped (its reference count is back to the list's own), a later request that fits
+    reuses it. At most ``keep`` idle buffers stay; older idle ones are let go.
+    :func:`release` lets go of all idle buffers.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        self.raw: list[Array] = []
+        self.lock = threading.Lock()
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Array:
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype``."""
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        with self.lock:
+            idle = [j for j in range(len(self.raw)) if sys.getrefcount(self.raw[j]) == _IDLE_REFS]
+            fits = [j for j in idle if nbytes <= self.raw[j].nbytes <= 2 * nbytes]
+            if fits:
+                raw = self.raw.pop(fits[0])  # and back at the end: most recently used
+            else:
+                raw = np.empty(max(nbytes, 1), np.uint8)
+                drop = set(idle[: max(0, len(idle) + 1 - self.keep)])  # the oldest idle ones
+                self.raw = [r for j, r in enumerate(self.raw) if j not in drop]
+            self.raw.append(raw)
+        return raw[:nbytes].view(dtype).reshape(shape)
+
+    def release(self) -> None:
+        """Let go of every idle buffer."""
+        with self.lock:
+            busy = [j for j in range(len(self.raw)) if sys.getrefcount(self.raw[j]) > _IDLE_REFS]
+            self.raw = [self.raw[j] for j in busy]
+
+
+_IDLE_REFS = 2  # references to an idle buffer in ``getrefcount(self.raw[j])``: the list's and the argument
+_RECYCLER = _Recycler(keep=8)
+
+
+def release() -> None:
+    """Free the idle sequence buffers that the fast path keeps for reuse."""
+    _RECYCLER.release()
+
+
 def _alloc(kept: int, gate_blocks: int, gradients: int) -> Any:
     """``Cell.alloc``: ``kept`` ``(N, H)`` arrays a step forward, ``gradients`` ``(N, G*H)`` back."""
 
     def alloc(t_steps: int, like: Array, backward: bool) -> Array:
         n, hidden = like.shape
         if backward:
-            return np.empty((gradients, t_steps, n, gate_blocks * hidden), like.dtype)
-        return np.empty((t_steps, kept, n, hidden), like.dtype)
+            return _RECYCLER.empty((gradients, t_steps, n, gate_blocks * hidden), like.dtype)
+        return _RECYCLER.empty((t_steps, kept, n, hidden), like.dtype)
 
     return alloc
 
@@ -332,7 +385,7 @@ def _rnn_step_backward(kernel: Any) -> Any:
 
 def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any, out: Array, bias: Any) -> Any:
     c_prev = _c(state[1])
-    _lstm_forward(gx, gh, *bias, c_prev, out)
+    _lstm_forward(gx, gh, bias[0], c_prev, out)  # bias[1] is zero: fold_bias put b_hh in bias[0]
     i, f, g, o, tanh_c, h, c = out
     return (h, c), LSTMStep(i, f, g, o, tanh_c, c_prev)
 
