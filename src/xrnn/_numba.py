@@ -313,8 +313,8 @@ class _Recycler:
     I=H=512 that zeroing took 13% of the time on the benchmark machine (``perf``, see
     docs/benchmarks.md), more than all the fused kernels together. A buffer handed out
     here is a view of a byte array kept in this list; when every view of it has been
-    dropped (its reference count is back to the list's own), a later request that fits
-    reuses it. At most ``keep`` idle buffers stay; older idle ones are let go.
+    dropped (its reference count is back to the list's own), a later request of the same
+    size reuses it. At most ``keep`` idle buffers stay; older idle ones are let go.
     :func:`release` lets go of all idle buffers.
     """
 
@@ -328,7 +328,7 @@ class _Recycler:
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         with self.lock:
             idle = [j for j in range(len(self.raw)) if sys.getrefcount(self.raw[j]) == _IDLE_REFS]
-            fits = [j for j in idle if nbytes <= self.raw[j].nbytes <= 2 * nbytes]
+            fits = [j for j in idle if self.raw[j].nbytes == nbytes]
             if fits:
                 raw = self.raw.pop(fits[0])  # and back at the end: most recently used
             else:
@@ -364,6 +364,12 @@ def _alloc(kept: int, gate_blocks: int, gradients: int) -> Any:
         return _RECYCLER.empty((t_steps, kept, n, hidden), like.dtype)
 
     return alloc
+
+
+def _project(x_flat: Array, w_ih: Array) -> Array:
+    """``Cell.project``: the hoisted ``x_flat @ w_ih^T`` into a recycled buffer."""
+    out = _RECYCLER.empty((x_flat.shape[0], w_ih.shape[0]), x_flat.dtype)
+    return np.matmul(x_flat, w_ih.T, out=out)
 
 
 def _rnn_step(kernel: Any) -> Any:
@@ -440,4 +446,4 @@ def fused(cell: Cell, dtype: Any) -> Cell:
     fused = _FUSED.get(cell.name)
     if fused is None or np.dtype(dtype) not in _DTYPES:
         return cell
-    return dataclasses.replace(cell, step=fused[0], step_backward=fused[1], alloc=fused[2])
+    return dataclasses.replace(cell, step=fused[0], step_backward=fused[1], alloc=fused[2], project=_project)

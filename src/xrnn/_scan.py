@@ -67,6 +67,9 @@ class Cell:
         (no separate pass); backward ``(D, T, N, G*H)`` holding dgx (and dgh when
         ``D = 2``), step ``t`` gets ``out=buffer[:, t]`` and the loop then uses the
         buffer whole instead of stacking the steps.
+    project : callable or None
+        None in the generic cells; a fast path's ``project(x_flat, w_ih) -> gx``, the
+        hoisted ``x_flat @ w_ih^T`` computed into a buffer it reuses across calls.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Cell:
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
     alloc: Callable[..., Array] | None = None
+    project: Callable[[Array, Array], Array] | None = None
 
 
 class Weights(NamedTuple):
@@ -268,7 +272,11 @@ def _forward_loop(
     cell: Cell, x: Array, state: State, w: Weights, mask: Array | None, *, xp: ModuleType
 ) -> tuple[Array, State, list[Any]]:
     t_steps, n, n_in = x.shape
-    gx = xp.reshape(x, (t_steps * n, n_in)) @ xp.matrix_transpose(w.w_ih)  # (T*N, GH)
+    x_flat = xp.reshape(x, (t_steps * n, n_in))
+    if cell.project is None:
+        gx = x_flat @ xp.matrix_transpose(w.w_ih)  # (T*N, GH)
+    else:
+        gx = cell.project(x_flat, w.w_ih)
     b_x, b_h = w.b_ih, w.b_hh  # added to gx and to gh
     if cell.fold_bias and b_h is not None:
         b_x, b_h = (b_h if b_x is None else b_x + b_h), None
