@@ -226,11 +226,11 @@ def scan_backward(
     gh_width, hidden = w.w_hh.shape
     if store is None:
         dgx_all = xp.stack(dgxs[::-1])  # (T, N, GH)
-        dgh_all = xp.stack(dghs[::-1]) if dghs else dgx_all
+        dgh_all = xp.stack(dghs[::-1]) if dghs else None
     else:
-        dgx_all, dgh_all = store[0, ...], store[-1, ...]
+        dgx_all, dgh_all = store[0, ...], store[1, ...] if store.shape[0] > 1 else None
     dgx_all = xp.reshape(dgx_all, (t_steps * n, gh_width))  # (T*N, GH)
-    dgh_all = xp.reshape(dgh_all, (t_steps * n, gh_width))
+    dgh_all = dgx_all if dgh_all is None else xp.reshape(dgh_all, (t_steps * n, gh_width))
     x_flat = xp.reshape(x, (t_steps * n, n_in))
 
     dw_ih = xp.matrix_transpose(dgx_all) @ x_flat  # (GH, I)
@@ -239,7 +239,12 @@ def scan_backward(
         h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
         dw_hh = dw_hh + xp.matrix_transpose(dgh_all[n:, ...]) @ h_prev
     db_ih = None if w.b_ih is None else xp.sum(dgx_all, axis=0)
-    db_hh = None if w.b_hh is None else xp.sum(dgh_all, axis=0)
+    if w.b_hh is None:
+        db_hh = None
+    elif dgh_all is dgx_all and db_ih is not None:  # the same sum: copy it rather than redo a pass
+        db_hh = xp.asarray(db_ih, copy=True)
+    else:
+        db_hh = xp.sum(dgh_all, axis=0)
     dx = xp.reshape(dgx_all @ w.w_ih, (t_steps, n, n_in))
     if reverse:
         dx = _reverse(dx, order, xp=xp)
