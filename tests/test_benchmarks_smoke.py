@@ -34,4 +34,4 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
 
     text = md.read_text()
     assert text.startswith("# Benchmarks\n\nNotes kept by hand.")
-    assert text.count("<!-- results:begin") == 1 and "| LSTM T=4 N=3 I=5 H=6 |" in text
+    assert text.count("<!-- results:begin threads=1") == 1 and "| LSTM T=4 N=3 I=5 H=6 |" in text
