@@ -118,7 +118,8 @@ def section(doc: dict[str, Any]) -> str:
                 f"`torch.get_num_threads()` = {info['torch_threads']})",
                 f"- Load average (1, 5, 15 min) at start: {load0}; at end: {load1}; "
                 f"the suite ran {info['wall_seconds']} s, "
-                f"{doc['rounds']} alternating rounds per method, medians",
+                f"{doc['rounds']} alternating rounds per method, medians, "
+                f"{doc.get('pause_seconds', 0)} s pause before each sample",
                 f"- Ceilings: {doc['square_size']}x{doc['square_size']} matmul "
                 f"{ceil['float32']:.0f} GFLOP/s (float32), {ceil['float64']:.0f} GFLOP/s (float64); "
                 "the recurrent step's own matmul `(N, H) @ (H, G*H)` per case in the tables",

@@ -149,12 +149,19 @@ def _path(fast: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
+# With more than one thread, OpenBLAS's idle workers keep spinning for about 0.1 s after
+# each call and slow down whatever runs next on the other core (torch measured 13% slower
+# right after xrnn at I=H=256 on 2 cores); each sample waits that long first.
+PAUSE = 0.25 if THREADS > 1 else 0.0
+
+
 def alternate(methods: dict[str, Callable[[], Any]], rounds: int, min_sample: float) -> dict[str, float]:
     """Median seconds per call of each method, the methods interleaved round by round.
 
     Each method is first run once (warm-up, compilation) and given a repeat count so that
     one sample lasts at least ``min_sample`` seconds; each round then takes one sample of
-    every method, starting each round at the next method so no method always goes first.
+    every method, starting each round at the next method so no method always goes first,
+    each sample after a ``PAUSE``.
     """
     repeat = {}
     for name, fn in methods.items():
@@ -167,6 +174,7 @@ def alternate(methods: dict[str, Callable[[], Any]], rounds: int, min_sample: fl
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             fn, n = methods[name], repeat[name]
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
@@ -514,8 +522,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, help="samples per method (default 7, quick 2)")
     parser.add_argument("--cases", help="comma-separated case names to run (default all, plus scaling)")
     args = parser.parse_args(argv)
+    global PAUSE
     rounds = args.rounds or (2 if args.quick else 7)
     min_sample = 0.0 if args.quick else 0.05
+    PAUSE = 0.0 if args.quick else PAUSE
     cases = QUICK_CASES if args.quick else CASES
     selected = set(args.cases.split(",")) if args.cases else None
 
@@ -549,6 +559,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     doc = {
         "quick": args.quick,
         "rounds": rounds,
+        "pause_seconds": PAUSE,
         "machine": info,
         "square_ceiling_gflops": ceilings,
         "square_size": size,
