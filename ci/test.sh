@@ -17,11 +17,12 @@ fi
 python -m pip install --quiet --upgrade pip
 # Pinned: on the project's machines this resolves to a CPU build; an unpinned torch pulls CUDA.
 python -m pip install --quiet "torch==2.13.0"
-python -m pip install --quiet -e ".[test,docs]"
+# [fast] adds numba, so the numpy leg tests the fused-kernel fast path (tests/test_fastpath.py).
+python -m pip install --quiet -e ".[test,docs,fast]"
 
 echo "=== ruff"
-ruff check src tests docs
-ruff format --check src tests docs
+ruff check src tests docs benchmarks
+ruff format --check src tests docs benchmarks
 
 status=0
 for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do

@@ -1,0 +1,37 @@
+"""The benchmark suite runs end to end on tiny shapes (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch")
+if os.environ.get("XRNN_BACKEND", "numpy") != "numpy":
+    pytest.skip("the benchmarks run on NumPy; smoke-tested in the numpy leg", allow_module_level=True)
+RUN = pathlib.Path(__file__).parents[1] / "benchmarks" / "run.py"
+
+
+def test_quick_benchmark_writes_json_and_markdown(tmp_path):
+    out, md = tmp_path / "results.json", tmp_path / "benchmarks.md"
+    md.write_text("# Benchmarks\n\nNotes kept by hand.\n")
+    cmd = [sys.executable, "-W", "error", str(RUN), "--quick", "--rounds", "1", "--threads", "1"]
+    proc = subprocess.run([*cmd, "--out", str(out), "--markdown", str(md)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    doc = json.loads(out.read_text())
+    assert doc["quick"] and doc["machine"]["threads"] == 1
+    assert len(doc["cases"]) == 10 and len(doc["scaling"]["rows"]) == 3
+    for name, res in doc["cases"].items():
+        assert max(res["agreement_max_rel_err"].values()) < 1e-3, name
+        for method in ("xrnn", "xrnn_generic", "straightforward"):
+            assert res["methods"][method]["train"]["seconds"] > 0
+    assert all(t["value"] is not None for t in doc["targets"])
+
+    text = md.read_text()
+    assert text.startswith("# Benchmarks\n\nNotes kept by hand.")
+    assert text.count("<!-- results:begin threads=1") == 1 and "| LSTM T=4 N=3 I=5 H=6 |" in text
