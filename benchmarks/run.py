@@ -155,13 +155,18 @@ def _path(fast: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
 PAUSE = 0.25 if THREADS > 1 else 0.0
 
 
-def alternate(methods: dict[str, Callable[[], Any]], rounds: int, min_sample: float) -> dict[str, float]:
+def alternate(
+    methods: dict[str, Callable[[], Any]],
+    rounds: int,
+    min_sample: float,
+    best: dict[str, float] | None = None,
+) -> dict[str, float]:
     """Median seconds per call of each method, the methods interleaved round by round.
 
     Each method is first run once (warm-up, compilation) and given a repeat count so that
     one sample lasts at least ``min_sample`` seconds; each round then takes one sample of
     every method, starting each round at the next method so no method always goes first,
-    each sample after a ``PAUSE``.
+    each sample after a ``PAUSE``. ``best``, if given, receives each method's fastest sample.
     """
     repeat = {}
     for name, fn in methods.items():
@@ -179,6 +184,8 @@ def alternate(methods: dict[str, Callable[[], Any]], rounds: int, min_sample: fl
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - t0) / n)
+    if best is not None:
+        best.update({name: float(np.min(v)) for name, v in samples.items()})
     return {name: float(np.median(v)) for name, v in samples.items()}
 
 
@@ -414,7 +421,8 @@ def run_scaling(cell: str, N: int, I: int, H: int, steps: tuple, rounds: int, mi
     rows: list[dict[str, Any]] = [{"T": t} for t in steps]
     for name, fast in (("xrnn", True), ("xrnn_generic", False)):
         methods = {str(t): _path(fast, lambda t=t: train(t)) for t in steps}
-        times = alternate(methods, rounds, min_sample)
+        fastest: dict[str, float] = {}
+        times = alternate(methods, rounds, min_sample, best=fastest)
         for row in rows:
             t = row["T"]
             y, state, cache = _path(fast, lambda t=t: layer.forward(data[t][0]))()
@@ -422,6 +430,7 @@ def run_scaling(cell: str, N: int, I: int, H: int, steps: tuple, rounds: int, mi
             row[name] = {
                 "seconds": times[str(t)],
                 "us_per_step": times[str(t)] / t * 1e6,
+                "us_per_step_fastest": fastest[str(t)] / t * 1e6,
                 "cache_bytes": nbytes,
                 "cache_bytes_per_step": nbytes / t,
             }
@@ -433,9 +442,12 @@ def run_scaling(cell: str, N: int, I: int, H: int, steps: tuple, rounds: int, mi
     return {
         "shape": dict(cell=cell, N=N, I=I, H=H),
         "rows": rows,
-        "time_spread": spread([r["xrnn"]["us_per_step"] for r in rows]),
+        # the fastest sample of each length: what a step costs without interference from
+        # other processes, which on a shared machine moves medians of these short runs by 10%
+        "time_spread": spread([r["xrnn"]["us_per_step_fastest"] for r in rows]),
         "cache_spread": spread([r["xrnn"]["cache_bytes_per_step"] for r in rows]),
-        "time_spread_generic": spread([r["xrnn_generic"]["us_per_step"] for r in rows]),
+        "time_spread_median": spread([r["xrnn"]["us_per_step"] for r in rows]),
+        "time_spread_generic": spread([r["xrnn_generic"]["us_per_step_fastest"] for r in rows]),
         "cache_spread_generic": spread([r["xrnn_generic"]["cache_bytes_per_step"] for r in rows]),
     }
 
@@ -548,7 +560,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     scaling: dict[str, Any] = {}
     if not selected or "scaling" in selected:
         scaling = run_scaling(
-            **(QUICK_SCALING if args.quick else SCALING), rounds=rounds, min_sample=min_sample
+            **(QUICK_SCALING if args.quick else SCALING), rounds=rounds + 2, min_sample=min_sample
         )
         print(
             f"scaling: time spread {scaling['time_spread']:.1%}, cache spread {scaling['cache_spread']:.1%}"
