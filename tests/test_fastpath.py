@@ -131,9 +131,9 @@ def test_kernel_activations_are_accurate_and_finite_for_any_finite_input(dtype_n
     tanh = np.empty_like(z)
     _numba._rnn_tanh_forward(z, zeros, zeros[0], zeros[0], tanh)
     # the LSTM kernel with gates i = f = o = z, g = 0 and c_prev = 0 gives i = sigmoid(z)
-    out = np.empty((7, *z.shape), dtype=dtype)
+    out, h = np.empty((6, *z.shape), dtype=dtype), np.empty_like(z)
     wide = np.zeros((1, 4 * z.shape[1]), dtype)
-    _numba._lstm_forward(np.concatenate([z, z, zeros, z], axis=1), wide, wide[0], zeros, out)
+    _numba._lstm_forward(np.concatenate([z, z, zeros, z], axis=1), wide, wide[0], zeros, h, out)
     sigmoid = out[0]
 
     z64 = z.astype(np.float64)

@@ -197,14 +197,14 @@ def _rnn_relu_backward(dh: Array, h: Array, dz: Array) -> None:
 
 
 @_jit
-def _lstm_forward(gx: Array, gh: Array, bias: Array, c_prev: Array, out: Array) -> None:
-    """LSTM step, ``z = (gx + bias) + gh``; ``out (7, N, H)`` receives ``i, f, g, o, tanh(c), h, c``."""
+def _lstm_forward(gx: Array, gh: Array, bias: Array, c_prev: Array, h: Array, out: Array) -> None:
+    """LSTM step, ``z = (gx + bias) + gh``: ``h``, and ``out (6, N, H)``: ``i, f, g, o, tanh(c), c``."""
     n, hidden = c_prev.shape
     bias = bias.reshape((4, hidden))  # b_ih + b_hh (one array: see the comment above)
     for b in range(n):
         x, y = gx[b].reshape((4, hidden)), gh[b].reshape((4, hidden))  # gates i, f, g, o
         i_b, f_b, g_b, o_b = out[0, b], out[1, b], out[2, b], out[3, b]
-        tanh_c_b, h_b, c_b = out[4, b], out[5, b], out[6, b]
+        tanh_c_b, h_b, c_b = out[4, b], h[b], out[5, b]
         for j in range(hidden):
             i = _sigmoid((x[0, j] + bias[0, j]) + y[0, j])
             f = _sigmoid((x[1, j] + bias[1, j]) + y[1, j])
@@ -246,13 +246,13 @@ def _lstm_backward(
 
 
 @_jit
-def _gru_forward(gx: Array, gh: Array, bx: Array, bh: Array, h_prev: Array, out: Array) -> None:
-    """GRU step, ``gx + bx`` and ``gh + bh``; ``out (5, N, H)`` receives ``r, z, n, gh_n, h``."""
+def _gru_forward(gx: Array, gh: Array, bx: Array, bh: Array, h_prev: Array, h: Array, out: Array) -> None:
+    """GRU step, ``gx + bx`` and ``gh + bh``: ``h``, and ``out (4, N, H)``: ``r, z, n, gh_n``."""
     rows, hidden = h_prev.shape
     bx, bh = bx.reshape((3, hidden)), bh.reshape((3, hidden))
     for b in range(rows):
         x, y = gx[b].reshape((3, hidden)), gh[b].reshape((3, hidden))  # gates r, z, n
-        r_b, z_b, n_b, gh_n_b, h_b = out[0, b], out[1, b], out[2, b], out[3, b], out[4, b]
+        r_b, z_b, n_b, gh_n_b, h_b = out[0, b], out[1, b], out[2, b], out[3, b], h[b]
         for j in range(hidden):
             r = _sigmoid((x[0, j] + bx[0, j]) + (y[0, j] + bh[0, j]))
             z = _sigmoid((x[1, j] + bx[1, j]) + (y[1, j] + bh[1, j]))
@@ -292,10 +292,11 @@ def _gru_backward(
 
 
 # ------------------------------------------------------------------ cells on the kernels
-# The scan calls ``alloc`` once per sequence and hands step ``t`` its slice as ``out``:
-# forward ``(T, K, N, H)`` for the K arrays a step keeps, ``out = buffer[t]``; backward
-# ``(D, T, N, G*H)`` for dgx (and the GRU's dgh), ``out = buffer[:, t]``. Forward steps
-# also get ``bias = (b_x, b_h)``, added to ``gx`` and ``gh`` in the kernel. Fresh memory
+# The scan calls ``alloc`` once per sequence and hands step ``t`` its slices as ``out``:
+# forward ``y (T, N, H)`` for the new ``h`` (the layer's output, no stacking) and
+# ``(T, K, N, H)`` for the K other arrays a step keeps, ``out = (y[t], kept[t])``;
+# backward ``(D, T, N, G*H)`` for dgx (and the GRU's dgh), ``out = buffer[:, t]``. Forward
+# steps also get ``bias = (b_x, b_h)``, added to ``gx`` and ``gh`` in the kernel. Fresh memory
 # costs a page fault per page, so one allocation per sequence is measurably faster than
 # one per step. ``gx`` and ``gh`` are the scan's own row-major arrays; states and caches
 # may come from the caller (the classic API transposes them), hence ``_c``.
@@ -326,13 +327,15 @@ class _Recycler:
     def empty(self, shape: tuple[int, ...], dtype: Any) -> Array:
         """An uninitialised C-contiguous array of ``shape`` and ``dtype``."""
         nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes == 0:
+            return np.empty(shape, dtype)
         with self.lock:
             idle = [j for j in range(len(self.raw)) if sys.getrefcount(self.raw[j]) == _IDLE_REFS]
             fits = [j for j in idle if self.raw[j].nbytes == nbytes]
             if fits:
                 raw = self.raw.pop(fits[0])  # and back at the end: most recently used
             else:
-                raw = np.empty(max(nbytes, 1), np.uint8)
+                raw = np.empty(nbytes, np.uint8)
                 drop = set(idle[: max(0, len(idle) + 1 - self.keep)])  # the oldest idle ones
                 self.raw = [r for j, r in enumerate(self.raw) if j not in drop]
             self.raw.append(raw)
@@ -357,11 +360,12 @@ def release() -> None:
 def _alloc(kept: int, gate_blocks: int, gradients: int) -> Any:
     """``Cell.alloc``: ``kept`` ``(N, H)`` arrays a step forward, ``gradients`` ``(N, G*H)`` back."""
 
-    def alloc(t_steps: int, like: Array, backward: bool) -> Array:
+    def alloc(t_steps: int, like: Array, backward: bool) -> Any:
         n, hidden = like.shape
         if backward:
             return _RECYCLER.empty((gradients, t_steps, n, gate_blocks * hidden), like.dtype)
-        return _RECYCLER.empty((t_steps, kept, n, hidden), like.dtype)
+        y = _RECYCLER.empty((t_steps, n, hidden), like.dtype)
+        return y, _RECYCLER.empty((t_steps, kept, n, hidden), like.dtype)
 
     return alloc
 
@@ -373,8 +377,8 @@ def _project(x_flat: Array, w_ih: Array) -> Array:
 
 
 def _rnn_step(kernel: Any) -> Any:
-    def step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Array, bias: Any) -> Any:
-        h = out[0]
+    def step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Any, bias: Any) -> Any:
+        h = out[0]  # the step's cache is its output h
         kernel(gx, gh, *bias, h)
         return (h,), h
 
@@ -389,10 +393,11 @@ def _rnn_step_backward(kernel: Any) -> Any:
     return step_backward
 
 
-def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any, out: Array, bias: Any) -> Any:
+def _lstm_step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: Any, out: Any, bias: Any) -> Any:
     c_prev = _c(state[1])
-    _lstm_forward(gx, gh, bias[0], c_prev, out)  # bias[1] is zero: fold_bias put b_hh in bias[0]
-    i, f, g, o, tanh_c, h, c = out
+    h, kept = out
+    _lstm_forward(gx, gh, bias[0], c_prev, h, kept)  # bias[1] is zero: fold_bias put b_hh in bias[0]
+    i, f, g, o, tanh_c, c = kept
     return (h, c), LSTMStep(i, f, g, o, tanh_c, c_prev)
 
 
@@ -404,10 +409,11 @@ def _lstm_step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: Any
     return out[0], None, (None, dc_prev)
 
 
-def _gru_step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Array, bias: Any) -> Any:
+def _gru_step(gx: Array, gh: Array, state: tuple[Array], *, xp: Any, out: Any, bias: Any) -> Any:
     h_prev = _c(state[0])
-    _gru_forward(gx, gh, *bias, h_prev, out)
-    r, z, n, gh_n, h = out
+    h, kept = out
+    _gru_forward(gx, gh, *bias, h_prev, h, kept)
+    r, z, n, gh_n = kept
     return (h,), GRUStep(r, z, n, gh_n, h_prev)
 
 
@@ -419,10 +425,10 @@ def _gru_step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: Any, out: Ar
 
 
 _FUSED = {  # name: (step, step_backward, alloc)
-    "rnn_tanh": (_rnn_step(_rnn_tanh_forward), _rnn_step_backward(_rnn_tanh_backward), _alloc(1, 1, 1)),
-    "rnn_relu": (_rnn_step(_rnn_relu_forward), _rnn_step_backward(_rnn_relu_backward), _alloc(1, 1, 1)),
-    "lstm": (_lstm_step, _lstm_step_backward, _alloc(7, 4, 1)),
-    "gru": (_gru_step, _gru_step_backward, _alloc(5, 3, 2)),
+    "rnn_tanh": (_rnn_step(_rnn_tanh_forward), _rnn_step_backward(_rnn_tanh_backward), _alloc(0, 1, 1)),
+    "rnn_relu": (_rnn_step(_rnn_relu_forward), _rnn_step_backward(_rnn_relu_backward), _alloc(0, 1, 1)),
+    "lstm": (_lstm_step, _lstm_step_backward, _alloc(6, 4, 1)),
+    "gru": (_gru_step, _gru_step_backward, _alloc(4, 3, 2)),
 }
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

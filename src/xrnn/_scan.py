@@ -61,12 +61,13 @@ class Cell:
         the previous state by paths other than ``W_hh`` (an entry None when there are none).
     alloc : callable or None
         None in the generic cells. A backend fast path that writes into buffers of its
-        own (:mod:`xrnn._numba`) sets ``alloc(t_steps, like, backward) -> buffer``, made
-        once per sequence: forward ``(T, ...)``, step ``t`` gets ``out=buffer[t]`` and
-        also ``bias=(b_x, b_h)``, ``(G*H,)`` each, to add to ``gx`` and ``gh`` itself
-        (no separate pass); backward ``(D, T, N, G*H)`` holding dgx (and dgh when
-        ``D = 2``), step ``t`` gets ``out=buffer[:, t]`` and the loop then uses the
-        buffer whole instead of stacking the steps.
+        own (:mod:`xrnn._numba`) sets ``alloc(t_steps, like, backward)``, called once per
+        sequence. Forward it returns ``(y, kept)``, ``y (T, N, H)`` and ``kept (T, ...)``;
+        step ``t`` gets ``out=(y[t], kept[t])`` for its new ``h`` and the rest of its cache,
+        and ``bias=(b_x, b_h)``, ``(G*H,)`` each, to add to ``gx`` and ``gh`` itself (no
+        separate pass); ``y`` becomes the output without stacking the steps. Backward it
+        returns ``(D, T, N, G*H)``, dgx (and dgh when ``D = 2``); step ``t`` gets
+        ``out=buffer[:, t]`` and the loop uses the buffer whole instead of stacking.
     project : callable or None
         None in the generic cells; a fast path's ``project(x_flat, w_ih) -> gx``, the
         hoisted ``x_flat @ w_ih^T`` computed into a buffer it reuses across calls.
@@ -285,7 +286,9 @@ def _forward_loop(
     b_x, b_h = w.b_ih, w.b_hh  # added to gx and to gh
     if cell.fold_bias and b_h is not None:
         b_x, b_h = (b_h if b_x is None else b_x + b_h), None
-    store = None if cell.alloc is None else cell.alloc(t_steps, state[0], backward=False)
+    store = y = None
+    if cell.alloc is not None:
+        y, store = cell.alloc(t_steps, state[0], backward=False)
     if store is None and b_x is not None:
         gx = gx + b_x  # hoisted: one pass for all steps (a fast path's kernel adds it itself)
     gx = xp.reshape(gx, (t_steps, n, -1))  # (T, N, GH)
@@ -304,14 +307,17 @@ def _forward_loop(
                 gh = gh + b_h
             new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
         else:
-            new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp, out=store[t, ...], bias=biases)
+            out = (y[t, ...], store[t, ...])
+            new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp, out=out, bias=biases)
         if mask is not None:
             m = mask[t, ...]
             new = tuple(xp.where(m, a, b) for a, b in zip(new, state))
-        outputs.append(new[0])
+        if store is None:
+            outputs.append(new[0])
         steps.append(cache_t)
         state = new
-    y = xp.stack(outputs)  # (T, N, H)
+    if store is None:
+        y = xp.stack(outputs)  # (T, N, H); else the fast path wrote it (zeroed below if masked)
     if mask is not None:
         y = xp.where(mask, y, xp.zeros_like(y))
     return y, state, steps
