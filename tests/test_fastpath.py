@@ -1,4 +1,4 @@
-"""The NumPy fast path (fused Numba kernels, :mod:`xrnn._numba`) equals the generic path.
+"""The NumPy fast path (fused Numba kernels, :mod:`xrnn._numpy_numba`) equals the generic path.
 
 Every comparison runs the same layer twice on the same NumPy arrays, once with the fused
 kernels and once with ``XRNN_NUMBA=0``, on random inputs whose pre-activations reach
@@ -24,7 +24,7 @@ pytest.importorskip("numba")
 if os.environ.get("XRNN_BACKEND", "numpy") != "numpy":
     pytest.skip("the fast path is NumPy's; it runs in the numpy leg of the matrix", allow_module_level=True)
 
-from xrnn import _numba  # noqa: E402  (needs numba)
+from xrnn import _numpy_numba as _numba  # noqa: E402  (needs numba)
 
 CELLS = {
     "rnn_tanh": lambda **kw: xrnn.RNN(nonlinearity="tanh", **kw),
@@ -169,8 +169,8 @@ def test_fast_cell_is_chosen_for_numpy_floats_only(monkeypatch):
 
 def test_the_engine_runs_without_numba(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
-    monkeypatch.delitem(sys.modules, "xrnn._numba")
-    monkeypatch.delattr(xrnn, "_numba")
+    monkeypatch.delitem(sys.modules, "xrnn._numpy_numba")
+    monkeypatch.delattr(xrnn, "_numpy_numba")
     assert _scan._numba_module.__wrapped__() is None
     monkeypatch.setattr(_scan, "_numba_module", lambda: None)
     layer = xrnn.GRU(IN, H, seed=0)

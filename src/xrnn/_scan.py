@@ -61,7 +61,7 @@ class Cell:
         the previous state by paths other than ``W_hh`` (an entry None when there are none).
     alloc : callable or None
         None in the generic cells. A backend fast path that writes into buffers of its
-        own (:mod:`xrnn._numba`) sets ``alloc(t_steps, like, backward)``, called once per
+        own (:mod:`xrnn._numpy_numba`) sets ``alloc(t_steps, like, backward)``, called once per
         sequence. Forward it returns ``(y, kept)``, ``y (T, N, H)`` and ``kept (T, ...)``;
         step ``t`` gets ``out=(y[t], kept[t])`` for its new ``h`` and the rest of its cache,
         and ``bias=(b_x, b_h)``, ``(G*H,)`` each, to add to ``gx`` and ``gh`` itself (no
@@ -255,7 +255,7 @@ def scan_backward(
 def fast_cell(cell: Cell, x: Array, *, xp: ModuleType) -> Cell:
     """The one place where a backend fast path takes over a cell's pointwise step.
 
-    NumPy arrays of float32 or float64 get the fused kernels of :mod:`xrnn._numba` when
+    NumPy arrays of float32 or float64 get the fused kernels of :mod:`xrnn._numpy_numba` when
     numba is installed and the environment variable ``XRNN_NUMBA`` is not ``0``; every
     other case keeps ``cell``. Either way the results are the same (tests/test_fastpath.py).
     """
@@ -268,10 +268,10 @@ def fast_cell(cell: Cell, x: Array, *, xp: ModuleType) -> Cell:
 @functools.cache
 def _numba_module() -> ModuleType | None:
     try:
-        from . import _numba
+        from . import _numpy_numba
     except ImportError:
         return None
-    return _numba
+    return _numpy_numba
 
 
 def _forward_loop(
