@@ -41,7 +41,7 @@ def one_line(name: str, res: dict[str, Any]) -> str:
 def target_line(t: dict[str, Any]) -> str:
     if t["value"] is None:
         return f"target {t['name']}: not run"
-    verdict = "met" if t["met"] else f"MISSED by {t['miss']:.0%}"
+    verdict = "met" if t["met"] else f"MISSED by {t['miss']:.1%}"
     sign = "<=" if t["kind"] == "max" else ">="
     return f"target {t['name']}: {t['value']:.3f} (limit {sign} {t['limit']}) {verdict}"
 
@@ -133,7 +133,7 @@ def section(doc: dict[str, Any]) -> str:
             rows.append([t["name"], "not run", "", "", ""])
             continue
         sign = "≤" if t["kind"] == "max" else "≥"
-        verdict = "met" if t["met"] else f"**missed by {t['miss']:.0%}**"
+        verdict = "met" if t["met"] else f"**missed by {t['miss']:.1%}**"
         fastest = "" if t.get("value_fastest") is None else f"{t['value_fastest']:.3f}"
         rows.append([t["name"], f"{t['value']:.3f}", f"{sign} {t['limit']}", verdict, fastest])
     out.append(_table(rows, ["target", "measured (medians)", "limit", "result", "from the fastest samples"]))

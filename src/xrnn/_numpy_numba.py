@@ -6,10 +6,13 @@ those passes cost about as much as the step's matmul. For NumPy arrays of float3
 float64, when numba is installed, :func:`fused` gives the scan (:mod:`xrnn._scan`) a
 cell whose ``step`` and ``step_backward`` are single loops over the batch that compute
 exactly the equations of the cell's module docstring, reading each input once and
-writing each output once. Everything else (the time loop, the matmuls, masks, the
-reverse direction) stays in the generic engine, and a step's cache is the cell's own
-``NamedTuple`` of C-contiguous ``(N, H)`` arrays, so either backward accepts either
-forward's cache. ``tests/test_fastpath.py`` holds the two paths equal.
+writing each output once, biases included. The time loop, masks and the reverse
+direction stay in the generic engine; the fast cell only adds where the loop's big
+arrays live (``Cell.alloc``, ``Cell.project``): one buffer per sequence for the step
+caches, the output ``y``, the backward's gate gradients and the hoisted projection,
+recycled across calls once nothing refers to them (:class:`_Recycler`). A step's cache is
+the cell's own ``NamedTuple`` of C-contiguous ``(N, H)`` arrays, so either backward
+accepts either forward's cache. ``tests/test_fastpath.py`` holds the two paths equal.
 
 The kernels evaluate ``exp`` and ``tanh`` with :func:`_exp_parts` rather than
 ``math.exp``: numba compiles ``math.exp`` to one scalar libm call per element, which
