@@ -64,10 +64,20 @@ def _leaves(out):
     }
 
 
+@pytest.fixture(params=["compiled", "per-step"])
+def loop(request, monkeypatch):
+    """Either loop of the fast path: compiled with NumPy's BLAS, or the scan's own per step."""
+    if request.param == "compiled" and _numba._blas() is None:
+        pytest.skip("NumPy's BLAS gemm was not found in this build")
+    if request.param == "per-step":
+        monkeypatch.setattr(_numba, "_blas", lambda: None)
+    return request.param
+
+
 @pytest.mark.parametrize("lengths", [None, [6, 2, 1, 5, 6]], ids=["full", "lengths"])
 @pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_fast_path_equals_generic_path(cell, dtype, extreme, lengths, monkeypatch):
+def test_fast_path_equals_generic_path(cell, dtype, extreme, lengths, loop, monkeypatch):
     layer = CELLS[cell](input_size=IN, hidden_size=H, num_layers=2, bidirectional=True, dtype=dtype, seed=1)
     x, dy = _inputs(dtype, extreme)
     fast = _leaves(_run(layer, x, dy, lengths, fast=True, monkeypatch=monkeypatch))
@@ -78,7 +88,7 @@ def test_fast_path_equals_generic_path(cell, dtype, extreme, lengths, monkeypatc
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_caches_of_either_path_feed_either_backward(cell, dtype, monkeypatch):
+def test_caches_of_either_path_feed_either_backward(cell, dtype, loop, monkeypatch):
     layer = CELLS[cell](input_size=IN, hidden_size=H, dtype=dtype, seed=2)
     x, dy = _inputs(dtype, extreme=False)
     dy = dy[..., :H]
@@ -94,7 +104,7 @@ def test_caches_of_either_path_feed_either_backward(cell, dtype, monkeypatch):
             assert_close(value, results[2][2][key], dtype=dtype)
 
 
-def test_classic_api_is_the_same_on_both_paths(dtype, monkeypatch):
+def test_classic_api_is_the_same_on_both_paths(dtype, loop, monkeypatch):
     rng = np.random.default_rng(4)
     n_x, n_a, m, t_x = 3, 5, 4, 6
     p = {f"W{g}": rng.standard_normal((n_a, n_a + n_x)) for g in "fico"}
@@ -213,3 +223,45 @@ def test_a_kept_cache_survives_later_calls(cell, monkeypatch):
     np.testing.assert_array_equal(again[0], expected[0])
     for key, value in expected[2].items():
         np.testing.assert_array_equal(again[2][key], value)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_compiled_gemm_is_numpys_matmul(dtype_name, beta):
+    numba = pytest.importorskip("numba")
+    if _numba._blas() is None:
+        pytest.skip("NumPy's BLAS gemm was not found in this build")
+
+    @numba.njit
+    def gemm(address, blas_int, a, b, beta, c):
+        _numba._gemm(address, blas_int, a, b, beta, c)
+
+    rng = np.random.default_rng(6)
+    a, b, c = (rng.standard_normal(shape).astype(dtype_name) for shape in ((5, 7), (7, 3), (5, 3)))
+    expected = a @ b + beta * c
+    gemm(*_numba._gemm_of(a.dtype), a, b, beta, c)
+    assert_close(c, expected, dtype=dtype_name)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_compiled_loop_keeps_the_cells_own_step_caches(cell, dtype, monkeypatch):
+    if _numba._blas() is None:
+        pytest.skip("NumPy's BLAS gemm was not found in this build")
+    monkeypatch.delenv("XRNN_NUMBA", raising=False)
+    layer = CELLS[cell](input_size=IN, hidden_size=H, dtype=dtype, seed=7)
+    x, _ = _inputs(dtype, extreme=False)
+    compiled = layer.forward(x)[2].scans[0].steps
+    monkeypatch.setattr(_numba, "_blas", lambda: None)
+    per_step = layer.forward(x)[2].scans[0].steps
+    assert isinstance(compiled, _numba._SequenceSteps) and len(compiled) == len(per_step) == T
+
+    def fields(step):  # the RNN's cache is h itself, the others' a NamedTuple of arrays
+        return (step,) if isinstance(step, np.ndarray) else tuple(step)
+
+    for got, expected in [(compiled[t], per_step[t]) for t in range(T)] + [(compiled[-1], per_step[-1])]:
+        assert type(got) is type(expected)
+        for g, e in zip(fields(got), fields(expected), strict=True):
+            assert_close(g, e, dtype=dtype)
+    assert [type(s) for s in compiled[1:3]] == [type(s) for s in per_step[1:3]]
+    with pytest.raises(IndexError):
+        compiled[T]

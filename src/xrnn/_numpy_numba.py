@@ -30,16 +30,21 @@ and cached on disk (``cache=True``).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
+import importlib
 import math
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ._scan import Cell
@@ -294,6 +299,192 @@ def _gru_backward(
             direct[j] = d * z_
 
 
+# --------------------------------------------------------- whole sequences, BLAS inside
+# With NumPy's own BLAS at hand (:func:`_blas`), the whole time loop of a full-length
+# sequence runs compiled: per step one ``gemm`` call straight into BLAS and one fused
+# kernel, against about a dozen Python-level calls per step in the scan's loop (the
+# overhead that dominates small shapes). These loops are the scan's (:mod:`xrnn._scan`)
+# forward and backward loops for ``mask = None``, nothing more: the hoisted projection,
+# the reverse direction and the weight gradients stay in the generic engine.
+
+
+@intrinsic
+def _gemm(typingctx: Any, address: Any, blas_int: Any, a: Any, b: Any, beta: Any, c: Any) -> Any:
+    """``c = a @ b + beta * c`` through the C-BLAS ``gemm`` at ``address``, row-major.
+
+    ``a (M, K)``, ``b (K, N)``, ``c (M, N)``, all C-contiguous; ``blas_int`` is a value of
+    the integer type of that BLAS (``int64`` or ``int32``).
+    """
+    if not all(isinstance(t, types.Array) and t.layout == "C" and t.ndim == 2 for t in (a, b, c)):
+        return None
+    real = a.dtype
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        arrays = [context.make_array(t)(context, builder, v) for t, v in zip((a, b, c), args[2:4] + args[5:])]
+        (m, k), (_, n) = (cgutils.unpack_tuple(builder, x.shape) for x in arrays[::2])
+        int_type = context.get_value_type(signature.args[1])
+        i32, real_type, ptr = ir.IntType(32), context.get_value_type(real), ir.IntType(8).as_pointer()
+
+        def blas(value: Any) -> Any:  # an index as the BLAS's integer
+            return builder.trunc(value, int_type) if int_type.width < 64 else value
+
+        pointers = [builder.bitcast(x.data, ptr) for x in arrays]
+        row_major, no_trans = ir.Constant(i32, 101), ir.Constant(i32, 111)  # CblasRowMajor, CblasNoTrans
+        ints = (blas(m), blas(n), blas(k))
+        real_args = (context.get_constant(real, 1), context.cast(builder, args[4], signature.args[4], real))
+        # cblas_?gemm(order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+        operand = [real_type, ptr, int_type]
+        fn_type = ir.FunctionType(ir.VoidType(), [i32] * 3 + [int_type] * 3 + operand + operand[1:] + operand)
+        fn = builder.inttoptr(args[0], fn_type.as_pointer())
+        builder.call(
+            fn,
+            [row_major, no_trans, no_trans, *ints, real_args[0], pointers[0], ints[2], pointers[1], ints[1],
+             real_args[1], pointers[2], ints[1]],
+        )  # fmt: skip
+        return context.get_dummy_value()
+
+    return types.void(address, blas_int, a, b, beta, c), codegen
+
+
+@functools.cache
+def _blas() -> tuple[dict[np.dtype, int], Any] | None:
+    """NumPy's own C-BLAS ``gemm``: addresses by dtype and the BLAS's integer type, or None.
+
+    The symbols are looked up through NumPy's extension module, so they resolve within the
+    libraries NumPy itself loaded: the loops call the very BLAS (and its thread pool) that
+    NumPy's ``@`` calls. PyPI wheels of NumPy 2 export them as ``scipy_cblas_sgemm64_``
+    (OpenBLAS, 64-bit integers), of NumPy 1.26 as ``cblas_sgemm64_``; other builds as
+    ``cblas_sgemm``. None when no such symbol is found: the scan then keeps its own loop.
+    """
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            lib = ctypes.CDLL(importlib.import_module(module).__file__)
+            break
+        except (ImportError, OSError, TypeError):
+            continue
+    else:
+        return None
+    for prefix, suffix, blas_int in (
+        ("scipy_cblas_", "64_", np.int64),
+        ("cblas_", "64_", np.int64),
+        ("scipy_cblas_", "", np.int32),
+        ("cblas_", "", np.int32),
+    ):
+        try:
+            single, double = getattr(lib, f"{prefix}sgemm{suffix}"), getattr(lib, f"{prefix}dgemm{suffix}")
+        except AttributeError:
+            continue
+        address = {
+            np.dtype(np.float32): ctypes.cast(single, ctypes.c_void_p).value,
+            np.dtype(np.float64): ctypes.cast(double, ctypes.c_void_p).value,
+        }
+        return address, blas_int(0)
+    return None
+
+
+@_jit
+def _add(a: Array, b: Array, out: Array) -> None:
+    """``out = a + b``, all ``(N, H)``."""
+    n, hidden = out.shape
+    for r in range(n):
+        a_r, b_r, out_r = a[r], b[r], out[r]
+        for j in range(hidden):
+            out_r[j] = a_r[j] + b_r[j]
+
+
+@_jit
+def _upstream(dh: Array, dy: Array, t: int, out: Array) -> Array:
+    """``dh + dy[t]`` into ``out``, or ``dh`` itself when there is no ``dy`` (``dy`` has no steps)."""
+    if dy.shape[0] == 0:
+        return dh
+    _add(dh, dy[t], out)
+    return out
+
+
+@_jit
+def _rnn_sequence(address, blas_int, relu, gx, w_hh_t, bx, bh, h0, y, gh):  # type: ignore[no-untyped-def]
+    """RNN forward over ``T`` steps: ``y (T, N, H)`` from ``gx (T, N, H)``, ``gh`` is scratch."""
+    for t in range(gx.shape[0]):
+        if t == 0:
+            _gemm(address, blas_int, h0, w_hh_t, 0.0, gh)
+        else:
+            _gemm(address, blas_int, y[t - 1], w_hh_t, 0.0, gh)
+        if relu:
+            _rnn_relu_forward(gx[t], gh, bx, bh, y[t])
+        else:
+            _rnn_tanh_forward(gx[t], gh, bx, bh, y[t])
+
+
+@_jit
+def _rnn_sequence_backward(address, blas_int, relu, dy, dh, y, w_hh, dz):  # type: ignore[no-untyped-def]
+    """RNN backward over ``T`` steps: ``dz (T, N, H)``; ``dh`` (final state in, initial out)."""
+    ds = np.empty_like(dh)
+    for t in range(y.shape[0] - 1, -1, -1):
+        d = _upstream(dh, dy, t, ds)
+        if relu:
+            _rnn_relu_backward(d, y[t], dz[t])
+        else:
+            _rnn_tanh_backward(d, y[t], dz[t])
+        _gemm(address, blas_int, dz[t], w_hh, 0.0, dh)
+    return dh
+
+
+@_jit
+def _lstm_sequence(address, blas_int, gx, w_hh_t, bias, h0, c0, y, kept, gh):  # type: ignore[no-untyped-def]
+    """LSTM forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 6, N, H)`` as the step kernel's ``out``."""
+    for t in range(gx.shape[0]):
+        if t == 0:
+            _gemm(address, blas_int, h0, w_hh_t, 0.0, gh)
+            _lstm_forward(gx[t], gh, bias, c0, y[t], kept[t])
+        else:
+            _gemm(address, blas_int, y[t - 1], w_hh_t, 0.0, gh)
+            _lstm_forward(gx[t], gh, bias, kept[t - 1, 5], y[t], kept[t])
+
+
+@_jit
+def _lstm_sequence_backward(address, blas_int, dy, dh, dc, kept, c0, w_hh, dz):  # type: ignore[no-untyped-def]
+    """LSTM backward over ``T`` steps: ``dz (T, N, 4H)``; ``dh, dc`` (final state in, initial out)."""
+    ds, dc_prev = np.empty_like(dh), np.empty_like(dc)
+    for t in range(kept.shape[0] - 1, -1, -1):
+        d = _upstream(dh, dy, t, ds)
+        i, f, g, o, tanh_c = kept[t, 0], kept[t, 1], kept[t, 2], kept[t, 3], kept[t, 4]
+        if t == 0:
+            _lstm_backward(d, dc, i, f, g, o, tanh_c, c0, dz[t], dc_prev)
+        else:
+            _lstm_backward(d, dc, i, f, g, o, tanh_c, kept[t - 1, 5], dz[t], dc_prev)
+        _gemm(address, blas_int, dz[t], w_hh, 0.0, dh)
+        dc, dc_prev = dc_prev, dc
+    return dh, dc
+
+
+@_jit
+def _gru_sequence(address, blas_int, gx, w_hh_t, bx, bh, h0, y, kept, gh):  # type: ignore[no-untyped-def]
+    """GRU forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 4, N, H)`` as the step kernel's ``out``."""
+    for t in range(gx.shape[0]):
+        if t == 0:
+            _gemm(address, blas_int, h0, w_hh_t, 0.0, gh)
+            _gru_forward(gx[t], gh, bx, bh, h0, y[t], kept[t])
+        else:
+            _gemm(address, blas_int, y[t - 1], w_hh_t, 0.0, gh)
+            _gru_forward(gx[t], gh, bx, bh, y[t - 1], y[t], kept[t])
+
+
+@_jit
+def _gru_sequence_backward(address, blas_int, dy, dh, kept, h0, y, w_hh, dgx, dgh):  # type: ignore[no-untyped-def]
+    """GRU backward over ``T`` steps: ``dgx, dgh (T, N, 3H)``; ``dh`` (final state in, initial out)."""
+    ds, direct = np.empty_like(dh), np.empty_like(dh)
+    for t in range(kept.shape[0] - 1, -1, -1):
+        d = _upstream(dh, dy, t, ds)
+        r, z, n, gh_n = kept[t, 0], kept[t, 1], kept[t, 2], kept[t, 3]
+        if t == 0:
+            _gru_backward(d, r, z, n, gh_n, h0, dgx[t], dgh[t], direct)
+        else:
+            _gru_backward(d, r, z, n, gh_n, y[t - 1], dgx[t], dgh[t], direct)
+        _gemm(address, blas_int, dgh[t], w_hh, 1.0, direct)  # dh_prev = dgh @ W_hh + dh * z
+        dh, direct = direct, dh
+    return dh
+
+
 # ------------------------------------------------------------------ cells on the kernels
 # The scan calls ``alloc`` once per sequence and hands step ``t`` its slices as ``out``:
 # forward ``y (T, N, H)`` for the new ``h`` (the layer's output, no stacking) and
@@ -427,6 +618,115 @@ def _gru_step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: Any, out: Ar
     return out[0], out[1], (direct,)
 
 
+class _SequenceSteps(Sequence[Any]):
+    """The step caches of a compiled forward loop: the cell's own caches, made on access.
+
+    ``steps[t]`` is what the cell's step ``t`` returns as its cache (``h`` for the RNN, an
+    :class:`~xrnn.lstm.LSTMStep` or :class:`~xrnn.gru.GRUStep` of views), so any backward
+    takes it; the compiled backward reads the buffers ``y (T, N, H)``, ``kept (T, K, N, H)``
+    and ``first`` (the state before step 0 that the caches refer to: ``c0`` or ``h0``).
+    """
+
+    def __init__(self, name: str, y: Array, kept: Array | None, first: Array) -> None:
+        self.name, self.y, self.kept, self.first = name, y, kept, first
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[t] for t in range(*index.indices(len(self)))]
+        t = range(len(self))[index]
+        if self.name == "lstm":
+            return LSTMStep(*self.kept[t, :5], self.first if t == 0 else self.kept[t - 1, 5])
+        if self.name == "gru":
+            return GRUStep(*self.kept[t], self.first if t == 0 else self.y[t - 1])
+        return self.y[t]
+
+
+def _buffers(name: str, steps: Sequence[Any]) -> tuple[Array, Array | None, Array]:
+    """``(y, kept, first)`` of :class:`_SequenceSteps` for any list of the cell's step caches.
+
+    A compiled forward's steps give their own buffers; other caches (the generic path's,
+    the classic API's) are copied into buffers of that layout: for the LSTM ``c_prev`` of
+    step ``t`` goes to ``kept[t - 1, 5]``, for the GRU ``h_prev`` to ``y[t - 1]``.
+    """
+    if isinstance(steps, _SequenceSteps) and steps.name == name:
+        return steps.y, steps.kept, steps.first
+    if name.startswith("rnn"):
+        return np.stack([_c(h) for h in steps]), None, steps[0]
+    t_steps = len(steps)
+    first = _c(steps[0][-1])
+    n, hidden = first.shape
+    width = 6 if name == "lstm" else 4
+    kept = _RECYCLER.empty((t_steps, width, n, hidden), first.dtype)
+    y = _RECYCLER.empty((t_steps, n, hidden), first.dtype)
+    for t, step in enumerate(steps):
+        kept[t, : len(step) - 1] = step[:-1]
+        if t > 0:
+            (kept[t - 1, 5] if name == "lstm" else y[t - 1])[...] = step[-1]
+    return y, kept, first
+
+
+def _sequence(name: str) -> Any:
+    """``Cell.sequence``: the whole forward loop of a full-length sequence, compiled."""
+
+    def sequence(gx: Array, w_hh_t: Array, biases: Any, state: tuple[Array, ...]) -> Any:
+        t_steps, n, width = gx.shape
+        hidden, dtype = w_hh_t.shape[0], gx.dtype
+        blas = _gemm_of(dtype)
+        b_x, b_h = (np.zeros(width, dtype) if b is None else b for b in biases)
+        h0 = _c(state[0])
+        y = _RECYCLER.empty((t_steps, n, hidden), dtype)
+        gh = np.empty((n, width), dtype)
+        if name == "lstm":  # b_h is None: the LSTM folds it into b_x
+            kept, c0 = _RECYCLER.empty((t_steps, 6, n, hidden), dtype), _c(state[1])
+            _lstm_sequence(*blas, _c(gx), w_hh_t, b_x, h0, c0, y, kept, gh)
+            return y, (y[-1], kept[-1, 5]), _SequenceSteps(name, y, kept, c0)
+        if name == "gru":
+            kept = _RECYCLER.empty((t_steps, 4, n, hidden), dtype)
+            _gru_sequence(*blas, _c(gx), w_hh_t, b_x, b_h, h0, y, kept, gh)
+            return y, (y[-1],), _SequenceSteps(name, y, kept, h0)
+        _rnn_sequence(*blas, name == "rnn_relu", _c(gx), w_hh_t, b_x, b_h, h0, y, gh)
+        return y, (y[-1],), _SequenceSteps(name, y, None, h0)
+
+    return sequence
+
+
+def _sequence_backward(name: str) -> Any:
+    """``Cell.sequence_backward``: the whole backward loop of a full-length sequence, compiled."""
+
+    def sequence_backward(steps: Sequence[Any], dy: Array | None, dstate: Any, w_hh: Array) -> Any:
+        y, kept, first = _buffers(name, steps)
+        t_steps, n, hidden = y.shape
+        dtype, width = y.dtype, w_hh.shape[0]
+        blas = _gemm_of(dtype)
+        dy = np.empty((0, n, hidden), dtype) if dy is None else _c(dy)
+        dh = np.array(dstate[0], dtype=dtype, order="C")  # a copy: the loop writes it
+        if name == "lstm":
+            dz = _RECYCLER.empty((t_steps, n, width), dtype)
+            dc = np.array(dstate[1], dtype=dtype, order="C")
+            dh, dc = _lstm_sequence_backward(*blas, dy, dh, dc, kept, first, _c(w_hh), dz)
+            return dz, None, (dh, dc)
+        if name == "gru":
+            dg = _RECYCLER.empty((2, t_steps, n, width), dtype)
+            dh = _gru_sequence_backward(*blas, dy, dh, kept, first, y, _c(w_hh), dg[0], dg[1])
+            return dg[0], dg[1], (dh,)
+        dz = _RECYCLER.empty((t_steps, n, width), dtype)
+        dh = _rnn_sequence_backward(*blas, name == "rnn_relu", dy, dh, y, _c(w_hh), dz)
+        return dz, None, (dh,)
+
+    return sequence_backward
+
+
+def _gemm_of(dtype: Any) -> tuple[int, Any]:
+    """``(address, blas_int)`` of NumPy's ``gemm`` for ``dtype`` (the loops exist only when it does)."""
+    found = _blas()
+    if found is None:
+        raise RuntimeError("NumPy's BLAS was not found; the compiled loops are not in use")
+    return found[0][np.dtype(dtype)], found[1]
+
+
 _FUSED = {  # name: (step, step_backward, alloc)
     "rnn_tanh": (_rnn_step(_rnn_tanh_forward), _rnn_step_backward(_rnn_tanh_backward), _alloc(0, 1, 1)),
     "rnn_relu": (_rnn_step(_rnn_relu_forward), _rnn_step_backward(_rnn_relu_backward), _alloc(0, 1, 1)),
@@ -455,4 +755,9 @@ def fused(cell: Cell, dtype: Any) -> Cell:
     fused = _FUSED.get(cell.name)
     if fused is None or np.dtype(dtype) not in _DTYPES:
         return cell
-    return dataclasses.replace(cell, step=fused[0], step_backward=fused[1], alloc=fused[2], project=_project)
+    loops = {}
+    if _blas() is not None:
+        loops = {"sequence": _sequence(cell.name), "sequence_backward": _sequence_backward(cell.name)}
+    return dataclasses.replace(
+        cell, step=fused[0], step_backward=fused[1], alloc=fused[2], project=_project, **loops
+    )

@@ -71,6 +71,15 @@ class Cell:
     project : callable or None
         None in the generic cells; a fast path's ``project(x_flat, w_ih) -> gx``, the
         hoisted ``x_flat @ w_ih^T`` computed into a buffer it reuses across calls.
+    sequence : callable or None
+        None in the generic cells. A fast path that runs the whole time loop compiled sets
+        ``sequence(gx, w_hh_t, (b_x, b_h), state0) -> (y, state, steps)``, used in place of
+        the loop below for full-length sequences (no mask): ``gx (T, N, G*H)`` without
+        biases, ``w_hh_t (H, G*H)``, ``steps`` the ``T`` step caches, as ``step`` makes them.
+    sequence_backward : callable or None
+        Its backward, ``sequence_backward(steps, dy, dstate, w_hh) -> (dgx, dgh, dstate0)``
+        with ``dgx``, ``dgh`` of shape ``(T, N, G*H)`` (``dgh`` None when equal to ``dgx``);
+        ``steps`` may come from either forward.
     """
 
     name: str
@@ -81,6 +90,8 @@ class Cell:
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
     alloc: Callable[..., Array] | None = None
     project: Callable[[Array, Array], Array] | None = None
+    sequence: Callable[..., tuple[Array, State, Sequence[Any]]] | None = None
+    sequence_backward: Callable[..., tuple[Array, Array | None, State]] | None = None
 
 
 class Weights(NamedTuple):
@@ -98,7 +109,7 @@ class ScanCache(NamedTuple):
     x: Array  # (T, N, I) the input the loop saw
     h0: Array  # (N, H)
     y: Array  # (T, N, H) outputs, zero past each length
-    steps: list[Any]  # T cell caches
+    steps: Sequence[Any]  # T cell caches
     mask: Array | None  # (T, N, 1) bool, or None when every sequence is full length
     order: Array | None  # (T*N,) flat gather index of the within-length reversal
     reverse: bool
@@ -202,34 +213,12 @@ def scan_backward(
         if mask is not None:
             dy = xp.where(mask, dy, xp.zeros_like(dy))
 
-    store = None if cell.alloc is None else cell.alloc(t_steps, h0, backward=True)
-    dgxs, dghs = [], []
-    for t in range(t_steps - 1, -1, -1):
-        ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
-        if mask is not None:
-            m = mask[t, ...]
-            ds_cell = tuple(xp.where(m, a, zeros) for a in ds)
-        else:
-            ds_cell = ds
-        out = {} if store is None else {"out": store[:, t, ...]}
-        dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp, **out)
-        dh_prev = (dgx if dgh is None else dgh) @ w.w_hh  # (N, H)
-        if direct[0] is not None:
-            dh_prev = dh_prev + direct[0]
-        d = (dh_prev, *direct[1:])
-        if mask is not None:
-            d = tuple(xp.where(m, a, b) for a, b in zip(d, ds))
-        if store is None:
-            dgxs.append(dgx)
-            if dgh is not None:
-                dghs.append(dgh)
+    if mask is None and cell.sequence_backward is not None:
+        dgx_all, dgh_all, d = cell.sequence_backward(steps, dy, d, w.w_hh)
+    else:
+        dgx_all, dgh_all, d = _backward_loop(cell, steps, dy, d, w.w_hh, mask, xp=xp)
 
     gh_width, hidden = w.w_hh.shape
-    if store is None:
-        dgx_all = xp.stack(dgxs[::-1])  # (T, N, GH)
-        dgh_all = xp.stack(dghs[::-1]) if dghs else None
-    else:
-        dgx_all, dgh_all = store[0, ...], store[1, ...] if store.shape[0] > 1 else None
     dgx_all = xp.reshape(dgx_all, (t_steps * n, gh_width))  # (T*N, GH)
     dgh_all = dgx_all if dgh_all is None else xp.reshape(dgh_all, (t_steps * n, gh_width))
     x_flat = xp.reshape(x, (t_steps * n, n_in))
@@ -276,7 +265,7 @@ def _numba_module() -> ModuleType | None:
 
 def _forward_loop(
     cell: Cell, x: Array, state: State, w: Weights, mask: Array | None, *, xp: ModuleType
-) -> tuple[Array, State, list[Any]]:
+) -> tuple[Array, State, Sequence[Any]]:
     t_steps, n, n_in = x.shape
     x_flat = xp.reshape(x, (t_steps * n, n_in))
     if cell.project is None:
@@ -286,15 +275,17 @@ def _forward_loop(
     b_x, b_h = w.b_ih, w.b_hh  # added to gx and to gh
     if cell.fold_bias and b_h is not None:
         b_x, b_h = (b_h if b_x is None else b_x + b_h), None
+    # (H, GH) as its own row-major copy: BLAS runs the per-step matmul faster on it
+    # than on a transposed view (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
+    w_hh_t = xp.reshape(xp.matrix_transpose(w.w_hh), (w.w_hh.shape[1], w.w_hh.shape[0]), copy=True)
+    if mask is None and cell.sequence is not None:
+        return cell.sequence(xp.reshape(gx, (t_steps, n, -1)), w_hh_t, (b_x, b_h), state)
     store = y = None
     if cell.alloc is not None:
         y, store = cell.alloc(t_steps, state[0], backward=False)
     if store is None and b_x is not None:
         gx = gx + b_x  # hoisted: one pass for all steps (a fast path's kernel adds it itself)
     gx = xp.reshape(gx, (t_steps, n, -1))  # (T, N, GH)
-    # (H, GH) as its own row-major copy: BLAS runs the per-step matmul faster on it
-    # than on a transposed view (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
-    w_hh_t = xp.reshape(xp.matrix_transpose(w.w_hh), (w.w_hh.shape[1], w.w_hh.shape[0]), copy=True)
     if store is not None:
         zero = xp.zeros((w.w_hh.shape[0],), dtype=gx.dtype, device=device(gx))
         biases = (zero if b_x is None else b_x, zero if b_h is None else b_h)
@@ -321,6 +312,45 @@ def _forward_loop(
     if mask is not None:
         y = xp.where(mask, y, xp.zeros_like(y))
     return y, state, steps
+
+
+def _backward_loop(
+    cell: Cell,
+    steps: Sequence[Any],
+    dy: Array | None,
+    d: State,
+    w_hh: Array,
+    mask: Array | None,
+    *,
+    xp: ModuleType,
+) -> tuple[Array, Array | None, State]:
+    """The loop of :func:`scan_backward`: ``(dgx (T, N, GH), dgh or None, dstate0)``."""
+    t_steps = len(steps)
+    zeros = xp.zeros_like(d[0])
+    store = None if cell.alloc is None else cell.alloc(t_steps, d[0], backward=True)
+    dgxs, dghs = [], []
+    for t in range(t_steps - 1, -1, -1):
+        ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
+        if mask is not None:
+            m = mask[t, ...]
+            ds_cell = tuple(xp.where(m, a, zeros) for a in ds)
+        else:
+            ds_cell = ds
+        out = {} if store is None else {"out": store[:, t, ...]}
+        dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp, **out)
+        dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
+        if direct[0] is not None:
+            dh_prev = dh_prev + direct[0]
+        d = (dh_prev, *direct[1:])
+        if mask is not None:
+            d = tuple(xp.where(m, a, b) for a, b in zip(d, ds))
+        if store is None:
+            dgxs.append(dgx)
+            if dgh is not None:
+                dghs.append(dgh)
+    if store is not None:
+        return store[0, ...], (store[1, ...] if store.shape[0] > 1 else None), d
+    return xp.stack(dgxs[::-1]), (xp.stack(dghs[::-1]) if dghs else None), d  # (T, N, GH)
 
 
 def _mask(lengths: Array, t_steps: int, *, xp: ModuleType) -> Array:
