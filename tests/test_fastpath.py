@@ -265,3 +265,23 @@ def test_compiled_loop_keeps_the_cells_own_step_caches(cell, dtype, monkeypatch)
     assert [type(s) for s in compiled[1:3]] == [type(s) for s in per_step[1:3]]
     with pytest.raises(IndexError):
         compiled[T]
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_fast_path_equals_generic_path_from_the_final_state_alone(cell, dtype, loop, monkeypatch):
+    # no dy: the gradient enters through the final state only, and must be carried past each length
+    layer = CELLS[cell](input_size=IN, hidden_size=H, bidirectional=True, dtype=dtype, seed=8)
+    x, _ = _inputs(dtype, extreme=False)
+    results = []
+    for fast in ("1", "0"):
+        monkeypatch.setenv("XRNN_NUMBA", fast)
+        _, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        results.append(layer.backward(cache, None, dstate=state))
+    (dx, dstate, grads), (dx_ref, dstate_ref, grads_ref) = results
+    assert_close(dx, dx_ref, dtype=dtype)
+    for got, expected in zip(
+        *(s if isinstance(s, tuple) else (s,) for s in (dstate, dstate_ref)), strict=True
+    ):
+        assert_close(got, expected, dtype=dtype)
+    for key, expected in grads_ref.items():
+        assert_close(grads[key], expected, dtype=dtype)

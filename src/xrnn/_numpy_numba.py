@@ -6,13 +6,20 @@ those passes cost about as much as the step's matmul. For NumPy arrays of float3
 float64, when numba is installed, :func:`fused` gives the scan (:mod:`xrnn._scan`) a
 cell whose ``step`` and ``step_backward`` are single loops over the batch that compute
 exactly the equations of the cell's module docstring, reading each input once and
-writing each output once, biases included. The time loop, masks and the reverse
-direction stay in the generic engine; the fast cell only adds where the loop's big
+writing each output once, biases included. The fast cell adds where the loop's big
 arrays live (``Cell.alloc``, ``Cell.project``): one buffer per sequence for the step
 caches, the output ``y``, the backward's gate gradients and the hoisted projection,
-recycled across calls once nothing refers to them (:class:`_Recycler`). A step's cache is
-the cell's own ``NamedTuple`` of C-contiguous ``(N, H)`` arrays, so either backward
+recycled across calls once nothing refers to them (:class:`_Recycler`). A step's cache
+is the cell's own ``NamedTuple`` of C-contiguous ``(N, H)`` arrays, so either backward
 accepts either forward's cache. ``tests/test_fastpath.py`` holds the two paths equal.
+
+Where NumPy's own C-BLAS ``gemm`` can be found (:func:`_blas`, true of NumPy's wheels),
+the fast cell also brings the time loop itself, compiled (``Cell.sequence``,
+``Cell.sequence_backward``): per step one ``gemm`` called from Numba straight into the
+BLAS that NumPy's ``@`` uses, then the fused kernel; variable lengths are handled row by
+row as the scan's mask does. The hoisted projection, the reverse direction and the weight
+gradients stay in the generic engine. Without that symbol the scan's own loop calls the
+fused kernels step by step. The tests run both loops.
 
 The kernels evaluate ``exp`` and ``tanh`` with :func:`_exp_parts` rather than
 ``math.exp``: numba compiles ``math.exp`` to one scalar libm call per element, which
@@ -300,12 +307,12 @@ def _gru_backward(
 
 
 # --------------------------------------------------------- whole sequences, BLAS inside
-# With NumPy's own BLAS at hand (:func:`_blas`), the whole time loop of a full-length
-# sequence runs compiled: per step one ``gemm`` call straight into BLAS and one fused
-# kernel, against about a dozen Python-level calls per step in the scan's loop (the
-# overhead that dominates small shapes). These loops are the scan's (:mod:`xrnn._scan`)
-# forward and backward loops for ``mask = None``, nothing more: the hoisted projection,
-# the reverse direction and the weight gradients stay in the generic engine.
+# With NumPy's own BLAS at hand (:func:`_blas`), the whole time loop runs compiled: per
+# step one ``gemm`` call straight into BLAS and one fused kernel, against about a dozen
+# Python-level calls per step in the scan's loop (the overhead that dominates small
+# shapes). These loops are the scan's (:mod:`xrnn._scan`) forward and backward loops,
+# nothing more: the hoisted projection, the reverse direction and the weight gradients
+# stay in the generic engine.
 
 
 @intrinsic
@@ -382,105 +389,143 @@ def _blas() -> tuple[dict[np.dtype, int], Any] | None:
     return None
 
 
-@_jit
-def _add(a: Array, b: Array, out: Array) -> None:
-    """``out = a + b``, all ``(N, H)``."""
-    n, hidden = out.shape
-    for r in range(n):
-        a_r, b_r, out_r = a[r], b[r], out[r]
-        for j in range(hidden):
-            out_r[j] = a_r[j] + b_r[j]
+# Variable lengths: ``lengths (N,)`` int64, or no entries when every sequence is full. At a
+# step past a sequence's length its row carries the state (forward) and the gradient
+# (backward) through unchanged, and its gate gradients are zero: the scan's mask, row by row.
 
 
 @_jit
-def _upstream(dh: Array, dy: Array, t: int, out: Array) -> Array:
-    """``dh + dy[t]`` into ``out``, or ``dh`` itself when there is no ``dy`` (``dy`` has no steps)."""
+def _carry(t: int, lengths: Array, source: Array, target: Array) -> None:
+    """``target[b] = source[b]`` for the rows ``b`` whose sequence ended before step ``t``."""
+    for b in range(lengths.shape[0]):
+        if t >= lengths[b]:
+            target[b, :] = source[b, :]
+
+
+@_jit
+def _clear(t: int, lengths: Array, target: Array) -> None:
+    """``target[b] = 0`` for the rows ``b`` whose sequence ended before step ``t``."""
+    for b in range(lengths.shape[0]):
+        if t >= lengths[b]:
+            target[b, :] = 0
+
+
+@_jit
+def _upstream(dh: Array, dy: Array, t: int, lengths: Array, out: Array) -> Array:
+    """``dh + dy[t]``: into ``out``, or ``dh`` itself when there is no ``dy`` and no length."""
     if dy.shape[0] == 0:
-        return dh
-    _add(dh, dy[t], out)
+        if lengths.shape[0] == 0:
+            return dh
+        out[...] = dh  # kept apart from dh, which the step's gemm overwrites
+        return out
+    n, hidden = out.shape
+    dy_t = dy[t]
+    for r in range(n):
+        dh_r, dy_r, out_r = dh[r], dy_t[r], out[r]
+        for j in range(hidden):
+            out_r[j] = dh_r[j] + dy_r[j]
     return out
 
 
 @_jit
-def _rnn_sequence(address, blas_int, relu, gx, w_hh_t, bx, bh, h0, y, gh):  # type: ignore[no-untyped-def]
-    """RNN forward over ``T`` steps: ``y (T, N, H)`` from ``gx (T, N, H)``, ``gh`` is scratch."""
-    for t in range(gx.shape[0]):
-        if t == 0:
-            _gemm(address, blas_int, h0, w_hh_t, 0.0, gh)
-        else:
-            _gemm(address, blas_int, y[t - 1], w_hh_t, 0.0, gh)
-        if relu:
-            _rnn_relu_forward(gx[t], gh, bx, bh, y[t])
-        else:
-            _rnn_tanh_forward(gx[t], gh, bx, bh, y[t])
+def _rnn_step_gemm(blas, relu, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, gh):  # type: ignore[no-untyped-def]
+    _gemm(blas[0], blas[1], h_prev, w_hh_t, 0.0, gh)
+    if relu:
+        _rnn_relu_forward(gx, gh, bx, bh, h)
+    else:
+        _rnn_tanh_forward(gx, gh, bx, bh, h)
+    _carry(t, lengths, h_prev, h)
 
 
 @_jit
-def _rnn_sequence_backward(address, blas_int, relu, dy, dh, y, w_hh, dz):  # type: ignore[no-untyped-def]
+def _rnn_sequence(blas, relu, lengths, gx, w_hh_t, bx, bh, h0, y, gh):  # type: ignore[no-untyped-def]
+    """RNN forward over ``T`` steps: ``y (T, N, H)`` from ``gx (T, N, H)``; ``gh`` is scratch."""
+    _rnn_step_gemm(blas, relu, 0, lengths, gx[0], w_hh_t, bx, bh, h0, y[0], gh)
+    for t in range(1, gx.shape[0]):
+        _rnn_step_gemm(blas, relu, t, lengths, gx[t], w_hh_t, bx, bh, y[t - 1], y[t], gh)
+
+
+@_jit
+def _rnn_sequence_backward(blas, relu, lengths, dy, dh, y, w_hh, dz):  # type: ignore[no-untyped-def]
     """RNN backward over ``T`` steps: ``dz (T, N, H)``; ``dh`` (final state in, initial out)."""
     ds = np.empty_like(dh)
     for t in range(y.shape[0] - 1, -1, -1):
-        d = _upstream(dh, dy, t, ds)
+        d = _upstream(dh, dy, t, lengths, ds)
         if relu:
             _rnn_relu_backward(d, y[t], dz[t])
         else:
             _rnn_tanh_backward(d, y[t], dz[t])
-        _gemm(address, blas_int, dz[t], w_hh, 0.0, dh)
+        _clear(t, lengths, dz[t])
+        _gemm(blas[0], blas[1], dz[t], w_hh, 0.0, dh)
+        _carry(t, lengths, d, dh)
     return dh
 
 
 @_jit
-def _lstm_sequence(address, blas_int, gx, w_hh_t, bias, h0, c0, y, kept, gh):  # type: ignore[no-untyped-def]
-    """LSTM forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 6, N, H)`` as the step kernel's ``out``."""
-    for t in range(gx.shape[0]):
-        if t == 0:
-            _gemm(address, blas_int, h0, w_hh_t, 0.0, gh)
-            _lstm_forward(gx[t], gh, bias, c0, y[t], kept[t])
-        else:
-            _gemm(address, blas_int, y[t - 1], w_hh_t, 0.0, gh)
-            _lstm_forward(gx[t], gh, bias, kept[t - 1, 5], y[t], kept[t])
+def _lstm_step_gemm(blas, t, lengths, gx, w_hh_t, bias, h_prev, c_prev, h, kept, gh):  # type: ignore[no-untyped-def]
+    _gemm(blas[0], blas[1], h_prev, w_hh_t, 0.0, gh)
+    _lstm_forward(gx, gh, bias, c_prev, h, kept)
+    _carry(t, lengths, h_prev, h)
+    _carry(t, lengths, c_prev, kept[5])
 
 
 @_jit
-def _lstm_sequence_backward(address, blas_int, dy, dh, dc, kept, c0, w_hh, dz):  # type: ignore[no-untyped-def]
+def _lstm_sequence(blas, lengths, gx, w_hh_t, bias, h0, c0, y, kept, gh):  # type: ignore[no-untyped-def]
+    """LSTM forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 6, N, H)`` as the step kernel's ``out``."""
+    _lstm_step_gemm(blas, 0, lengths, gx[0], w_hh_t, bias, h0, c0, y[0], kept[0], gh)
+    for t in range(1, gx.shape[0]):
+        _lstm_step_gemm(blas, t, lengths, gx[t], w_hh_t, bias, y[t - 1], kept[t - 1, 5], y[t], kept[t], gh)
+
+
+@_jit
+def _lstm_sequence_backward(blas, lengths, dy, dh, dc, kept, c0, w_hh, dz):  # type: ignore[no-untyped-def]
     """LSTM backward over ``T`` steps: ``dz (T, N, 4H)``; ``dh, dc`` (final state in, initial out)."""
     ds, dc_prev = np.empty_like(dh), np.empty_like(dc)
     for t in range(kept.shape[0] - 1, -1, -1):
-        d = _upstream(dh, dy, t, ds)
+        d = _upstream(dh, dy, t, lengths, ds)
         i, f, g, o, tanh_c = kept[t, 0], kept[t, 1], kept[t, 2], kept[t, 3], kept[t, 4]
         if t == 0:
             _lstm_backward(d, dc, i, f, g, o, tanh_c, c0, dz[t], dc_prev)
         else:
             _lstm_backward(d, dc, i, f, g, o, tanh_c, kept[t - 1, 5], dz[t], dc_prev)
-        _gemm(address, blas_int, dz[t], w_hh, 0.0, dh)
+        _clear(t, lengths, dz[t])
+        _gemm(blas[0], blas[1], dz[t], w_hh, 0.0, dh)
+        _carry(t, lengths, d, dh)
+        _carry(t, lengths, dc, dc_prev)
         dc, dc_prev = dc_prev, dc
     return dh, dc
 
 
 @_jit
-def _gru_sequence(address, blas_int, gx, w_hh_t, bx, bh, h0, y, kept, gh):  # type: ignore[no-untyped-def]
-    """GRU forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 4, N, H)`` as the step kernel's ``out``."""
-    for t in range(gx.shape[0]):
-        if t == 0:
-            _gemm(address, blas_int, h0, w_hh_t, 0.0, gh)
-            _gru_forward(gx[t], gh, bx, bh, h0, y[t], kept[t])
-        else:
-            _gemm(address, blas_int, y[t - 1], w_hh_t, 0.0, gh)
-            _gru_forward(gx[t], gh, bx, bh, y[t - 1], y[t], kept[t])
+def _gru_step_gemm(blas, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, kept, gh):  # type: ignore[no-untyped-def]
+    _gemm(blas[0], blas[1], h_prev, w_hh_t, 0.0, gh)
+    _gru_forward(gx, gh, bx, bh, h_prev, h, kept)
+    _carry(t, lengths, h_prev, h)
 
 
 @_jit
-def _gru_sequence_backward(address, blas_int, dy, dh, kept, h0, y, w_hh, dgx, dgh):  # type: ignore[no-untyped-def]
+def _gru_sequence(blas, lengths, gx, w_hh_t, bx, bh, h0, y, kept, gh):  # type: ignore[no-untyped-def]
+    """GRU forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 4, N, H)`` as the step kernel's ``out``."""
+    _gru_step_gemm(blas, 0, lengths, gx[0], w_hh_t, bx, bh, h0, y[0], kept[0], gh)
+    for t in range(1, gx.shape[0]):
+        _gru_step_gemm(blas, t, lengths, gx[t], w_hh_t, bx, bh, y[t - 1], y[t], kept[t], gh)
+
+
+@_jit
+def _gru_sequence_backward(blas, lengths, dy, dh, kept, h0, y, w_hh, dgx, dgh):  # type: ignore[no-untyped-def]
     """GRU backward over ``T`` steps: ``dgx, dgh (T, N, 3H)``; ``dh`` (final state in, initial out)."""
     ds, direct = np.empty_like(dh), np.empty_like(dh)
     for t in range(kept.shape[0] - 1, -1, -1):
-        d = _upstream(dh, dy, t, ds)
+        d = _upstream(dh, dy, t, lengths, ds)
         r, z, n, gh_n = kept[t, 0], kept[t, 1], kept[t, 2], kept[t, 3]
         if t == 0:
             _gru_backward(d, r, z, n, gh_n, h0, dgx[t], dgh[t], direct)
         else:
             _gru_backward(d, r, z, n, gh_n, y[t - 1], dgx[t], dgh[t], direct)
-        _gemm(address, blas_int, dgh[t], w_hh, 1.0, direct)  # dh_prev = dgh @ W_hh + dh * z
+        _clear(t, lengths, dgx[t])
+        _clear(t, lengths, dgh[t])
+        _gemm(blas[0], blas[1], dgh[t], w_hh, 1.0, direct)  # dh_prev = dgh @ W_hh + dh * z
+        _carry(t, lengths, d, direct)
         dh, direct = direct, dh
     return dh
 
@@ -669,54 +714,63 @@ def _buffers(name: str, steps: Sequence[Any]) -> tuple[Array, Array | None, Arra
 
 
 def _sequence(name: str) -> Any:
-    """``Cell.sequence``: the whole forward loop of a full-length sequence, compiled."""
+    """``Cell.sequence``: the scan's forward loop, compiled."""
 
-    def sequence(gx: Array, w_hh_t: Array, biases: Any, state: tuple[Array, ...]) -> Any:
+    def sequence(gx: Array, w_hh_t: Array, biases: Any, state: Any, lengths: Array | None) -> Any:
         t_steps, n, width = gx.shape
         hidden, dtype = w_hh_t.shape[0], gx.dtype
         blas = _gemm_of(dtype)
-        b_x, b_h = (np.zeros(width, dtype) if b is None else b for b in biases)
+        b_x, b_h = (np.zeros(width, dtype) if b is None else _c(b) for b in biases)
         h0 = _c(state[0])
         y = _RECYCLER.empty((t_steps, n, hidden), dtype)
         gh = np.empty((n, width), dtype)
+        lengths = _lengths(lengths)
         if name == "lstm":  # b_h is None: the LSTM folds it into b_x
             kept, c0 = _RECYCLER.empty((t_steps, 6, n, hidden), dtype), _c(state[1])
-            _lstm_sequence(*blas, _c(gx), w_hh_t, b_x, h0, c0, y, kept, gh)
+            _lstm_sequence(blas, lengths, _c(gx), w_hh_t, b_x, h0, c0, y, kept, gh)
             return y, (y[-1], kept[-1, 5]), _SequenceSteps(name, y, kept, c0)
         if name == "gru":
             kept = _RECYCLER.empty((t_steps, 4, n, hidden), dtype)
-            _gru_sequence(*blas, _c(gx), w_hh_t, b_x, b_h, h0, y, kept, gh)
+            _gru_sequence(blas, lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, kept, gh)
             return y, (y[-1],), _SequenceSteps(name, y, kept, h0)
-        _rnn_sequence(*blas, name == "rnn_relu", _c(gx), w_hh_t, b_x, b_h, h0, y, gh)
+        _rnn_sequence(blas, name == "rnn_relu", lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, gh)
         return y, (y[-1],), _SequenceSteps(name, y, None, h0)
 
     return sequence
 
 
 def _sequence_backward(name: str) -> Any:
-    """``Cell.sequence_backward``: the whole backward loop of a full-length sequence, compiled."""
+    """``Cell.sequence_backward``: the scan's backward loop, compiled."""
 
-    def sequence_backward(steps: Sequence[Any], dy: Array | None, dstate: Any, w_hh: Array) -> Any:
+    def sequence_backward(
+        steps: Sequence[Any], dy: Array | None, dstate: Any, w_hh: Array, lengths: Array | None
+    ) -> Any:
         y, kept, first = _buffers(name, steps)
         t_steps, n, hidden = y.shape
         dtype, width = y.dtype, w_hh.shape[0]
         blas = _gemm_of(dtype)
         dy = np.empty((0, n, hidden), dtype) if dy is None else _c(dy)
         dh = np.array(dstate[0], dtype=dtype, order="C")  # a copy: the loop writes it
+        lengths = _lengths(lengths)
         if name == "lstm":
             dz = _RECYCLER.empty((t_steps, n, width), dtype)
             dc = np.array(dstate[1], dtype=dtype, order="C")
-            dh, dc = _lstm_sequence_backward(*blas, dy, dh, dc, kept, first, _c(w_hh), dz)
+            dh, dc = _lstm_sequence_backward(blas, lengths, dy, dh, dc, kept, first, _c(w_hh), dz)
             return dz, None, (dh, dc)
         if name == "gru":
             dg = _RECYCLER.empty((2, t_steps, n, width), dtype)
-            dh = _gru_sequence_backward(*blas, dy, dh, kept, first, y, _c(w_hh), dg[0], dg[1])
+            dh = _gru_sequence_backward(blas, lengths, dy, dh, kept, first, y, _c(w_hh), dg[0], dg[1])
             return dg[0], dg[1], (dh,)
         dz = _RECYCLER.empty((t_steps, n, width), dtype)
-        dh = _rnn_sequence_backward(*blas, name == "rnn_relu", dy, dh, y, _c(w_hh), dz)
+        dh = _rnn_sequence_backward(blas, name == "rnn_relu", lengths, dy, dh, y, _c(w_hh), dz)
         return dz, None, (dh,)
 
     return sequence_backward
+
+
+def _lengths(lengths: Array | None) -> Array:
+    """Lengths as the loops take them: int64, no entries when every sequence is full."""
+    return np.empty(0, np.int64) if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
 
 
 def _gemm_of(dtype: Any) -> tuple[int, Any]:

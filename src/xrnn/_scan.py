@@ -73,13 +73,14 @@ class Cell:
         hoisted ``x_flat @ w_ih^T`` computed into a buffer it reuses across calls.
     sequence : callable or None
         None in the generic cells. A fast path that runs the whole time loop compiled sets
-        ``sequence(gx, w_hh_t, (b_x, b_h), state0) -> (y, state, steps)``, used in place of
-        the loop below for full-length sequences (no mask): ``gx (T, N, G*H)`` without
-        biases, ``w_hh_t (H, G*H)``, ``steps`` the ``T`` step caches, as ``step`` makes them.
+        ``sequence(gx, w_hh_t, (b_x, b_h), state0, lengths) -> (y, state, steps)``, used in
+        place of the loop below: ``gx (T, N, G*H)`` without biases, ``w_hh_t (H, G*H)``,
+        ``lengths (N,)`` or None; ``y`` holds each sequence's last state past its length (the
+        scan zeroes it there) and ``steps`` are the ``T`` step caches, as ``step`` makes them.
     sequence_backward : callable or None
-        Its backward, ``sequence_backward(steps, dy, dstate, w_hh) -> (dgx, dgh, dstate0)``
-        with ``dgx``, ``dgh`` of shape ``(T, N, G*H)`` (``dgh`` None when equal to ``dgx``);
-        ``steps`` may come from either forward.
+        Its backward, ``sequence_backward(steps, dy, dstate, w_hh, lengths) -> (dgx, dgh,
+        dstate0)`` with ``dgx``, ``dgh`` of shape ``(T, N, G*H)`` (``dgh`` None when equal to
+        ``dgx``); ``steps`` may come from either forward.
     """
 
     name: str
@@ -161,7 +162,7 @@ def scan(
     if reverse:
         order = None if lengths is None else _reversal_order(lengths, t_steps, n, xp=xp)
         x = _reverse(x, order, xp=xp)
-    y, state, steps = _forward_loop(cell, x, tuple(state0), weights, mask, xp=xp)
+    y, state, steps = _forward_loop(cell, x, tuple(state0), weights, mask, lengths, xp=xp)
     cache = ScanCache(x, state0[0], y, steps, mask, order, reverse, weights)
     if reverse:
         y = _reverse(y, order, xp=xp)
@@ -213,8 +214,9 @@ def scan_backward(
         if mask is not None:
             dy = xp.where(mask, dy, xp.zeros_like(dy))
 
-    if mask is None and cell.sequence_backward is not None:
-        dgx_all, dgh_all, d = cell.sequence_backward(steps, dy, d, w.w_hh)
+    if cell.sequence_backward is not None:
+        lengths = None if mask is None else xp.sum(xp.astype(mask[..., 0], xp.int64), axis=0)  # (N,)
+        dgx_all, dgh_all, d = cell.sequence_backward(steps, dy, d, w.w_hh, lengths)
     else:
         dgx_all, dgh_all, d = _backward_loop(cell, steps, dy, d, w.w_hh, mask, xp=xp)
 
@@ -264,7 +266,14 @@ def _numba_module() -> ModuleType | None:
 
 
 def _forward_loop(
-    cell: Cell, x: Array, state: State, w: Weights, mask: Array | None, *, xp: ModuleType
+    cell: Cell,
+    x: Array,
+    state: State,
+    w: Weights,
+    mask: Array | None,
+    lengths: Array | None,
+    *,
+    xp: ModuleType,
 ) -> tuple[Array, State, Sequence[Any]]:
     t_steps, n, n_in = x.shape
     x_flat = xp.reshape(x, (t_steps * n, n_in))
@@ -278,8 +287,9 @@ def _forward_loop(
     # (H, GH) as its own row-major copy: BLAS runs the per-step matmul faster on it
     # than on a transposed view (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
     w_hh_t = xp.reshape(xp.matrix_transpose(w.w_hh), (w.w_hh.shape[1], w.w_hh.shape[0]), copy=True)
-    if mask is None and cell.sequence is not None:
-        return cell.sequence(xp.reshape(gx, (t_steps, n, -1)), w_hh_t, (b_x, b_h), state)
+    if cell.sequence is not None:
+        y, state, steps = cell.sequence(xp.reshape(gx, (t_steps, n, -1)), w_hh_t, (b_x, b_h), state, lengths)
+        return (y if mask is None else xp.where(mask, y, xp.zeros_like(y))), state, steps
     store = y = None
     if cell.alloc is not None:
         y, store = cell.alloc(t_steps, state[0], backward=False)
