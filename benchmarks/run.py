@@ -163,17 +163,19 @@ def alternate(
 ) -> dict[str, float]:
     """Median seconds per call of each method, the methods interleaved round by round.
 
-    Each method is first run once (warm-up, compilation) and given a repeat count so that
-    one sample lasts at least ``min_sample`` seconds; each round then takes one sample of
-    every method, starting each round at the next method so no method always goes first,
-    each sample after a ``PAUSE``. ``best``, if given, receives each method's fastest sample.
+    Each method is first run once (warm-up, compilation), then timed once more for a
+    repeat count that makes one sample last at least ``min_sample`` seconds; each round
+    then takes one sample of every method, starting each round at the next method so no
+    method always goes first, each sample after a ``PAUSE``. ``best``, if given, receives
+    each method's fastest sample.
     """
     repeat = {}
     for name, fn in methods.items():
+        fn()
         t0 = time.perf_counter()
         fn()
-        first = time.perf_counter() - t0
-        repeat[name] = max(1, math.ceil(min_sample / max(first, 1e-9)))
+        warm = time.perf_counter() - t0
+        repeat[name] = max(1, math.ceil(min_sample / max(warm, 1e-9)))
     samples: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     for r in range(rounds):
@@ -590,8 +592,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(report.one_line(case.name, res))
     scaling: dict[str, Any] = {}
     if not selected or "scaling" in selected:
+        # samples of at least 0.5 s: at T=100 a call lasts a few ms, and the pause before each
+        # sample (idle cores clocking down, BLAS threads asleep) would otherwise weigh on it alone
         scaling = run_scaling(
-            **(QUICK_SCALING if args.quick else SCALING), rounds=rounds + 2, min_sample=min_sample
+            **(QUICK_SCALING if args.quick else SCALING),
+            rounds=rounds + 2,
+            min_sample=min_sample if args.quick else 0.5,
         )
         print(
             f"scaling: time spread {scaling['time_spread']:.1%}, cache spread {scaling['cache_spread']:.1%}"
