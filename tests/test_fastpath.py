@@ -233,13 +233,13 @@ def test_compiled_gemm_is_numpys_matmul(dtype_name, beta):
         pytest.skip("NumPy's BLAS gemm was not found in this build")
 
     @numba.njit
-    def gemm(address, blas_int, a, b, beta, c):
-        _numba._gemm(address, blas_int, a, b, beta, c)
+    def gemm(address, a, b, beta, c):
+        _numba._gemm(address, a, b, beta, c)
 
     rng = np.random.default_rng(6)
     a, b, c = (rng.standard_normal(shape).astype(dtype_name) for shape in ((5, 7), (7, 3), (5, 3)))
     expected = a @ b + beta * c
-    gemm(*_numba._gemm_of(a.dtype), a, b, beta, c)
+    gemm(_numba._gemm_of(a.dtype), a, b, beta, c)
     assert_close(c, expected, dtype=dtype_name)
 
 

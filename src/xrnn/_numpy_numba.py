@@ -308,7 +308,8 @@ def _gru_backward(
 
 # --------------------------------------------------------- whole sequences, BLAS inside
 # With NumPy's own BLAS at hand (:func:`_blas`), the whole time loop runs compiled: per
-# step one ``gemm`` call straight into BLAS and one fused kernel, against about a dozen
+# step one ``gemm`` call straight into BLAS (``gemm`` below: the address of NumPy's
+# ``sgemm`` or ``dgemm``) and one fused kernel, against about a dozen
 # Python-level calls per step in the scan's loop (the overhead that dominates small
 # shapes). These loops are the scan's (:mod:`xrnn._scan`) forward and backward loops,
 # nothing more: the hoisted projection, the reverse direction and the weight gradients
@@ -316,46 +317,43 @@ def _gru_backward(
 
 
 @intrinsic
-def _gemm(typingctx: Any, address: Any, blas_int: Any, a: Any, b: Any, beta: Any, c: Any) -> Any:
+def _gemm(typingctx: Any, address: Any, a: Any, b: Any, beta: Any, c: Any) -> Any:
     """``c = a @ b + beta * c`` through the C-BLAS ``gemm`` at ``address``, row-major.
 
-    ``a (M, K)``, ``b (K, N)``, ``c (M, N)``, all C-contiguous; ``blas_int`` is a value of
-    the integer type of that BLAS (``int64`` or ``int32``).
+    ``a (M, K)``, ``b (K, N)``, ``c (M, N)``, all C-contiguous. The sizes go as 64-bit
+    integers, which BLAS builds with 32-bit integers read correctly too (below ``2**31``):
+    on x86-64 and AArch64 every integer argument takes a whole 64-bit register or stack
+    slot, and a 32-bit parameter is its low half.
     """
     if not all(isinstance(t, types.Array) and t.layout == "C" and t.ndim == 2 for t in (a, b, c)):
         return None
     real = a.dtype
+    if real not in (types.float32, types.float64) or b.dtype != real or c.dtype != real:
+        return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        arrays = [context.make_array(t)(context, builder, v) for t, v in zip((a, b, c), args[2:4] + args[5:])]
+        arrays = [
+            context.make_array(t)(context, builder, v) for t, v in zip((a, b, c), (args[1], args[2], args[4]))
+        ]
         (m, k), (_, n) = (cgutils.unpack_tuple(builder, x.shape) for x in arrays[::2])
-        int_type = context.get_value_type(signature.args[1])
-        i32, real_type, ptr = ir.IntType(32), context.get_value_type(real), ir.IntType(8).as_pointer()
-
-        def blas(value: Any) -> Any:  # an index as the BLAS's integer
-            return builder.trunc(value, int_type) if int_type.width < 64 else value
-
-        pointers = [builder.bitcast(x.data, ptr) for x in arrays]
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        real_type, ptr = context.get_value_type(real), ir.IntType(8).as_pointer()
+        a_ptr, b_ptr, c_ptr = (builder.bitcast(x.data, ptr) for x in arrays)
         row_major, no_trans = ir.Constant(i32, 101), ir.Constant(i32, 111)  # CblasRowMajor, CblasNoTrans
-        ints = (blas(m), blas(n), blas(k))
-        real_args = (context.get_constant(real, 1), context.cast(builder, args[4], signature.args[4], real))
+        one, beta_v = context.get_constant(real, 1), context.cast(builder, args[3], signature.args[3], real)
         # cblas_?gemm(order, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-        operand = [real_type, ptr, int_type]
-        fn_type = ir.FunctionType(ir.VoidType(), [i32] * 3 + [int_type] * 3 + operand + operand[1:] + operand)
+        operand = [real_type, ptr, i64]
+        fn_type = ir.FunctionType(ir.VoidType(), [i32] * 3 + [i64] * 3 + operand + operand[1:] + operand)
         fn = builder.inttoptr(args[0], fn_type.as_pointer())
-        builder.call(
-            fn,
-            [row_major, no_trans, no_trans, *ints, real_args[0], pointers[0], ints[2], pointers[1], ints[1],
-             real_args[1], pointers[2], ints[1]],
-        )  # fmt: skip
+        builder.call(fn, [row_major, no_trans, no_trans, m, n, k, one, a_ptr, k, b_ptr, n, beta_v, c_ptr, n])
         return context.get_dummy_value()
 
-    return types.void(address, blas_int, a, b, beta, c), codegen
+    return types.void(address, a, b, beta, c), codegen
 
 
 @functools.cache
-def _blas() -> tuple[dict[np.dtype, int], Any] | None:
-    """NumPy's own C-BLAS ``gemm``: addresses by dtype and the BLAS's integer type, or None.
+def _blas() -> dict[np.dtype, int] | None:
+    """Addresses of NumPy's own C-BLAS ``sgemm`` and ``dgemm`` by dtype, or None.
 
     The symbols are looked up through NumPy's extension module, so they resolve within the
     libraries NumPy itself loaded: the loops call the very BLAS (and its thread pool) that
@@ -371,21 +369,15 @@ def _blas() -> tuple[dict[np.dtype, int], Any] | None:
             continue
     else:
         return None
-    for prefix, suffix, blas_int in (
-        ("scipy_cblas_", "64_", np.int64),
-        ("cblas_", "64_", np.int64),
-        ("scipy_cblas_", "", np.int32),
-        ("cblas_", "", np.int32),
-    ):
+    for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""), ("cblas_", "")):
         try:
             single, double = getattr(lib, f"{prefix}sgemm{suffix}"), getattr(lib, f"{prefix}dgemm{suffix}")
         except AttributeError:
             continue
-        address = {
+        return {
             np.dtype(np.float32): ctypes.cast(single, ctypes.c_void_p).value,
             np.dtype(np.float64): ctypes.cast(double, ctypes.c_void_p).value,
         }
-        return address, blas_int(0)
     return None
 
 
@@ -428,8 +420,9 @@ def _upstream(dh: Array, dy: Array, t: int, lengths: Array, out: Array) -> Array
 
 
 @_jit
-def _rnn_step_gemm(blas, relu, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, gh):  # type: ignore[no-untyped-def]
-    _gemm(blas[0], blas[1], h_prev, w_hh_t, 0.0, gh)
+def _rnn_step_gemm(gemm, relu, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, gh):  # type: ignore[no-untyped-def]
+    """Step ``t``: ``gh = h_prev @ W_hh^T``, the fused kernel, rows past their length keep ``h_prev``."""
+    _gemm(gemm, h_prev, w_hh_t, 0.0, gh)
     if relu:
         _rnn_relu_forward(gx, gh, bx, bh, h)
     else:
@@ -438,15 +431,15 @@ def _rnn_step_gemm(blas, relu, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, gh):  
 
 
 @_jit
-def _rnn_sequence(blas, relu, lengths, gx, w_hh_t, bx, bh, h0, y, gh):  # type: ignore[no-untyped-def]
+def _rnn_sequence(gemm, relu, lengths, gx, w_hh_t, bx, bh, h0, y, gh):  # type: ignore[no-untyped-def]
     """RNN forward over ``T`` steps: ``y (T, N, H)`` from ``gx (T, N, H)``; ``gh`` is scratch."""
-    _rnn_step_gemm(blas, relu, 0, lengths, gx[0], w_hh_t, bx, bh, h0, y[0], gh)
+    _rnn_step_gemm(gemm, relu, 0, lengths, gx[0], w_hh_t, bx, bh, h0, y[0], gh)
     for t in range(1, gx.shape[0]):
-        _rnn_step_gemm(blas, relu, t, lengths, gx[t], w_hh_t, bx, bh, y[t - 1], y[t], gh)
+        _rnn_step_gemm(gemm, relu, t, lengths, gx[t], w_hh_t, bx, bh, y[t - 1], y[t], gh)
 
 
 @_jit
-def _rnn_sequence_backward(blas, relu, lengths, dy, dh, y, w_hh, dz):  # type: ignore[no-untyped-def]
+def _rnn_sequence_backward(gemm, relu, lengths, dy, dh, y, w_hh, dz):  # type: ignore[no-untyped-def]
     """RNN backward over ``T`` steps: ``dz (T, N, H)``; ``dh`` (final state in, initial out)."""
     ds = np.empty_like(dh)
     for t in range(y.shape[0] - 1, -1, -1):
@@ -456,29 +449,30 @@ def _rnn_sequence_backward(blas, relu, lengths, dy, dh, y, w_hh, dz):  # type: i
         else:
             _rnn_tanh_backward(d, y[t], dz[t])
         _clear(t, lengths, dz[t])
-        _gemm(blas[0], blas[1], dz[t], w_hh, 0.0, dh)
+        _gemm(gemm, dz[t], w_hh, 0.0, dh)
         _carry(t, lengths, d, dh)
     return dh
 
 
 @_jit
-def _lstm_step_gemm(blas, t, lengths, gx, w_hh_t, bias, h_prev, c_prev, h, kept, gh):  # type: ignore[no-untyped-def]
-    _gemm(blas[0], blas[1], h_prev, w_hh_t, 0.0, gh)
+def _lstm_step_gemm(gemm, t, lengths, gx, w_hh_t, bias, h_prev, c_prev, h, kept, gh):  # type: ignore[no-untyped-def]
+    """Step ``t``: ``gh = h_prev @ W_hh^T``, the fused kernel, rows past their length keep ``(h, c)``."""
+    _gemm(gemm, h_prev, w_hh_t, 0.0, gh)
     _lstm_forward(gx, gh, bias, c_prev, h, kept)
     _carry(t, lengths, h_prev, h)
     _carry(t, lengths, c_prev, kept[5])
 
 
 @_jit
-def _lstm_sequence(blas, lengths, gx, w_hh_t, bias, h0, c0, y, kept, gh):  # type: ignore[no-untyped-def]
+def _lstm_sequence(gemm, lengths, gx, w_hh_t, bias, h0, c0, y, kept, gh):  # type: ignore[no-untyped-def]
     """LSTM forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 6, N, H)`` as the step kernel's ``out``."""
-    _lstm_step_gemm(blas, 0, lengths, gx[0], w_hh_t, bias, h0, c0, y[0], kept[0], gh)
+    _lstm_step_gemm(gemm, 0, lengths, gx[0], w_hh_t, bias, h0, c0, y[0], kept[0], gh)
     for t in range(1, gx.shape[0]):
-        _lstm_step_gemm(blas, t, lengths, gx[t], w_hh_t, bias, y[t - 1], kept[t - 1, 5], y[t], kept[t], gh)
+        _lstm_step_gemm(gemm, t, lengths, gx[t], w_hh_t, bias, y[t - 1], kept[t - 1, 5], y[t], kept[t], gh)
 
 
 @_jit
-def _lstm_sequence_backward(blas, lengths, dy, dh, dc, kept, c0, w_hh, dz):  # type: ignore[no-untyped-def]
+def _lstm_sequence_backward(gemm, lengths, dy, dh, dc, kept, c0, w_hh, dz):  # type: ignore[no-untyped-def]
     """LSTM backward over ``T`` steps: ``dz (T, N, 4H)``; ``dh, dc`` (final state in, initial out)."""
     ds, dc_prev = np.empty_like(dh), np.empty_like(dc)
     for t in range(kept.shape[0] - 1, -1, -1):
@@ -489,7 +483,7 @@ def _lstm_sequence_backward(blas, lengths, dy, dh, dc, kept, c0, w_hh, dz):  # t
         else:
             _lstm_backward(d, dc, i, f, g, o, tanh_c, kept[t - 1, 5], dz[t], dc_prev)
         _clear(t, lengths, dz[t])
-        _gemm(blas[0], blas[1], dz[t], w_hh, 0.0, dh)
+        _gemm(gemm, dz[t], w_hh, 0.0, dh)
         _carry(t, lengths, d, dh)
         _carry(t, lengths, dc, dc_prev)
         dc, dc_prev = dc_prev, dc
@@ -497,22 +491,23 @@ def _lstm_sequence_backward(blas, lengths, dy, dh, dc, kept, c0, w_hh, dz):  # t
 
 
 @_jit
-def _gru_step_gemm(blas, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, kept, gh):  # type: ignore[no-untyped-def]
-    _gemm(blas[0], blas[1], h_prev, w_hh_t, 0.0, gh)
+def _gru_step_gemm(gemm, t, lengths, gx, w_hh_t, bx, bh, h_prev, h, kept, gh):  # type: ignore[no-untyped-def]
+    """Step ``t``: ``gh = h_prev @ W_hh^T``, the fused kernel, rows past their length keep ``h_prev``."""
+    _gemm(gemm, h_prev, w_hh_t, 0.0, gh)
     _gru_forward(gx, gh, bx, bh, h_prev, h, kept)
     _carry(t, lengths, h_prev, h)
 
 
 @_jit
-def _gru_sequence(blas, lengths, gx, w_hh_t, bx, bh, h0, y, kept, gh):  # type: ignore[no-untyped-def]
+def _gru_sequence(gemm, lengths, gx, w_hh_t, bx, bh, h0, y, kept, gh):  # type: ignore[no-untyped-def]
     """GRU forward over ``T`` steps: ``y (T, N, H)``, ``kept (T, 4, N, H)`` as the step kernel's ``out``."""
-    _gru_step_gemm(blas, 0, lengths, gx[0], w_hh_t, bx, bh, h0, y[0], kept[0], gh)
+    _gru_step_gemm(gemm, 0, lengths, gx[0], w_hh_t, bx, bh, h0, y[0], kept[0], gh)
     for t in range(1, gx.shape[0]):
-        _gru_step_gemm(blas, t, lengths, gx[t], w_hh_t, bx, bh, y[t - 1], y[t], kept[t], gh)
+        _gru_step_gemm(gemm, t, lengths, gx[t], w_hh_t, bx, bh, y[t - 1], y[t], kept[t], gh)
 
 
 @_jit
-def _gru_sequence_backward(blas, lengths, dy, dh, kept, h0, y, w_hh, dgx, dgh):  # type: ignore[no-untyped-def]
+def _gru_sequence_backward(gemm, lengths, dy, dh, kept, h0, y, w_hh, dgx, dgh):  # type: ignore[no-untyped-def]
     """GRU backward over ``T`` steps: ``dgx, dgh (T, N, 3H)``; ``dh`` (final state in, initial out)."""
     ds, direct = np.empty_like(dh), np.empty_like(dh)
     for t in range(kept.shape[0] - 1, -1, -1):
@@ -524,7 +519,7 @@ def _gru_sequence_backward(blas, lengths, dy, dh, kept, h0, y, w_hh, dgx, dgh): 
             _gru_backward(d, r, z, n, gh_n, y[t - 1], dgx[t], dgh[t], direct)
         _clear(t, lengths, dgx[t])
         _clear(t, lengths, dgh[t])
-        _gemm(blas[0], blas[1], dgh[t], w_hh, 1.0, direct)  # dh_prev = dgh @ W_hh + dh * z
+        _gemm(gemm, dgh[t], w_hh, 1.0, direct)  # dh_prev = dgh @ W_hh + dh * z
         _carry(t, lengths, d, direct)
         dh, direct = direct, dh
     return dh
@@ -719,7 +714,7 @@ def _sequence(name: str) -> Any:
     def sequence(gx: Array, w_hh_t: Array, biases: Any, state: Any, lengths: Array | None) -> Any:
         t_steps, n, width = gx.shape
         hidden, dtype = w_hh_t.shape[0], gx.dtype
-        blas = _gemm_of(dtype)
+        gemm = _gemm_of(dtype)
         b_x, b_h = (np.zeros(width, dtype) if b is None else _c(b) for b in biases)
         h0 = _c(state[0])
         y = _RECYCLER.empty((t_steps, n, hidden), dtype)
@@ -727,13 +722,13 @@ def _sequence(name: str) -> Any:
         lengths = _lengths(lengths)
         if name == "lstm":  # b_h is None: the LSTM folds it into b_x
             kept, c0 = _RECYCLER.empty((t_steps, 6, n, hidden), dtype), _c(state[1])
-            _lstm_sequence(blas, lengths, _c(gx), w_hh_t, b_x, h0, c0, y, kept, gh)
+            _lstm_sequence(gemm, lengths, _c(gx), w_hh_t, b_x, h0, c0, y, kept, gh)
             return y, (y[-1], kept[-1, 5]), _SequenceSteps(name, y, kept, c0)
         if name == "gru":
             kept = _RECYCLER.empty((t_steps, 4, n, hidden), dtype)
-            _gru_sequence(blas, lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, kept, gh)
+            _gru_sequence(gemm, lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, kept, gh)
             return y, (y[-1],), _SequenceSteps(name, y, kept, h0)
-        _rnn_sequence(blas, name == "rnn_relu", lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, gh)
+        _rnn_sequence(gemm, name == "rnn_relu", lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, gh)
         return y, (y[-1],), _SequenceSteps(name, y, None, h0)
 
     return sequence
@@ -748,21 +743,21 @@ def _sequence_backward(name: str) -> Any:
         y, kept, first = _buffers(name, steps)
         t_steps, n, hidden = y.shape
         dtype, width = y.dtype, w_hh.shape[0]
-        blas = _gemm_of(dtype)
+        gemm = _gemm_of(dtype)
         dy = np.empty((0, n, hidden), dtype) if dy is None else _c(dy)
         dh = np.array(dstate[0], dtype=dtype, order="C")  # a copy: the loop writes it
         lengths = _lengths(lengths)
         if name == "lstm":
             dz = _RECYCLER.empty((t_steps, n, width), dtype)
             dc = np.array(dstate[1], dtype=dtype, order="C")
-            dh, dc = _lstm_sequence_backward(blas, lengths, dy, dh, dc, kept, first, _c(w_hh), dz)
+            dh, dc = _lstm_sequence_backward(gemm, lengths, dy, dh, dc, kept, first, _c(w_hh), dz)
             return dz, None, (dh, dc)
         if name == "gru":
             dg = _RECYCLER.empty((2, t_steps, n, width), dtype)
-            dh = _gru_sequence_backward(blas, lengths, dy, dh, kept, first, y, _c(w_hh), dg[0], dg[1])
+            dh = _gru_sequence_backward(gemm, lengths, dy, dh, kept, first, y, _c(w_hh), dg[0], dg[1])
             return dg[0], dg[1], (dh,)
         dz = _RECYCLER.empty((t_steps, n, width), dtype)
-        dh = _rnn_sequence_backward(blas, name == "rnn_relu", lengths, dy, dh, y, _c(w_hh), dz)
+        dh = _rnn_sequence_backward(gemm, name == "rnn_relu", lengths, dy, dh, y, _c(w_hh), dz)
         return dz, None, (dh,)
 
     return sequence_backward
@@ -773,12 +768,12 @@ def _lengths(lengths: Array | None) -> Array:
     return np.empty(0, np.int64) if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
 
 
-def _gemm_of(dtype: Any) -> tuple[int, Any]:
-    """``(address, blas_int)`` of NumPy's ``gemm`` for ``dtype`` (the loops exist only when it does)."""
+def _gemm_of(dtype: Any) -> int:
+    """Address of NumPy's ``gemm`` for ``dtype`` (the loops exist only where there is one)."""
     found = _blas()
     if found is None:
         raise RuntimeError("NumPy's BLAS was not found; the compiled loops are not in use")
-    return found[0][np.dtype(dtype)], found[1]
+    return found[np.dtype(dtype)]
 
 
 _FUSED = {  # name: (step, step_backward, alloc)
