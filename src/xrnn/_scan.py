@@ -15,6 +15,10 @@ Backward::
                      dh_prev = dgh_t @ W_hh + direct_h
     dW_ih = dGx^T X,  dW_hh = dGh^T H_prev,  db = sum(dG),  dX = dGx @ W_ih
 
+A backend fast path may run the loop itself compiled (``Cell.sequence``: NumPy with
+Numba, :mod:`xrnn._numpy_numba`); the projection before it and the weight gradients after
+it stay here.
+
 Variable lengths use a ``(T, N, 1)`` mask: a finished sequence keeps its state and
 outputs zeros. The reverse direction reverses each sequence within its own length,
 runs the same loop, and reverses back.
