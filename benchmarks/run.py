@@ -47,7 +47,7 @@ import platform  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -245,7 +245,10 @@ def _with_outputs(pairs: list) -> list:
 
 
 def cache_bytes(obj: Any, exclude: set[int]) -> int:
-    """Bytes of the distinct buffers of all NumPy arrays reachable through tuples and lists."""
+    """Bytes of the distinct buffers of all NumPy arrays reachable through sequences.
+
+    Sequences include tuples, lists and the fast path's lazily indexed step caches.
+    """
     roots: dict[int, int] = {}
 
     def root(a: np.ndarray) -> np.ndarray:
@@ -258,7 +261,7 @@ def cache_bytes(obj: Any, exclude: set[int]) -> int:
             base = root(o)
             if id(base) not in exclude:
                 roots[id(base)] = base.nbytes
-        elif isinstance(o, (tuple, list)):
+        elif isinstance(o, Sequence) and not isinstance(o, (str, bytes)):
             for item in o:
                 walk(item)
 

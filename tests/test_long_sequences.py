@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -12,12 +14,12 @@ torch = pytest.importorskip("torch")
 
 
 def cache_bytes(obj, seen=None) -> int:
-    """Bytes of the distinct arrays reachable from a cache (lists, tuples, NamedTuples)."""
-    seen = set() if seen is None else seen
-    if isinstance(obj, (list, tuple)):
+    """Bytes of the distinct arrays reachable from a cache (lists, tuples, any other sequence)."""
+    seen = {} if seen is None else seen  # id -> array, kept alive so that no id is reused
+    if isinstance(obj, Sequence) and not isinstance(obj, str):
         return sum(cache_bytes(o, seen) for o in obj)
     if hasattr(obj, "shape") and hasattr(obj, "dtype") and id(obj) not in seen:
-        seen.add(id(obj))
+        seen[id(obj)] = obj
         return int(np.prod(obj.shape)) * to_numpy(obj).itemsize
     return 0
 
