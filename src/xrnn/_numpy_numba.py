@@ -700,7 +700,8 @@ def _buffers(name: str, steps: Sequence[Any]) -> tuple[Array, Array | None, Arra
     n, hidden = first.shape
     width = 6 if name == "lstm" else 4
     kept = _RECYCLER.empty((t_steps, width, n, hidden), first.dtype)
-    y = _RECYCLER.empty((t_steps, n, hidden), first.dtype)
+    # the LSTM's backward reads no y: a view of kept stands in for its shape
+    y = kept[:, 0] if name == "lstm" else _RECYCLER.empty((t_steps, n, hidden), first.dtype)
     for t, step in enumerate(steps):
         kept[t, : len(step) - 1] = step[:-1]
         if t > 0:
