@@ -218,7 +218,22 @@ def _changed_params_backward():
     layer.backward(cache, np.zeros((T_X, M, N_A)))
 
 
+def _replaced_param_of_wrong_shape(cls):
+    layer = cls(N_X, N_A, xp="numpy", dtype="float64", seed=0)
+    layer.params["weight_hh_l0"] = np.ones((layer.params["weight_hh_l0"].shape[0], N_A + 2))
+    layer.forward(XL)
+
+
 LAYER_CASES = {
+    **{
+        f"{cls.__name__.lower()}_param_replaced_with_a_wrong_shape": (
+            lambda cls=cls: _replaced_param_of_wrong_shape(cls),
+            ValueError,
+            r"params\['weight_hh_l0'\] must have shape \(\d+, 5\) \(as in torch.nn's state_dict\), "
+            r"got shape \(\d+, 7\)",
+        )
+        for cls in (xrnn.RNN, xrnn.LSTM, xrnn.GRU)
+    },
     "x_wrong_rank": (
         lambda: LSTM.forward(XL[0]),
         ValueError,

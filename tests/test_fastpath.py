@@ -285,3 +285,20 @@ def test_fast_path_equals_generic_path_from_the_final_state_alone(cell, dtype, l
         assert_close(got, expected, dtype=dtype)
     for key, expected in grads_ref.items():
         assert_close(grads[key], expected, dtype=dtype)
+
+
+@pytest.mark.parametrize("cell", [RNN_TANH, LSTM_CELL, GRU_CELL], ids=lambda c: c.name)
+def test_compiled_loop_refuses_weights_that_do_not_fit_before_running(cell, monkeypatch):
+    # the compiled code has no bounds checks: a wrong size must stop it, not be read past
+    if _numba._blas() is None:
+        pytest.skip("NumPy's BLAS gemm was not found in this build")
+    monkeypatch.delenv("XRNN_NUMBA", raising=False)
+    gates = cell.n_gates * H
+    x = np.ones((T, N, IN), np.float32)
+    state = tuple(np.zeros((N, H), np.float32) for _ in range(cell.n_states))
+    for w_hh, b_hh in [(np.ones((gates, H + 2)), np.ones(gates)), (np.ones((gates, H)), np.ones(gates + 1))]:
+        weights = _scan.Weights(
+            np.ones((gates, IN), np.float32), w_hh.astype(np.float32), None, b_hh.astype(np.float32)
+        )
+        with pytest.raises(ValueError, match=r"must have shape"):
+            _scan.scan(cell, x, state, weights, xp=np)

@@ -662,8 +662,9 @@ class _SequenceSteps(Sequence[Any]):
     """The step caches of a compiled forward loop: the cell's own caches, made on access.
 
     ``steps[t]`` is what the cell's step ``t`` returns as its cache (``h`` for the RNN, an
-    :class:`~xrnn.lstm.LSTMStep` or :class:`~xrnn.gru.GRUStep` of views), so any backward
-    takes it; the compiled backward reads the buffers ``y (T, N, H)``, ``kept (T, K, N, H)``
+    :class:`~xrnn.lstm.LSTMStep` or :class:`~xrnn.gru.GRUStep` of views; rows past a
+    sequence's length hold what the loop carried there, which no backward reads), so any
+    backward takes it; the compiled backward reads the buffers ``y (T, N, H)``, ``kept (T, K, N, H)``
     and ``first`` (the state before step 0 that the caches refer to: ``c0`` or ``h0``).
     """
 
@@ -717,6 +718,13 @@ def _sequence(name: str) -> Any:
         hidden, dtype = w_hh_t.shape[0], gx.dtype
         gemm = _gemm_of(dtype)
         b_x, b_h = (np.zeros(width, dtype) if b is None else _c(b) for b in biases)
+        if w_hh_t.shape[1] != width or width != _GATES[name] * hidden:
+            fits = (width, width // _GATES[name])
+            raise ValueError(
+                f"W_hh must have shape {fits} for {width} {name} pre-activations, got {w_hh_t.shape[::-1]}"
+            )
+        states = {f"state[{j}]": (a, (n, hidden)) for j, a in enumerate(state)}
+        _check_shapes(b_x=(b_x, (width,)), b_h=(b_h, (width,)), **states)
         h0 = _c(state[0])
         y = _RECYCLER.empty((t_steps, n, hidden), dtype)
         gh = np.empty((n, width), dtype)
@@ -745,6 +753,10 @@ def _sequence_backward(name: str) -> Any:
         t_steps, n, hidden = y.shape
         dtype, width = y.dtype, w_hh.shape[0]
         gemm = _gemm_of(dtype)
+        gradients = {f"dstate[{j}]": (d, (n, hidden)) for j, d in enumerate(dstate)}
+        if dy is not None:
+            gradients["dy"] = (dy, (t_steps, n, hidden))
+        _check_shapes(w_hh=(w_hh, (_GATES[name] * hidden, hidden)), **gradients)
         dy = np.empty((0, n, hidden), dtype) if dy is None else _c(dy)
         dh = np.array(dstate[0], dtype=dtype, order="C")  # a copy: the loop writes it
         lengths = _lengths(lengths)
@@ -762,6 +774,20 @@ def _sequence_backward(name: str) -> Any:
         return dz, None, (dh,)
 
     return sequence_backward
+
+
+_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def _check_shapes(**expected: tuple[Array, tuple[int, ...]]) -> None:
+    """``ValueError`` unless each named array has its shape: ``name=(array, shape)``.
+
+    The compiled loops read and write without bounds checks, so the sizes they are given
+    must agree before they run.
+    """
+    for name, (a, shape) in expected.items():
+        if tuple(a.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(a.shape)}")
 
 
 def _lengths(lengths: Array | None) -> Array:

@@ -80,7 +80,8 @@ class Cell:
         ``sequence(gx, w_hh_t, (b_x, b_h), state0, lengths) -> (y, state, steps)``, used in
         place of the loop below: ``gx (T, N, G*H)`` without biases, ``w_hh_t (H, G*H)``,
         ``lengths (N,)`` or None; ``y`` holds each sequence's last state past its length (the
-        scan zeroes it there) and ``steps`` are the ``T`` step caches, as ``step`` makes them.
+        scan zeroes it there) and ``steps`` are the ``T`` step caches, as ``step`` makes them
+        (but in rows past each length, which backward does not read).
     sequence_backward : callable or None
         Its backward, ``sequence_backward(steps, dy, dstate, w_hh, lengths) -> (dgx, dgh,
         dstate0)`` with ``dgx``, ``dgh`` of shape ``(T, N, G*H)`` (``dgh`` None when equal to

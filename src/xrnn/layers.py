@@ -295,6 +295,8 @@ class _Recurrent:
         xp = namespace(x=x, parameters=params, **dict(zip(names, parts)))
         layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         check_shape("x", x, (None, None, self.input_size), layout)
+        for key, shape in self._param_shapes().items():  # params may have been replaced since
+            check_shape(f"params[{key!r}]", self.params[key], shape, "(as in torch.nn's state_dict)")
         check_dtypes(xp, parameters=params, x=x, **dict(zip(names, parts)))
         if check_finite:
             named = {f"params[{k!r}]": v for k, v in self.params.items()}
