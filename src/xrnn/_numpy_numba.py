@@ -321,9 +321,10 @@ def _gemm(typingctx: Any, address: Any, a: Any, b: Any, beta: Any, c: Any) -> An
     """``c = a @ b + beta * c`` through the C-BLAS ``gemm`` at ``address``, row-major.
 
     ``a (M, K)``, ``b (K, N)``, ``c (M, N)``, all C-contiguous. The sizes go as 64-bit
-    integers, which BLAS builds with 32-bit integers read correctly too (below ``2**31``):
-    on x86-64 and AArch64 every integer argument takes a whole 64-bit register or stack
-    slot, and a 32-bit parameter is its low half.
+    integers, which BLAS builds with 32-bit integers read correctly too (below ``2**31``)
+    in the little-endian x86-64 and AArch64 calling conventions: a 32-bit parameter sees
+    the low half of its 64-bit register or stack slot, and every argument after it lands
+    where the callee looks for it (each one that follows on the stack is 8-byte aligned).
     """
     if not all(isinstance(t, types.Array) and t.layout == "C" and t.ndim == 2 for t in (a, b, c)):
         return None
