@@ -55,6 +55,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ._scan import Cell
+from ._validation import check_shape
 from .gru import GRUStep
 from .lstm import LSTMStep
 
@@ -711,7 +712,7 @@ def _buffers(name: str, steps: Sequence[Any]) -> tuple[Array, Array | None, Arra
     return y, kept, first
 
 
-def _sequence(name: str) -> Any:
+def _sequence(name: str, n_gates: int) -> Any:
     """``Cell.sequence``: the scan's forward loop, compiled."""
 
     def sequence(gx: Array, w_hh_t: Array, biases: Any, state: Any, lengths: Array | None) -> Any:
@@ -719,32 +720,33 @@ def _sequence(name: str) -> Any:
         hidden, dtype = w_hh_t.shape[0], gx.dtype
         gemm = _gemm_of(dtype)
         b_x, b_h = (np.zeros(width, dtype) if b is None else _c(b) for b in biases)
-        if w_hh_t.shape[1] != width or width != _GATES[name] * hidden:
-            fits = (width, width // _GATES[name])
-            raise ValueError(
-                f"W_hh must have shape {fits} for {width} {name} pre-activations, got {w_hh_t.shape[::-1]}"
-            )
-        states = {f"state[{j}]": (a, (n, hidden)) for j, a in enumerate(state)}
-        _check_shapes(b_x=(b_x, (width,)), b_h=(b_h, (width,)), **states)
-        h0 = _c(state[0])
+        # the compiled loops read and write without bounds checks: the sizes must agree first
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh_t.T, (n_gates * hidden, hidden), fits)
+        check_shape("gx", gx, (t_steps, n, n_gates * hidden), fits)
+        check_shape("b_x", b_x, (width,), fits)
+        check_shape("b_h", b_h, (width,), fits)
+        for j, s in enumerate(state):
+            check_shape(f"state[{j}]", s, (n, hidden), fits)
+        gx, h0 = _c(gx), _c(state[0])
         y = _RECYCLER.empty((t_steps, n, hidden), dtype)
         gh = np.empty((n, width), dtype)
         lengths = _lengths(lengths)
-        if name == "lstm":  # b_h is None: the LSTM folds it into b_x
+        if name == "lstm":  # b_h is zero: the LSTM folds it into b_x
             kept, c0 = _RECYCLER.empty((t_steps, 6, n, hidden), dtype), _c(state[1])
-            _lstm_sequence(gemm, lengths, _c(gx), w_hh_t, b_x, h0, c0, y, kept, gh)
+            _lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, h0, c0, y, kept, gh)
             return y, (y[-1], kept[-1, 5]), _SequenceSteps(name, y, kept, c0)
         if name == "gru":
             kept = _RECYCLER.empty((t_steps, 4, n, hidden), dtype)
-            _gru_sequence(gemm, lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, kept, gh)
+            _gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, h0, y, kept, gh)
             return y, (y[-1],), _SequenceSteps(name, y, kept, h0)
-        _rnn_sequence(gemm, name == "rnn_relu", lengths, _c(gx), w_hh_t, b_x, b_h, h0, y, gh)
+        _rnn_sequence(gemm, name == "rnn_relu", lengths, gx, w_hh_t, b_x, b_h, h0, y, gh)
         return y, (y[-1],), _SequenceSteps(name, y, None, h0)
 
     return sequence
 
 
-def _sequence_backward(name: str) -> Any:
+def _sequence_backward(name: str, n_gates: int) -> Any:
     """``Cell.sequence_backward``: the scan's backward loop, compiled."""
 
     def sequence_backward(
@@ -752,43 +754,32 @@ def _sequence_backward(name: str) -> Any:
     ) -> Any:
         y, kept, first = _buffers(name, steps)
         t_steps, n, hidden = y.shape
-        dtype, width = y.dtype, w_hh.shape[0]
+        dtype, width = y.dtype, n_gates * hidden
         gemm = _gemm_of(dtype)
-        gradients = {f"dstate[{j}]": (d, (n, hidden)) for j, d in enumerate(dstate)}
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh, (width, hidden), fits)
+        for j, d in enumerate(dstate):
+            check_shape(f"dstate[{j}]", d, (n, hidden), fits)
         if dy is not None:
-            gradients["dy"] = (dy, (t_steps, n, hidden))
-        _check_shapes(w_hh=(w_hh, (_GATES[name] * hidden, hidden)), **gradients)
+            check_shape("dy", dy, (t_steps, n, hidden), fits)
         dy = np.empty((0, n, hidden), dtype) if dy is None else _c(dy)
+        w_hh = _c(w_hh)
         dh = np.array(dstate[0], dtype=dtype, order="C")  # a copy: the loop writes it
         lengths = _lengths(lengths)
         if name == "lstm":
             dz = _RECYCLER.empty((t_steps, n, width), dtype)
             dc = np.array(dstate[1], dtype=dtype, order="C")
-            dh, dc = _lstm_sequence_backward(gemm, lengths, dy, dh, dc, kept, first, _c(w_hh), dz)
+            dh, dc = _lstm_sequence_backward(gemm, lengths, dy, dh, dc, kept, first, w_hh, dz)
             return dz, None, (dh, dc)
         if name == "gru":
             dg = _RECYCLER.empty((2, t_steps, n, width), dtype)
-            dh = _gru_sequence_backward(gemm, lengths, dy, dh, kept, first, y, _c(w_hh), dg[0], dg[1])
+            dh = _gru_sequence_backward(gemm, lengths, dy, dh, kept, first, y, w_hh, dg[0], dg[1])
             return dg[0], dg[1], (dh,)
         dz = _RECYCLER.empty((t_steps, n, width), dtype)
-        dh = _rnn_sequence_backward(gemm, name == "rnn_relu", lengths, dy, dh, y, _c(w_hh), dz)
+        dh = _rnn_sequence_backward(gemm, name == "rnn_relu", lengths, dy, dh, y, w_hh, dz)
         return dz, None, (dh,)
 
     return sequence_backward
-
-
-_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
-
-
-def _check_shapes(**expected: tuple[Array, tuple[int, ...]]) -> None:
-    """``ValueError`` unless each named array has its shape: ``name=(array, shape)``.
-
-    The compiled loops read and write without bounds checks, so the sizes they are given
-    must agree before they run.
-    """
-    for name, (a, shape) in expected.items():
-        if tuple(a.shape) != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {tuple(a.shape)}")
 
 
 def _lengths(lengths: Array | None) -> Array:
@@ -834,7 +825,10 @@ def fused(cell: Cell, dtype: Any) -> Cell:
         return cell
     loops = {}
     if _blas() is not None:
-        loops = {"sequence": _sequence(cell.name), "sequence_backward": _sequence_backward(cell.name)}
+        loops = {
+            "sequence": _sequence(cell.name, cell.n_gates),
+            "sequence_backward": _sequence_backward(cell.name, cell.n_gates),
+        }
     return dataclasses.replace(
         cell, step=fused[0], step_backward=fused[1], alloc=fused[2], project=_project, **loops
     )
