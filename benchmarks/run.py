@@ -57,8 +57,8 @@ import report  # noqa: E402
 import torch  # noqa: E402
 
 import xrnn  # noqa: E402
-from xrnn import _scan, classic  # noqa: E402
-from xrnn.lstm import LSTM_CELL  # noqa: E402
+from xrnn import classic  # noqa: E402
+from xrnn._engine import ops_for  # noqa: E402
 
 torch.set_num_threads(THREADS)
 
@@ -206,8 +206,8 @@ def xrnn_matmuls(case: Case, rng: np.random.Generator) -> tuple[list, list]:
     """The matmuls of xrnn's forward and backward for ``case``, with xrnn's shapes and layouts.
 
     Forward, per layer and direction: the hoisted ``X @ W_ih^T`` and T recurrent
-    ``h @ W_hh^T`` (``W_hh^T`` a row-major copy, as in ``_scan``). Backward: T
-    ``dz @ W_hh``, then ``dG^T X``, ``dG^T H_prev`` (split at step 0 as in ``_scan``) and
+    ``h @ W_hh^T`` (``W_hh^T`` a row-major copy, as in ``xrnn._engine.scan``). Backward: T
+    ``dz @ W_hh``, then ``dG^T X``, ``dG^T H_prev`` (split at step 0 as in ``xrnn._engine.scan``) and
     ``dG @ W_ih``. They are timed writing into outputs allocated once (``_with_outputs``).
     """
     dt, n, h, t = case.dtype, case.N, case.H, case.T
@@ -542,9 +542,7 @@ def machine() -> dict[str, Any]:
         info["numba"] = numba.__version__
     except ImportError:
         info["numba"] = None
-    info["xrnn_fast_path"] = (
-        _scan.fast_cell(LSTM_CELL, np.zeros((1, 1, 1), np.float32), xp=np) is not LSTM_CELL
-    )
+    info["xrnn_ops"] = repr(ops_for(np, np.zeros(1, np.float32).dtype))
     info["threads"] = THREADS
     info["thread_env"] = {
         v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")

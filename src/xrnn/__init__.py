@@ -26,7 +26,7 @@ from .output import Dense
 from .sampling import sample
 from .tasks import AddingTask, ReberTask, TextTask
 from .tbptt import truncated_bptt
-from .train import gradient_by_step, train
+from .training import gradient_by_step, train
 
 __all__ = [
     "BACKENDS",

@@ -21,8 +21,8 @@ state (the output layer is not back-propagated), and return gradients summed ove
 the batch. ``da`` may cover fewer steps than the forward pass: it is then the gradient
 of a loss on the first ``da.shape[2]`` steps.
 
-Everything here is an adapter over the engine (:mod:`xrnn._scan` with the cells of
-:mod:`xrnn.rnn` and :mod:`xrnn.lstm`): transposes of layout and a regrouping of the
+Everything here is an adapter over the engine (:mod:`xrnn._engine` with the cells of
+:mod:`xrnn.cells`): transposes of layout and a regrouping of the
 per-gate blocks, not a second implementation of the maths.
 """
 
@@ -34,10 +34,9 @@ from typing import Any
 
 from . import _activations
 from ._backend import namespace
-from ._scan import ScanCache, Weights, scan, scan_backward
+from ._engine import ScanCache, Weights, scan, scan_backward
 from ._validation import check_dtypes, check_finite, check_keys, check_shape
-from .lstm import LSTM_CELL, LSTMStep
-from .rnn import RNN_TANH
+from .cells import LSTM_CELL, RNN_TANH, LSTMStep
 
 __all__ = [
     "lstm_backward",

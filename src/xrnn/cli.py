@@ -33,7 +33,7 @@ from .optim import Adam
 from .plot import PlottingUnavailable, plot_gradient_flow, plot_loss_curve
 from .sampling import sample
 from .tasks import TASKS, AddingTask, ReberTask, TextTask
-from .train import gradient_by_step, train
+from .training import gradient_by_step, train
 
 __all__ = ["DEMO_DEFAULTS", "main"]
 

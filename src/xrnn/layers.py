@@ -28,12 +28,10 @@ from typing import Any, NamedTuple, TypeVar
 from array_api_compat import device as device_of
 
 from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
-from ._scan import Cell, ScanCache, Weights, scan, scan_backward
+from ._engine import ScanCache, Weights, scan, scan_backward
 from ._validation import check_dtypes, check_shape, lengths_list
 from ._validation import check_finite as _check_finite
-from .gru import GRU_CELL
-from .lstm import LSTM_CELL
-from .rnn import RNN_RELU, RNN_TANH
+from .cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH, Cell
 
 __all__ = ["GRU", "LSTM", "RNN", "LayerCache"]
 

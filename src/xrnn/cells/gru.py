@@ -19,12 +19,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from ._activations import sigmoid
-from ._scan import Cell
+from .._activations import sigmoid
+from .._typing import Array
+from .base import Cell
 
 __all__ = ["GRU_CELL", "GRUStep"]
-
-Array = Any
 
 
 class GRUStep(NamedTuple):

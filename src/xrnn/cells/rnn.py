@@ -17,11 +17,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from ._scan import Cell
+from .._typing import Array
+from .base import Cell
 
 __all__ = ["RNN_RELU", "RNN_TANH"]
-
-Array = Any
 
 
 def _tanh_step(gx: Array, gh: Array, state: tuple[Array], *, xp: ModuleType) -> Any:

@@ -20,12 +20,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from ._activations import sigmoid
-from ._scan import Cell
+from .._activations import sigmoid
+from .._typing import Array
+from .base import Cell
 
 __all__ = ["LSTM_CELL", "LSTMStep"]
-
-Array = Any
 
 
 class LSTMStep(NamedTuple):

@@ -1,0 +1,37 @@
+"""Backend implementations of the engine's :class:`~xrnn._engine.ops.Ops` seam.
+
+Each backend lives in its own package and replaces whole sequences, never a piece of the
+generic loop: :mod:`.numba` (NumPy on the CPU: compiled loops calling NumPy's own BLAS).
+:func:`xrnn._engine.ops.ops_for` chooses among them; nothing here is imported until a
+namespace that a backend serves is in use.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+
+from .._engine.ops import Ops
+
+__all__ = ["numba_ops"]
+
+
+@functools.cache
+def numba_ops(xp: ModuleType) -> Ops | None:
+    """Numba's :class:`Ops` for NumPy namespace ``xp``, or None when numba is not installed.
+
+    Parameters
+    ----------
+    xp : module
+        A NumPy namespace.
+
+    Returns
+    -------
+    Ops or None
+        One object, made once.
+    """
+    try:
+        from .numba import NumbaOps
+    except ImportError:
+        return None
+    return NumbaOps(xp)

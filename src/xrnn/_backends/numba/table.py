@@ -1,0 +1,199 @@
+"""One record per cell: its kernels, its compiled loops, and how its step caches are laid out.
+
+:data:`KERNELS` maps a cell's name (:mod:`xrnn.cells`) to a :class:`CellKernels`;
+everything in :mod:`.ops` is written once over these records, with no branch on a
+cell's name. A step keeps ``h`` in ``y[t]`` and its ``K`` other arrays in
+``kept[t]`` (the layout of :mod:`.loops`); :class:`SequenceSteps` shows those buffers
+as the list of the cell's own step caches, so the generic backward reads them
+unchanged, and :func:`buffers` lays out any list of step caches in the buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..._typing import Array
+from ...cells import GRUStep, LSTMStep
+from . import kernels, loops
+from .buffers import RECYCLER
+from .buffers import contiguous as _c
+
+__all__ = ["KERNELS", "CellKernels", "SequenceSteps", "buffers"]
+
+
+@dataclass(frozen=True)
+class CellKernels:
+    """How the Numba backend runs one cell.
+
+    Attributes
+    ----------
+    kept : int
+        ``K``, the ``(N, H)`` arrays a step keeps beside ``h`` in ``kept[t]``.
+    c_slot : int or None
+        Where ``kept[t]`` holds the second state (the LSTM's ``c``); None for cells whose
+        state is ``h`` alone.
+    grads : int
+        Gate-gradient arrays backward writes: 2 when ``dgh`` differs from ``dgx`` (GRU).
+    sequence : callable
+        The compiled forward loop, ``(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y,
+        kept, gh) -> None``.
+    sequence_backward : callable
+        The compiled backward loop, ``(gemm, lengths, dy, d, y, kept, first, w_hh, dg)
+        -> dstate0``; ``d`` (copies of the final-state gradients) is overwritten, ``dg``
+        is ``(grads, T, N, G*H)``.
+    step : callable
+        One forward step's kernel, ``(gx_t, gh, b_x, b_h, state, h, kept_t) -> None``.
+    step_backward : callable
+        One backward step's kernel, ``(dstate, cache_t, dg_t) -> direct``: writes
+        ``dg_t (grads, N, G*H)`` and returns the gradients of the previous state by paths
+        other than ``W_hh`` (as ``Cell.step_backward`` does).
+    record : callable
+        ``(y, kept, first, t) -> cache_t``, the cell's own step cache of step ``t``;
+        ``first`` is the state before step 0 that the caches refer to.
+    """
+
+    kept: int
+    c_slot: int | None
+    grads: int
+    sequence: Callable[..., None]
+    sequence_backward: Callable[..., tuple[Array, ...]]
+    step: Callable[..., None]
+    step_backward: Callable[..., tuple[Array | None, ...]]
+    record: Callable[[Array, Array, Array, int], Any]
+
+
+def _rnn(relu: bool) -> CellKernels:
+    forward, backward = (
+        (kernels.rnn_relu_forward, kernels.rnn_relu_backward)
+        if relu
+        else (kernels.rnn_tanh_forward, kernels.rnn_tanh_backward)
+    )
+
+    def sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):  # type: ignore[no-untyped-def]
+        loops.rnn_sequence(gemm, relu, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, gh)
+
+    def sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):  # type: ignore[no-untyped-def]
+        return (loops.rnn_sequence_backward(gemm, relu, lengths, dy, d[0], y, w_hh, dg[0]),)
+
+    def step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-def]
+        forward(gx, gh, b_x, b_h, h)
+
+    def step_backward(dstate, h, dg_t):  # type: ignore[no-untyped-def]
+        backward(_c(dstate[0]), _c(h), dg_t[0])
+        return (None,)
+
+    return CellKernels(0, None, 1, sequence, sequence_backward, step, step_backward, lambda y, k, f, t: y[t])
+
+
+def _lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):  # type: ignore[no-untyped-def]
+    # b_h is zero: the LSTM folds b_hh into b_x (Cell.fold_bias), and its kernel takes one bias
+    loops.lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, state0[0], state0[1], y, kept, gh)
+
+
+def _lstm_sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):  # type: ignore[no-untyped-def]
+    return loops.lstm_sequence_backward(gemm, lengths, dy, d[0], d[1], kept, first, w_hh, dg[0])
+
+
+def _lstm_step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-def]
+    kernels.lstm_forward(gx, gh, b_x, _c(state[1]), h, kept_t)
+
+
+def _lstm_step_backward(dstate, cache, dg_t):  # type: ignore[no-untyped-def]
+    dh, dc_next = dstate
+    dc_prev = np.empty_like(dh)
+    i, f, g, o, tanh_c, c_prev = cache
+    kernels.lstm_backward(_c(dh), _c(dc_next), _c(i), _c(f), _c(g), _c(o), _c(tanh_c), _c(c_prev), dg_t[0], dc_prev)
+    return (None, dc_prev)
+
+
+def _lstm_record(y, kept, first, t):  # type: ignore[no-untyped-def]
+    return LSTMStep(*kept[t, :5], first if t == 0 else kept[t - 1, 5])
+
+
+def _gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):  # type: ignore[no-untyped-def]
+    loops.gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, kept, gh)
+
+
+def _gru_sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):  # type: ignore[no-untyped-def]
+    return (loops.gru_sequence_backward(gemm, lengths, dy, d[0], kept, first, y, w_hh, dg[0], dg[1]),)
+
+
+def _gru_step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-def]
+    kernels.gru_forward(gx, gh, b_x, b_h, _c(state[0]), h, kept_t)
+
+
+def _gru_step_backward(dstate, cache, dg_t):  # type: ignore[no-untyped-def]
+    direct = np.empty_like(dstate[0])
+    r, z, n, gh_n, h_prev = cache
+    kernels.gru_backward(_c(dstate[0]), _c(r), _c(z), _c(n), _c(gh_n), _c(h_prev), dg_t[0], dg_t[1], direct)
+    return (direct,)
+
+
+def _gru_record(y, kept, first, t):  # type: ignore[no-untyped-def]
+    return GRUStep(*kept[t], first if t == 0 else y[t - 1])
+
+
+#: The cells the backend has kernels for, by name; any other cell runs the generic loop.
+KERNELS: dict[str, CellKernels] = {
+    "rnn_tanh": _rnn(relu=False),
+    "rnn_relu": _rnn(relu=True),
+    "lstm": CellKernels(
+        6, 5, 1, _lstm_sequence, _lstm_sequence_backward, _lstm_step, _lstm_step_backward, _lstm_record
+    ),
+    "gru": CellKernels(
+        4, None, 2, _gru_sequence, _gru_sequence_backward, _gru_step, _gru_step_backward, _gru_record
+    ),
+}
+
+
+class SequenceSteps(Sequence[Any]):
+    """The step caches of a Numba forward loop: the cell's own caches, made on access.
+
+    ``steps[t]`` is what the cell's step ``t`` returns as its cache (``h`` for the RNN, an
+    :class:`~xrnn.cells.LSTMStep` or :class:`~xrnn.cells.GRUStep` of views; rows past a
+    sequence's length hold what the loop carried there, which no backward reads), so any
+    backward takes it; the compiled backward reads the buffers ``y (T, N, H)``,
+    ``kept (T, K, N, H)`` and ``first`` (the state before step 0 that the caches refer
+    to: ``c0`` or ``h0``) directly.
+    """
+
+    def __init__(self, kernels: CellKernels, y: Array, kept: Array, first: Array) -> None:
+        self.kernels, self.y, self.kept, self.first = kernels, y, kept, first
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[t] for t in range(*index.indices(len(self)))]
+        t = range(len(self))[index]
+        return self.kernels.record(self.y, self.kept, self.first, t)
+
+
+def buffers(kernels: CellKernels, steps: Sequence[Any]) -> tuple[Array, Array, Array]:
+    """``(y, kept, first)`` of :class:`SequenceSteps` for any list of the cell's step caches.
+
+    A Numba forward's steps give their own buffers; other caches (the generic path's, the
+    classic API's) are copied into buffers of that layout: the state before step ``t``
+    (the last field of its cache) goes to ``kept[t - 1, c_slot]`` or to ``y[t - 1]``.
+    """
+    if isinstance(steps, SequenceSteps) and steps.kernels is kernels:
+        return steps.y, steps.kept, steps.first
+    if kernels.kept == 0:  # the RNN: a step's cache is its h
+        first = _c(steps[0])
+        return np.stack([_c(h) for h in steps]), np.empty((len(steps), 0, *first.shape), first.dtype), first
+    t_steps, first = len(steps), _c(steps[0][-1])
+    n, hidden = first.shape
+    kept = RECYCLER.empty((t_steps, kernels.kept, n, hidden), first.dtype)
+    # with the second state in kept, backward reads no y: a view of kept stands in for its shape
+    c_slot = kernels.c_slot
+    y = kept[:, 0] if c_slot is not None else RECYCLER.empty((t_steps, n, hidden), first.dtype)
+    for t, step in enumerate(steps):
+        kept[t, : len(step) - 1] = step[:-1]
+        if t > 0:
+            (kept[t - 1, c_slot] if c_slot is not None else y[t - 1])[...] = step[-1]
+    return y, kept, first

@@ -1,0 +1,222 @@
+"""The backend seam: an :class:`Ops` runs one direction of one layer over a whole sequence.
+
+:class:`Ops` itself is the generic implementation, the Python time loop of DESIGN 1c over
+a cell's ``step`` and ``step_backward``, in the Array API alone (no ``out=``, no buffers,
+nothing written into an array). A backend subclasses it in its own package
+(:mod:`xrnn._backends`) and replaces whole methods: Numba's compiled loop, later CUDA
+kernels or a ``lax.scan``. It may keep its own buffers and step-cache layout, as long as
+its ``steps`` are read by its own ``backward`` and index like a list of the cell's step
+caches, so that any backward takes any forward's steps. Where a backend cannot run a case
+(another dtype, a cell it has no kernels for) it calls the generic method with ``super()``.
+
+:func:`ops_for` is the one place that chooses, from the namespace and the dtype; it reads
+the switches (``XRNN_NUMBA=0``) and keeps one object per choice.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from array_api_compat import device, is_numpy_namespace
+
+from .._typing import Array, State
+from ..cells import Cell
+
+__all__ = ["Ops", "length_mask", "ops_for"]
+
+
+class Ops:
+    """Generic whole-sequence loops over a cell, for one array namespace.
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of every array this object is given.
+
+    Notes
+    -----
+    Shapes: ``T`` steps, ``N`` sequences, ``H`` hidden units, ``G`` gates, ``I`` inputs.
+    ``lengths`` is an integer array ``(N,)`` of valid steps per sequence, or None when
+    every sequence has ``T``; a row past its length carries its state (forward) and its
+    gradient (backward) through unchanged, and its gate gradients are zero.
+    """
+
+    name = "generic"
+
+    def __init__(self, xp: ModuleType) -> None:
+        self.xp = xp
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.xp.__name__})"
+
+    def project(self, x_flat: Array, w_ih: Array) -> Array:
+        """The hoisted input projection ``x_flat @ w_ih^T``, one matmul for all steps.
+
+        Parameters
+        ----------
+        x_flat : array, shape (T*N, I)
+            Every step's input, time-major.
+        w_ih : array, shape (G*H, I)
+            Input-to-hidden weights.
+
+        Returns
+        -------
+        array, shape (T*N, G*H)
+            Pre-activations from the input, without bias.
+        """
+        return x_flat @ self.xp.matrix_transpose(w_ih)
+
+    def forward(
+        self,
+        cell: Cell,
+        gx: Array,
+        w_hh_t: Array,
+        biases: tuple[Array | None, Array | None],
+        state0: State,
+        lengths: Array | None,
+    ) -> tuple[Array, State, Sequence[Any]]:
+        """Run ``cell`` forward over all ``T`` steps.
+
+        Parameters
+        ----------
+        cell : Cell
+            The cell.
+        gx : array, shape (T, N, G*H)
+            Input pre-activations without bias (from :meth:`project`).
+        w_hh_t : array, shape (H, G*H)
+            ``W_hh`` transposed (a row-major copy).
+        biases : tuple (b_x, b_h) of arrays (G*H,) or None
+            Biases added to ``gx`` and to ``h @ W_hh^T`` (already folded for ``cell.fold_bias``).
+        state0 : tuple of arrays, each (N, H)
+            Initial state, ``h`` first.
+        lengths : integer array, shape (N,), or None
+            Valid steps per sequence.
+
+        Returns
+        -------
+        y : array, shape (T, N, H)
+            ``h`` after each step; past a sequence's length, whatever the loop carried there
+            (the caller zeroes those rows).
+        state : tuple of arrays, each (N, H)
+            Each sequence's state after its last valid step.
+        steps : sequence of T step caches
+            ``steps[t]`` is the cache ``cell.step`` returns at step ``t``.
+        """
+        xp = self.xp
+        b_x, b_h = biases
+        if b_x is not None:
+            gx = gx + b_x  # hoisted: one pass for all steps
+        mask = None if lengths is None else length_mask(lengths, gx.shape[0], xp=xp)
+        state, outputs, steps = tuple(state0), [], []
+        for t in range(gx.shape[0]):
+            gh = state[0] @ w_hh_t  # (N, GH)
+            if b_h is not None:
+                gh = gh + b_h
+            new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
+            if mask is not None:
+                new = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(new, state))
+            outputs.append(new[0])
+            steps.append(cache_t)
+            state = new
+        return xp.stack(outputs), state, steps  # y (T, N, H)
+
+    def backward(
+        self,
+        cell: Cell,
+        steps: Sequence[Any],
+        dy: Array | None,
+        dstate: State,
+        w_hh: Array,
+        lengths: Array | None,
+    ) -> tuple[Array, Array | None, State]:
+        """Backpropagate ``cell`` through all ``T`` steps, last to first.
+
+        Parameters
+        ----------
+        cell : Cell
+            The cell that ran forward.
+        steps : sequence of T step caches
+            From :meth:`forward` (of this or any other ``Ops``).
+        dy : array, shape (T, N, H), or None
+            Gradient with respect to each step's ``h``, zero past each length (None: zero).
+        dstate : tuple of arrays, each (N, H)
+            Gradient with respect to the final state.
+        w_hh : array, shape (G*H, H)
+            Hidden-to-hidden weights.
+        lengths : integer array, shape (N,), or None
+            Valid steps per sequence.
+
+        Returns
+        -------
+        dgx : array, shape (T, N, G*H)
+            Gradients of the input pre-activations.
+        dgh : array, shape (T, N, G*H), or None
+            Gradients of the recurrent pre-activations; None when equal to ``dgx``.
+        dstate0 : tuple of arrays, each (N, H)
+            Gradient with respect to the initial state.
+        """
+        xp = self.xp
+        d = tuple(dstate)
+        t_steps = len(steps)
+        mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
+        zeros = xp.zeros_like(d[0])
+        dgxs, dghs = [], []
+        for t in range(t_steps - 1, -1, -1):
+            ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
+            ds_cell = ds if mask is None else tuple(xp.where(mask[t, ...], a, zeros) for a in ds)
+            dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp)
+            dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
+            if direct[0] is not None:
+                dh_prev = dh_prev + direct[0]
+            d = (dh_prev, *direct[1:])
+            if mask is not None:
+                d = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(d, ds))
+            dgxs.append(dgx)
+            if dgh is not None:
+                dghs.append(dgh)
+        return xp.stack(dgxs[::-1]), (xp.stack(dghs[::-1]) if dghs else None), d  # (T, N, GH)
+
+
+def length_mask(lengths: Array, t_steps: int, *, xp: ModuleType) -> Array:
+    """``mask[t, n, 0]`` is True where step ``t`` is inside sequence ``n``: shape ``(T, N, 1)``."""
+    steps = xp.arange(t_steps, dtype=lengths.dtype, device=device(lengths))
+    return (steps[:, None] < lengths[None, :])[:, :, None]
+
+
+def ops_for(xp: ModuleType, dtype: Any) -> Ops:
+    """The :class:`Ops` that runs sequences of namespace ``xp`` and ``dtype``.
+
+    NumPy arrays of float32 or float64 get Numba's compiled loops
+    (:mod:`xrnn._backends.numba`) when numba is installed and the environment variable
+    ``XRNN_NUMBA`` is not ``0``; everything else gets the generic :class:`Ops`. Either way
+    the results are the same (tests/test_ops.py).
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace.
+    dtype : dtype
+        Dtype of the arrays.
+
+    Returns
+    -------
+    Ops
+        One object per choice, made once.
+    """
+    numba = is_numpy_namespace(xp) and os.environ.get("XRNN_NUMBA") != "0"
+    return _ops(xp, str(dtype), numba)
+
+
+@functools.cache
+def _ops(xp: ModuleType, dtype: str, numba: bool) -> Ops:
+    if numba and dtype in ("float32", "float64"):
+        from .._backends import numba_ops
+
+        fast = numba_ops(xp)
+        if fast is not None:
+            return fast
+    return Ops(xp)

@@ -1,0 +1,48 @@
+"""What a cell is: the pointwise maths of one time step, forward and backward, and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._typing import Array, State
+
+__all__ = ["Cell"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The pointwise maths of one recurrent cell, forward and backward.
+
+    A cell knows nothing of buffers, devices or loops: the engine
+    (:mod:`xrnn._engine`) runs it over a sequence, and a backend may run its own
+    compiled form of the same equations (:mod:`xrnn._backends`).
+
+    Attributes
+    ----------
+    name : str
+        Short name (``"lstm"``, ``"gru"``, ``"rnn_tanh"``, ``"rnn_relu"``); backends key
+        their kernels by it.
+    n_gates : int
+        G, the number of ``H``-wide blocks in ``W_ih`` and ``W_hh``.
+    n_states : int
+        1 for ``(h,)``, 2 for ``(h, c)``; ``h`` always comes first.
+    fold_bias : bool
+        True when ``b_hh`` enters only as ``gx + gh`` and may be added to the hoisted
+        input projection instead of at every step.
+    step : callable
+        ``step(gx, gh, state, *, xp) -> (new_state, cache_t)`` with ``gx``, ``gh`` of
+        shape ``(N, G*H)`` (biases included) and states ``(N, H)``.
+    step_backward : callable
+        ``step_backward(dstate, cache_t, *, xp) -> (dgx, dgh, direct)``: gradients of the
+        input and recurrent pre-activations (``dgh`` None when equal to ``dgx``), and of
+        the previous state by paths other than ``W_hh`` (an entry None when there are none).
+    """
+
+    name: str
+    n_gates: int
+    n_states: int
+    fold_bias: bool
+    step: Callable[..., tuple[State, Any]]
+    step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
