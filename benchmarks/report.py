@@ -113,7 +113,8 @@ def section(doc: dict[str, Any]) -> str:
                 f"{info.get('memory_gib', '?')} GiB memory; {info['platform']}, Python {info['python']}",
                 f"- NumPy {info['numpy']} ({info['numpy_blas']}); torch {info['torch']} "
                 f"(oneDNN available: {info['torch_mkldnn']}); numba {info['numba'] or 'not installed'}; "
-                f"xrnn at {info.get('xrnn_commit') or '?'}, Ops: {info.get('xrnn_ops', info.get('xrnn_fast_path'))}",
+                f"xrnn at {info.get('xrnn_commit') or '?'}, "
+                f"Ops: {info.get('xrnn_ops', info.get('xrnn_fast_path'))}",
                 f"- Threads: {info['threads']} for NumPy/OpenBLAS, Numba and torch ({info['thread_env']}, "
                 f"`torch.get_num_threads()` = {info['torch_threads']})",
                 f"- Load average (1, 5, 15 min) at start: {load0}; at end: {load1}; "

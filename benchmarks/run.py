@@ -58,7 +58,7 @@ import torch  # noqa: E402
 
 import xrnn  # noqa: E402
 from xrnn import classic  # noqa: E402
-from xrnn._engine import ops_for  # noqa: E402
+from xrnn._engine.ops import ops_for  # noqa: E402
 
 torch.set_num_threads(THREADS)
 

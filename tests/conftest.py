@@ -69,3 +69,9 @@ def xp(request: Any) -> Any:
 def dtype(request: Any) -> str:
     """Dtype name; ``getattr(xp, dtype)`` gives the backend's dtype."""
     return request.param
+
+
+@pytest.fixture(params=["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def kind(request: Any) -> str:
+    """Each kind of recurrent layer (a key of ``helpers.LAYER_KINDS``)."""
+    return request.param

@@ -47,7 +47,10 @@ def assert_close(
     assert tuple(actual.shape) == tuple(expected.shape), (
         f"shape {tuple(actual.shape)} != {tuple(expected.shape)}"
     )
-    limit = tol if tol is not None else TOL[dtype or "float64"]
+    if tol is not None:
+        limit = tol
+    else:  # the tolerance of the dtype asked for, else of the result's own dtype
+        limit = TOL[dtype or ("float32" if str(actual.dtype).endswith("float32") else "float64")]
     err = rel_err(actual, expected)
     assert err < limit, f"relative error {err:.3g} >= {limit:.3g}"
 
@@ -71,3 +74,36 @@ def numeric_gradient(loss: Any, value: np.ndarray, eps: float = 1e-6) -> np.ndar
         value[idx] = old
         out[idx] = (up - down) / (2 * eps)
     return out
+
+
+#: The four kinds of recurrent layer under test: layer class, torch.nn class name, keywords.
+LAYER_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rnn_tanh": ("RNN", {"nonlinearity": "tanh"}),
+    "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
+    "lstm": ("LSTM", {}),
+    "gru": ("GRU", {}),
+}
+
+
+def make_layer(kind: str, *args: Any, **kwargs: Any) -> Any:
+    """An xrnn layer of ``kind`` (a key of :data:`LAYER_KINDS`), built with ``args`` and ``kwargs``."""
+    import xrnn
+
+    name, extra = LAYER_KINDS[kind]
+    return getattr(xrnn, name)(*args, **extra, **kwargs)
+
+
+def layer_class(kind: str) -> tuple[Any, dict[str, Any]]:
+    """``(xrnn class, keywords)`` of ``kind``, for ``from_state_dict`` and the like."""
+    import xrnn
+
+    name, extra = LAYER_KINDS[kind]
+    return getattr(xrnn, name), dict(extra)
+
+
+def torch_class(kind: str) -> tuple[Any, dict[str, Any]]:
+    """``(torch.nn class, keywords)`` of ``kind``."""
+    import torch
+
+    name, extra = LAYER_KINDS[kind]
+    return getattr(torch.nn, name), dict(extra)

@@ -11,18 +11,11 @@ import copy
 import numpy as np
 import pytest
 
-import xrnn
+from helpers import LAYER_KINDS, make_layer
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 SETTINGS = hypothesis.settings(max_examples=40, deadline=None, derandomize=True, database=None)
-
-CELLS = {
-    "rnn_tanh": lambda *a, **kw: xrnn.RNN(*a, nonlinearity="tanh", **kw),
-    "rnn_relu": lambda *a, **kw: xrnn.RNN(*a, nonlinearity="relu", **kw),
-    "lstm": xrnn.LSTM,
-    "gru": xrnn.GRU,
-}
 
 
 @st.composite
@@ -32,7 +25,7 @@ def configs(draw, bidirectional=None):
     ragged = draw(st.booleans())
     lengths = [draw(st.integers(1, t_steps)) for _ in range(n)] if ragged else None
     return {
-        "cell": draw(st.sampled_from(sorted(CELLS))),
+        "cell": draw(st.sampled_from(sorted(LAYER_KINDS))),
         "t": t_steps,
         "n": n,
         "i": draw(st.integers(1, 3)),
@@ -46,7 +39,8 @@ def configs(draw, bidirectional=None):
 
 
 def make(c, dtype=None):
-    layer = CELLS[c["cell"]](
+    layer = make_layer(
+        c["cell"],
         c["i"],
         c["h"],
         num_layers=c["layers"],
@@ -104,7 +98,7 @@ def test_reverse_direction_equals_forward_direction_on_time_reversed_input(c):
     c = {**c, "layers": 1}
     layer, x, _ = make(c)
     lengths = c["lengths"] or [c["t"]] * c["n"]
-    forward_only = CELLS[c["cell"]](c["i"], c["h"], xp="numpy", dtype=c["dtype"], seed=0)
+    forward_only = make_layer(c["cell"], c["i"], c["h"], xp="numpy", dtype=c["dtype"], seed=0)
     forward_only.params = {
         k.removesuffix("_reverse"): v for k, v in layer.params.items() if k.endswith("_reverse")
     }

@@ -34,7 +34,8 @@ from typing import Any
 
 from . import _activations
 from ._backend import namespace
-from ._engine import ScanCache, Weights, scan, scan_backward
+from ._engine.scan import ScanCache, Weights, scan, scan_backward
+from ._typing import Array
 from ._validation import check_dtypes, check_finite, check_keys, check_shape
 from .cells import LSTM_CELL, RNN_TANH, LSTMStep
 
@@ -51,7 +52,6 @@ __all__ = [
     "softmax",
 ]
 
-Array = Any
 Params = Mapping[str, Array]
 
 _RNN_KEYS = ("Wax", "Waa", "Wya", "ba", "by")

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._backend import convert, host_rng, resolve_dtype, resolve_namespace
+from ._typing import Array
 
 __all__ = [
     "REBER_SYMBOLS",
@@ -41,7 +42,6 @@ __all__ = [
     "zen_of_python",
 ]
 
-Array = Any
 
 # ------------------------------------------------------------------------------ adding problem
 

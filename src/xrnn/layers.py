@@ -28,14 +28,14 @@ from typing import Any, NamedTuple, TypeVar
 from array_api_compat import device as device_of
 
 from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
-from ._engine import ScanCache, Weights, scan, scan_backward
+from ._engine.scan import ScanCache, Weights, scan, scan_backward
+from ._typing import Array
 from ._validation import check_dtypes, check_shape, lengths_list
 from ._validation import check_finite as _check_finite
 from .cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH, Cell
 
 __all__ = ["GRU", "LSTM", "RNN", "LayerCache"]
 
-Array = Any
 _Layer = TypeVar("_Layer", bound="_Recurrent")
 _KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import math
 from types import ModuleType
-from typing import Any
 
 from array_api_compat import device as device_of
 
 from ._backend import namespace
+from ._typing import Array
 from ._validation import check_dtypes
 
 __all__ = ["mse", "softmax_cross_entropy"]
-
-Array = Any
 
 
 def softmax_cross_entropy(logits: Array, targets: Array, mask: Array | None = None) -> tuple[Array, Array]:

@@ -18,12 +18,12 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from ._backend import host_rng, resolve_dtype, resolve_namespace
+from ._typing import Array
 from .layers import GRU, LSTM, RNN, LayerCache
 from .output import Dense, DenseCache
 
 __all__ = ["CELLS", "ModelCache", "SequenceModel"]
 
-Array = Any
 
 #: Recurrent layer class of each ``cell`` name.
 CELLS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}

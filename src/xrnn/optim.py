@@ -22,10 +22,10 @@ from types import ModuleType
 from typing import Any
 
 from ._backend import namespace
+from ._typing import Array
 
 __all__ = ["SGD", "Adam", "clip_grad_norm"]
 
-Array = Any
 Params = Mapping[str, Array]
 
 

@@ -21,11 +21,10 @@ from typing import Any, NamedTuple
 from array_api_compat import device as device_of
 
 from ._backend import host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
+from ._typing import Array
 from ._validation import check_dtypes
 
 __all__ = ["Dense", "DenseCache"]
-
-Array = Any
 
 
 class DenseCache(NamedTuple):

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
 
 from array_api_compat import device as device_of
 
 from ._activations import softmax
+from ._typing import Array
 from .model import SequenceModel
 
 __all__ = ["sample"]
-
-Array = Any
 
 
 def sample(

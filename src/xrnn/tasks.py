@@ -22,13 +22,12 @@ from typing import Any, NamedTuple
 from array_api_compat import device as device_of
 
 from ._backend import host_rng, resolve_dtype, resolve_namespace
+from ._typing import Array
 from .data import CharVocab, adding_problem, embedded_reber, reber_batch, text_batch
 from .losses import mse, softmax_cross_entropy
 from .model import SequenceModel
 
 __all__ = ["TASKS", "AddingTask", "Evaluation", "ReberTask", "TextTask"]
-
-Array = Any
 
 
 class Evaluation(NamedTuple):

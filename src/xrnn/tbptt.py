@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ._backend import namespace
+from ._typing import Array
 
 __all__ = ["truncated_bptt"]
-
-Array = Any
 
 
 def truncated_bptt(

@@ -22,12 +22,11 @@ from typing import Any
 from array_api_compat import device as device_of
 
 from ._backend import host_rng, namespace
+from ._typing import Array
 from .model import SequenceModel
 from .optim import clip_grad_norm
 
 __all__ = ["gradient_by_step", "train"]
-
-Array = Any
 
 
 def train(

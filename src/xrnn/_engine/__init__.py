@@ -1,6 +1,4 @@
-"""The engine: the one time loop (:mod:`.scan`) and the backend seam (:mod:`.ops`)."""
+"""The engine: the one time loop (:mod:`.scan`) and the backend seam (:mod:`.ops`).
 
-from .ops import Ops, ops_for
-from .scan import ScanCache, Weights, scan, scan_backward
-
-__all__ = ["Ops", "ScanCache", "Weights", "ops_for", "scan", "scan_backward"]
+Nothing is re-exported here, so that ``xrnn._engine.scan`` is always the module.
+"""

@@ -105,8 +105,8 @@ def _lstm_step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-d
 def _lstm_step_backward(dstate, cache, dg_t):  # type: ignore[no-untyped-def]
     dh, dc_next = dstate
     dc_prev = np.empty_like(dh)
-    i, f, g, o, tanh_c, c_prev = cache
-    kernels.lstm_backward(_c(dh), _c(dc_next), _c(i), _c(f), _c(g), _c(o), _c(tanh_c), _c(c_prev), dg_t[0], dc_prev)
+    i, f, g, o, tanh_c, c_prev = (_c(a) for a in cache)
+    kernels.lstm_backward(_c(dh), _c(dc_next), i, f, g, o, tanh_c, c_prev, dg_t[0], dc_prev)
     return (None, dc_prev)
 
 

@@ -1,37 +1,57 @@
-"""The NumPy fast path (fused Numba kernels, :mod:`xrnn._numpy_numba`) equals the generic path.
+"""Every backend's :class:`~xrnn._engine.ops.Ops` equals the generic one on the same inputs.
 
-Every comparison runs the same layer twice on the same NumPy arrays, once with the fused
-kernels and once with ``XRNN_NUMBA=0``, on random inputs whose pre-activations reach
-``|z| = 1e4`` in places (saturated gates; pytest turns any overflow warning into an error).
+Each comparison runs the same layer twice on the same arrays, once with the generic loop and
+once with an :class:`Ops` of :data:`IMPLEMENTATIONS` (the list that every new backend joins), on
+random inputs whose pre-activations reach ``|z| = 1e4`` in places (saturated gates; pytest
+turns any overflow warning into an error).
 """
 
 from __future__ import annotations
 
-import os
+import inspect
 import sys
 
 import numpy as np
 import pytest
+from array_api_compat import numpy as npx
 
 import xrnn
-from helpers import assert_close
-from xrnn import _scan, classic
-from xrnn.gru import GRU_CELL
-from xrnn.lstm import LSTM_CELL
-from xrnn.rnn import RNN_RELU, RNN_TANH
+from helpers import assert_close, make_layer
+from xrnn import classic
+from xrnn._engine import scan as scan_module
+from xrnn._engine.ops import Ops, ops_for
+from xrnn._engine.scan import Weights, scan
+from xrnn.cells import CELLS, GRU_CELL, LSTM_CELL, RNN_TANH
 
 pytest.importorskip("numba")
-if os.environ.get("XRNN_BACKEND", "numpy") != "numpy":
-    pytest.skip("the fast path is NumPy's; it runs in the numpy leg of the matrix", allow_module_level=True)
 
-from xrnn import _numpy_numba as _numba  # noqa: E402  (needs numba)
+from xrnn._backends import numba as numba_backend  # noqa: E402  (needs numba)
+from xrnn._backends.numba import buffers, kernels, loops, table  # noqa: E402
 
-CELLS = {
-    "rnn_tanh": lambda **kw: xrnn.RNN(nonlinearity="tanh", **kw),
-    "rnn_relu": lambda **kw: xrnn.RNN(nonlinearity="relu", **kw),
-    "lstm": lambda **kw: xrnn.LSTM(**kw),
-    "gru": lambda **kw: xrnn.GRU(**kw),
-}
+
+def _implementations() -> dict[str, Ops]:
+    """Every backend ``Ops`` that runs on this machine, by name: the list new backends join."""
+    found = {"numba-per-step": numba_backend.NumbaOps(npx, compiled=False)}
+    if loops.blas() is not None:
+        found["numba-compiled"] = numba_backend.NumbaOps(npx, compiled=True)
+    return found
+
+
+IMPLEMENTATIONS = _implementations()
+GENERIC = Ops(npx)
+
+
+@pytest.fixture(params=list(IMPLEMENTATIONS))
+def ops(request):
+    """Each backend ``Ops`` under test."""
+    return IMPLEMENTATIONS[request.param]
+
+
+def _use(monkeypatch, ops: Ops) -> None:
+    """Run every scan of the test on ``ops``."""
+    monkeypatch.setattr(scan_module, "ops_for", lambda xp, dtype: ops)
+
+
 T, N, IN, H = 6, 5, 3, 7
 
 
@@ -44,8 +64,8 @@ def _inputs(dtype: str, extreme: bool) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(dtype), rng.standard_normal((T, N, 2 * H)).astype(dtype)
 
 
-def _run(layer, x, dy, lengths, *, fast: bool, monkeypatch):
-    monkeypatch.setenv("XRNN_NUMBA", "1" if fast else "0")
+def _run(layer, x, dy, lengths, ops, monkeypatch):
+    _use(monkeypatch, ops)
     y, state, cache = layer.forward(x, lengths=lengths)
     dx, dstate, grads = layer.backward(cache, dy, dstate=state)
     return y, state, dx, dstate, grads
@@ -64,39 +84,39 @@ def _leaves(out):
     }
 
 
-@pytest.fixture(params=["compiled", "per-step"])
-def loop(request, monkeypatch):
-    """Either loop of the fast path: compiled with NumPy's BLAS, or the scan's own per step."""
-    if request.param == "compiled" and _numba._blas() is None:
-        pytest.skip("NumPy's BLAS gemm was not found in this build")
-    if request.param == "per-step":
-        monkeypatch.setattr(_numba, "_blas", lambda: None)
-    return request.param
+def test_every_ops_has_the_signatures_of_the_base():
+    public = [name for name, _ in inspect.getmembers(Ops, inspect.isfunction) if not name.startswith("_")]
+    assert {"forward", "backward", "project"} <= set(public)
+    for implementation in IMPLEMENTATIONS.values():
+        for name in public:
+            assert inspect.signature(getattr(type(implementation), name)) == inspect.signature(
+                getattr(Ops, name)
+            ), f"{type(implementation).__name__}.{name}"
 
 
 @pytest.mark.parametrize("lengths", [None, [6, 2, 1, 5, 6]], ids=["full", "lengths"])
 @pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_fast_path_equals_generic_path(cell, dtype, extreme, lengths, loop, monkeypatch):
-    layer = CELLS[cell](input_size=IN, hidden_size=H, num_layers=2, bidirectional=True, dtype=dtype, seed=1)
+def test_every_ops_equals_the_generic_one(kind, dtype, extreme, lengths, ops, monkeypatch):
+    layer = make_layer(
+        kind, input_size=IN, hidden_size=H, num_layers=2, bidirectional=True, dtype=dtype, seed=1
+    )
     x, dy = _inputs(dtype, extreme)
-    fast = _leaves(_run(layer, x, dy, lengths, fast=True, monkeypatch=monkeypatch))
-    generic = _leaves(_run(layer, x, dy, lengths, fast=False, monkeypatch=monkeypatch))
+    fast = _leaves(_run(layer, x, dy, lengths, ops, monkeypatch))
+    generic = _leaves(_run(layer, x, dy, lengths, GENERIC, monkeypatch))
     for key, expected in generic.items():
         assert np.all(np.isfinite(fast[key])), key
         assert_close(fast[key], expected, dtype=dtype)
 
 
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_caches_of_either_path_feed_either_backward(cell, dtype, loop, monkeypatch):
-    layer = CELLS[cell](input_size=IN, hidden_size=H, dtype=dtype, seed=2)
+def test_steps_of_either_ops_feed_either_backward(kind, dtype, ops, monkeypatch):
+    layer = make_layer(kind, input_size=IN, hidden_size=H, dtype=dtype, seed=2)
     x, dy = _inputs(dtype, extreme=False)
     dy = dy[..., :H]
     results = []
-    for forward_fast, backward_fast in [(True, False), (False, True), (False, False)]:
-        monkeypatch.setenv("XRNN_NUMBA", "1" if forward_fast else "0")
+    for forward, backward in [(ops, GENERIC), (GENERIC, ops), (GENERIC, GENERIC)]:
+        _use(monkeypatch, forward)
         _, _, cache = layer.forward(x)
-        monkeypatch.setenv("XRNN_NUMBA", "1" if backward_fast else "0")
+        _use(monkeypatch, backward)
         results.append(layer.backward(cache, dy))
     for dx, _, grads in results[:2]:
         assert_close(dx, results[2][0], dtype=dtype)
@@ -104,7 +124,7 @@ def test_caches_of_either_path_feed_either_backward(cell, dtype, loop, monkeypat
             assert_close(value, results[2][2][key], dtype=dtype)
 
 
-def test_classic_api_is_the_same_on_both_paths(dtype, loop, monkeypatch):
+def test_classic_api_is_the_same_on_every_ops(dtype, ops, monkeypatch):
     rng = np.random.default_rng(4)
     n_x, n_a, m, t_x = 3, 5, 4, 6
     p = {f"W{g}": rng.standard_normal((n_a, n_a + n_x)) for g in "fico"}
@@ -114,8 +134,8 @@ def test_classic_api_is_the_same_on_both_paths(dtype, loop, monkeypatch):
     x, a0 = rng.standard_normal((n_x, m, t_x)).astype(dtype), rng.standard_normal((n_a, m)).astype(dtype)
     da = rng.standard_normal((n_a, m, t_x)).astype(dtype)
     outs = []
-    for fast in ("1", "0"):
-        monkeypatch.setenv("XRNN_NUMBA", fast)
+    for each in (ops, GENERIC):
+        _use(monkeypatch, each)
         a, y, c, caches = classic.lstm_forward(x, a0, p)
         outs.append((a, y, c, classic.lstm_backward(da, caches)))
     for got, expected in zip(outs[0][:3], outs[1][:3]):
@@ -139,11 +159,11 @@ def test_kernel_activations_are_accurate_and_finite_for_any_finite_input(dtype_n
     z = z[np.abs(z) <= big].astype(dtype)[None, :]  # one batch row, H = len(z)
     zeros = np.zeros_like(z)
     tanh = np.empty_like(z)
-    _numba._rnn_tanh_forward(z, zeros, zeros[0], zeros[0], tanh)
+    kernels.rnn_tanh_forward(z, zeros, zeros[0], zeros[0], tanh)
     # the LSTM kernel with gates i = f = o = z, g = 0 and c_prev = 0 gives i = sigmoid(z)
     out, h = np.empty((6, *z.shape), dtype=dtype), np.empty_like(z)
     wide = np.zeros((1, 4 * z.shape[1]), dtype)
-    _numba._lstm_forward(np.concatenate([z, z, zeros, z], axis=1), wide, wide[0], zeros, h, out)
+    kernels.lstm_forward(np.concatenate([z, z, zeros, z], axis=1), wide, wide[0], zeros, h, out)
     sigmoid = out[0]
 
     z64 = z.astype(np.float64)
@@ -157,32 +177,49 @@ def test_kernel_activations_are_accurate_and_finite_for_any_finite_input(dtype_n
         assert np.all(err <= 4 * eps * np.abs(ref) + floor), float(np.max(err / (np.abs(ref) + floor)))
 
 
-def test_fast_cell_is_chosen_for_numpy_floats_only(monkeypatch):
-    x32 = np.zeros((1, 1, 1), dtype=np.float32)
+def test_ops_for_gives_numba_to_numpy_floats_only(monkeypatch):
     monkeypatch.delenv("XRNN_NUMBA", raising=False)
-    for cell in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL):
-        fast = _scan.fast_cell(cell, x32, xp=np)
-        assert fast.step is not cell.step and fast.step_backward is not cell.step_backward
-        assert (fast.name, fast.n_gates, fast.n_states, fast.fold_bias) == (
-            cell.name,
-            cell.n_gates,
-            cell.n_states,
-            cell.fold_bias,
-        )
-        assert _scan.fast_cell(cell, x32.astype(np.float16), xp=np) is cell
+    x32 = np.zeros(1, np.float32)
+    assert isinstance(ops_for(npx, x32.dtype), numba_backend.NumbaOps)
+    assert isinstance(ops_for(npx, np.zeros(1, np.float64).dtype), numba_backend.NumbaOps)
+    assert type(ops_for(npx, x32.astype(np.float16).dtype)) is Ops
+    assert ops_for(npx, x32.dtype) is ops_for(npx, x32.dtype)  # made once
     monkeypatch.setenv("XRNN_NUMBA", "0")
-    assert _scan.fast_cell(LSTM_CELL, x32, xp=np) is LSTM_CELL
+    assert type(ops_for(npx, x32.dtype)) is Ops
     strict = pytest.importorskip("array_api_strict")
     monkeypatch.delenv("XRNN_NUMBA")
-    assert _scan.fast_cell(LSTM_CELL, strict.asarray(x32), xp=strict) is LSTM_CELL
+    assert type(ops_for(strict, strict.asarray(x32).dtype)) is Ops
+
+
+def test_numba_ops_leave_cells_without_kernels_to_the_generic_loop():
+    renamed = xrnn.cells.Cell("lstm_variant", 4, 2, True, LSTM_CELL.step, LSTM_CELL.step_backward)
+    x, state = np.ones((T, N, IN), np.float64), (np.zeros((N, H)), np.zeros((N, H)))
+    rng = np.random.default_rng(0)
+    w = Weights(rng.standard_normal((4 * H, IN)), rng.standard_normal((4 * H, H)), None, None)
+    for implementation in IMPLEMENTATIONS.values():
+        _, _, steps = implementation.forward(
+            renamed,
+            implementation.project(x.reshape(T * N, IN), w.w_ih).reshape(T, N, -1),
+            w.w_hh.T.copy(),
+            (None, None),
+            state,
+            None,
+        )
+        assert isinstance(steps, list) and len(steps) == T
 
 
 def test_the_engine_runs_without_numba(monkeypatch):
+    from xrnn import _backends
+    from xrnn._engine import ops as ops_module
+
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
-    monkeypatch.delitem(sys.modules, "xrnn._numpy_numba")
-    monkeypatch.delattr(xrnn, "_numpy_numba")
-    assert _scan._numba_module.__wrapped__() is None
-    monkeypatch.setattr(_scan, "_numba_module", lambda: None)
+    for name in [m for m in sys.modules if m.startswith("xrnn._backends.numba")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delattr(_backends, "numba")
+    assert _backends.numba_ops.__wrapped__(npx) is None
+    monkeypatch.setattr(ops_module, "_ops", ops_module._ops.__wrapped__)
+    monkeypatch.setattr(_backends, "numba_ops", _backends.numba_ops.__wrapped__)
+    assert type(ops_for(npx, np.zeros(1, np.float32).dtype)) is Ops
     layer = xrnn.GRU(IN, H, seed=0)
     x, dy = _inputs("float32", extreme=False)
     y, _, cache = layer.forward(x)
@@ -190,8 +227,26 @@ def test_the_engine_runs_without_numba(monkeypatch):
     assert y.shape == (T, N, H) and dx.shape == x.shape
 
 
+def test_kernels_compile_without_a_disk_cache_where_none_can_be_written(monkeypatch):
+    from xrnn._backends.numba import compile as compile_module
+
+    real = compile_module.numba.njit
+
+    def refuse_cache(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compile_module.numba, "njit", refuse_cache)
+
+    def double(a):
+        return a * 2.0
+
+    assert compile_module.jit(double)(np.float64(1.5)) == 3.0
+
+
 def test_recycled_buffers_are_reused_only_when_nothing_refers_to_them():
-    recycler = _numba._Recycler(keep=2)
+    recycler = buffers.Recycler(keep=2)
     a = recycler.empty((3, 4), np.float32)
     b = recycler.empty((3, 4), np.float32)
     assert not np.shares_memory(a, b)
@@ -206,10 +261,9 @@ def test_recycled_buffers_are_reused_only_when_nothing_refers_to_them():
     assert len(recycler.raw) == 3  # b, c and d are in use
 
 
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_a_kept_cache_survives_later_calls(cell, monkeypatch):
-    monkeypatch.delenv("XRNN_NUMBA", raising=False)
-    layer = CELLS[cell](input_size=IN, hidden_size=H, seed=5, dtype="float64")
+def test_a_kept_cache_survives_later_calls(kind, ops, monkeypatch):
+    _use(monkeypatch, ops)
+    layer = make_layer(kind, input_size=IN, hidden_size=H, seed=5, dtype="float64")
     x, dy = _inputs("float64", extreme=False)
     dy = dy[..., :H]
     y, _, cache = layer.forward(x)
@@ -229,52 +283,48 @@ def test_a_kept_cache_survives_later_calls(cell, monkeypatch):
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_compiled_gemm_is_numpys_matmul(dtype_name, beta):
     numba = pytest.importorskip("numba")
-    if _numba._blas() is None:
+    if loops.blas() is None:
         pytest.skip("NumPy's BLAS gemm was not found in this build")
 
     @numba.njit
     def gemm(address, a, b, beta, c):
-        _numba._gemm(address, a, b, beta, c)
+        loops.call_gemm(address, a, b, beta, c)
 
     rng = np.random.default_rng(6)
     a, b, c = (rng.standard_normal(shape).astype(dtype_name) for shape in ((5, 7), (7, 3), (5, 3)))
     expected = a @ b + beta * c
-    gemm(_numba._gemm_of(a.dtype), a, b, beta, c)
+    gemm(loops.blas()[a.dtype], a, b, beta, c)
     assert_close(c, expected, dtype=dtype_name)
 
 
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_compiled_loop_keeps_the_cells_own_step_caches(cell, dtype, monkeypatch):
-    if _numba._blas() is None:
-        pytest.skip("NumPy's BLAS gemm was not found in this build")
-    monkeypatch.delenv("XRNN_NUMBA", raising=False)
-    layer = CELLS[cell](input_size=IN, hidden_size=H, dtype=dtype, seed=7)
+def test_numba_steps_are_the_cells_own_step_caches(kind, dtype, ops, monkeypatch):
+    layer = make_layer(kind, input_size=IN, hidden_size=H, dtype=dtype, seed=7)
     x, _ = _inputs(dtype, extreme=False)
-    compiled = layer.forward(x)[2].scans[0].steps
-    monkeypatch.setattr(_numba, "_blas", lambda: None)
-    per_step = layer.forward(x)[2].scans[0].steps
-    assert isinstance(compiled, _numba._SequenceSteps) and len(compiled) == len(per_step) == T
+    _use(monkeypatch, ops)
+    fast = layer.forward(x)[2].scans[0].steps
+    _use(monkeypatch, GENERIC)
+    generic = layer.forward(x)[2].scans[0].steps
+    assert isinstance(fast, table.SequenceSteps) and len(fast) == len(generic) == T
 
     def fields(step):  # the RNN's cache is h itself, the others' a NamedTuple of arrays
         return (step,) if isinstance(step, np.ndarray) else tuple(step)
 
-    for got, expected in [(compiled[t], per_step[t]) for t in range(T)] + [(compiled[-1], per_step[-1])]:
+    for got, expected in [(fast[t], generic[t]) for t in range(T)] + [(fast[-1], generic[-1])]:
         assert type(got) is type(expected)
         for g, e in zip(fields(got), fields(expected), strict=True):
             assert_close(g, e, dtype=dtype)
-    assert [type(s) for s in compiled[1:3]] == [type(s) for s in per_step[1:3]]
+    assert [type(s) for s in fast[1:3]] == [type(s) for s in generic[1:3]]
     with pytest.raises(IndexError):
-        compiled[T]
+        fast[T]
 
 
-@pytest.mark.parametrize("cell", list(CELLS))
-def test_fast_path_equals_generic_path_from_the_final_state_alone(cell, dtype, loop, monkeypatch):
+def test_every_ops_equals_the_generic_one_from_the_final_state_alone(kind, dtype, ops, monkeypatch):
     # no dy: the gradient enters through the final state only, and must be carried past each length
-    layer = CELLS[cell](input_size=IN, hidden_size=H, bidirectional=True, dtype=dtype, seed=8)
+    layer = make_layer(kind, input_size=IN, hidden_size=H, bidirectional=True, dtype=dtype, seed=8)
     x, _ = _inputs(dtype, extreme=False)
     results = []
-    for fast in ("1", "0"):
-        monkeypatch.setenv("XRNN_NUMBA", fast)
+    for each in (ops, GENERIC):
+        _use(monkeypatch, each)
         _, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
         results.append(layer.backward(cache, None, dstate=state))
     (dx, dstate, grads), (dx_ref, dstate_ref, grads_ref) = results
@@ -288,17 +338,19 @@ def test_fast_path_equals_generic_path_from_the_final_state_alone(cell, dtype, l
 
 
 @pytest.mark.parametrize("cell", [RNN_TANH, LSTM_CELL, GRU_CELL], ids=lambda c: c.name)
-def test_compiled_loop_refuses_weights_that_do_not_fit_before_running(cell, monkeypatch):
+def test_numba_ops_refuse_weights_that_do_not_fit_before_running(cell, ops, monkeypatch):
     # the compiled code has no bounds checks: a wrong size must stop it, not be read past
-    if _numba._blas() is None:
-        pytest.skip("NumPy's BLAS gemm was not found in this build")
-    monkeypatch.delenv("XRNN_NUMBA", raising=False)
+    _use(monkeypatch, ops)
     gates = cell.n_gates * H
     x = np.ones((T, N, IN), np.float32)
     state = tuple(np.zeros((N, H), np.float32) for _ in range(cell.n_states))
     for w_hh, b_hh in [(np.ones((gates, H + 2)), np.ones(gates)), (np.ones((gates, H)), np.ones(gates + 1))]:
-        weights = _scan.Weights(
+        weights = Weights(
             np.ones((gates, IN), np.float32), w_hh.astype(np.float32), None, b_hh.astype(np.float32)
         )
         with pytest.raises(ValueError, match=r"must have shape"):
-            _scan.scan(cell, x, state, weights, xp=np)
+            scan(cell, x, state, weights, xp=npx)
+
+
+def test_the_cell_table_names_every_cell_the_kernels_serve():
+    assert set(table.KERNELS) == set(CELLS)
