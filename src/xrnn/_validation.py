@@ -6,12 +6,13 @@ says what was expected and shows what came. Nothing here runs inside a time loop
 
 from __future__ import annotations
 
+import numbers
 import operator
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-__all__ = ["check_dtypes", "check_finite", "check_keys", "check_shape", "lengths_list"]
+__all__ = ["check_dtypes", "check_finite", "check_int", "check_keys", "check_shape", "lengths_list"]
 
 
 def check_shape(name: str, a: Any, expected: Sequence[int | None], meaning: str) -> None:
@@ -36,6 +37,23 @@ def check_shape(name: str, a: Any, expected: Sequence[int | None], meaning: str)
         if len(expected) == 1:
             want = want[:-1] + ",)"
         raise ValueError(f"{name} must have shape {want} {meaning}, got shape {shape}")
+
+
+def check_int(name: str, value: Any, *, least: int = 1) -> None:
+    """Check that ``value`` is an integer (not a bool) of at least ``least``.
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the message.
+    value : object
+        The value to check; Python and NumPy integers pass.
+    least : int, default 1
+        The smallest value allowed.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        want = "a positive int" if least == 1 else f"an int >= {least}"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
 
 
 def check_dtypes(xp: ModuleType, **arrays: Any) -> Any:

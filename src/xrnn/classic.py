@@ -203,13 +203,20 @@ def _lstm_weights(parameters: Params, n_a: int, xp: ModuleType) -> Weights:
     return Weights(w_ih, w_hh, b, None)
 
 
+def _bias(g: Weights) -> Array:
+    """The bias gradient of a classic cell (the engine's ``b_ih``: classic cells have one bias)."""
+    if g.b_ih is None:
+        raise RuntimeError("the classic cells always have a bias")
+    return g.b_ih
+
+
 def _lstm_grads(g: Weights, n_a: int, xp: ModuleType) -> dict[str, Array]:
     """Split the engine's gradients back into ``dWf, dbf, ...`` on ``[a_prev; xt]``."""
     out = {}
     for j, gate in enumerate(_LSTM_GATES):
         rows = slice(j * n_a, (j + 1) * n_a)
         out[f"dW{gate}"] = xp.concat([g.w_hh[rows, :], g.w_ih[rows, :]], axis=1)
-        out[f"db{gate}"] = g.b_ih[rows, None]
+        out[f"db{gate}"] = _bias(g)[rows, None]
     return {k: out[k] for k in ("dWf", "dbf", "dWi", "dbi", "dWc", "dbc", "dWo", "dbo")}
 
 
@@ -366,7 +373,7 @@ def rnn_cell_backward(da_next: Array, cache: tuple) -> dict[str, Array]:
         "da_prev": _t(dh0, xp),
         "dWax": g.w_ih,
         "dWaa": g.w_hh,
-        "dba": g.b_ih[:, None],
+        "dba": _bias(g)[:, None],
     }
 
 
@@ -392,7 +399,7 @@ def rnn_backward(da: Array, caches: tuple) -> dict[str, Array]:
     xp, _, n_a, m = _check_inputs(c0[2], {"a_next": c0[0], "a_prev": c0[1]}, c0[3], "rnn_cell")
     _check_da(da, n_a, m, len(cells), 3, "da", xp, c0[0])
     dx, dh0, g = _rnn_backward(cells[: da.shape[2]], da, xp)
-    return {"dx": _seq(dx, xp), "da0": _t(dh0, xp), "dWax": g.w_ih, "dWaa": g.w_hh, "dba": g.b_ih[:, None]}
+    return {"dx": _seq(dx, xp), "da0": _t(dh0, xp), "dWax": g.w_ih, "dWaa": g.w_hh, "dba": _bias(g)[:, None]}
 
 
 # ---------------------------------------------------------------------------- LSTM

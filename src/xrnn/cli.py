@@ -28,7 +28,7 @@ from typing import Any
 from ._backend import BACKENDS, get_backend, host_rng, resolve_namespace
 from .data import CharVocab, read_corpus
 from .io import CheckpointError, load_checkpoint, save_checkpoint
-from .model import CELLS, SequenceModel
+from .model import LAYERS, SequenceModel
 from .optim import Adam
 from .plot import PlottingUnavailable, plot_gradient_flow, plot_loss_curve
 from .sampling import sample
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--task", choices=list(TASKS), default="adding", help="what to learn (default: adding)")
-    demo.add_argument("--cell", choices=list(CELLS), default="lstm", help="recurrent cell (default: lstm)")
+    demo.add_argument("--cell", choices=list(LAYERS), default="lstm", help="recurrent cell (default: lstm)")
     demo.add_argument(
         "--corpus", metavar="FILE", help="UTF-8 text for --task text (default: the Zen of Python)"
     )

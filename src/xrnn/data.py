@@ -28,6 +28,7 @@ import numpy as np
 
 from ._backend import convert, host_rng, resolve_dtype, resolve_namespace
 from ._typing import Array
+from ._validation import check_int
 
 __all__ = [
     "REBER_SYMBOLS",
@@ -80,8 +81,8 @@ def adding_problem(
     target : array, shape (N, 1)
         Sum of the two marked values.
     """
-    _check_count("n", n, 1)
-    _check_count("seq_len", seq_len, 2)
+    check_int("n", n)
+    check_int("seq_len", seq_len, least=2)
     rng = host_rng(seed)
     values = rng.uniform(0.0, 1.0, size=(seq_len, n))
     half = seq_len // 2
@@ -112,7 +113,8 @@ _REBER_GRAPH: dict[int, tuple[tuple[str, int | None], ...]] = {
 
 
 def _reber(rng: np.random.Generator) -> str:
-    out, node = ["B"], 0
+    out: list[str] = ["B"]
+    node: int | None = 0
     while node is not None:
         symbol, node = _REBER_GRAPH[node][rng.integers(len(_REBER_GRAPH[node]))]
         out.append(symbol)
@@ -134,7 +136,7 @@ def embedded_reber(n: int, *, seed: Any = None) -> list[str]:
     list of str
         ``n`` strings over :data:`REBER_SYMBOLS`, e.g. ``"BTBPVVETE"``.
     """
-    _check_count("n", n, 1)
+    check_int("n", n)
     rng = host_rng(seed)
     strings = []
     for _ in range(n):
@@ -396,8 +398,8 @@ def text_batch(
     targets : int32 array, shape (T, N)
         The next characters ``ids[s + 1 : s + T + 1]``.
     """
-    _check_count("n", n, 1)
-    _check_count("seq_len", seq_len, 1)
+    check_int("n", n)
+    check_int("seq_len", seq_len)
     if len(ids) <= seq_len:
         raise ValueError(f"seq_len must be shorter than the text ({len(ids)} characters), got {seq_len}")
     starts = host_rng(seed).integers(0, len(ids) - seq_len, size=n)
@@ -413,8 +415,3 @@ def text_batch(
 def _place(a: np.ndarray, xp: Any, dtype: Any, device: Any) -> Array:
     space = resolve_namespace(xp)
     return convert(a, xp=space, dtype=resolve_dtype(dtype, space), device=device)
-
-
-def _check_count(name: str, value: Any, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")

@@ -35,7 +35,7 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 
 from ._backend import convert, resolve_dtype, resolve_namespace
-from .model import CELLS, SequenceModel
+from .model import LAYERS, SequenceModel
 from .optim import OPTIMIZERS
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
@@ -235,7 +235,7 @@ def _write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # NumPy's stub reads **kwds as allow_pickle
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -307,7 +307,7 @@ def _parse_header(path: pathlib.Path, raw: np.ndarray | None) -> dict[str, Any]:
             f"{path}: model configuration must have {', '.join(_CONFIG_KEYS)} of types "
             f"{', '.join(t.__name__ for t in _CONFIG_KEYS.values())}, got {config!r}"
         )
-    if config["cell"] not in CELLS or min(config[k] for k in _CONFIG_KEYS if k != "cell") < 1:
+    if config["cell"] not in LAYERS or min(config[k] for k in _CONFIG_KEYS if k != "cell") < 1:
         raise CheckpointError(f"{path}: model configuration is not valid: {config!r}")
     if header["dtype"] not in ("float32", "float64"):
         raise CheckpointError(f"{path}: dtype must be float32 or float64, got {header['dtype']!r}")

@@ -30,7 +30,7 @@ from array_api_compat import device as device_of
 from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._engine.scan import ScanCache, Weights, scan, scan_backward
 from ._typing import Array
-from ._validation import check_dtypes, check_shape, lengths_list
+from ._validation import check_dtypes, check_int, check_shape, lengths_list
 from ._validation import check_finite as _check_finite
 from .cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH, Cell
 
@@ -78,13 +78,9 @@ class _Recurrent:
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
-        for name, value in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("num_layers", num_layers),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int("input_size", input_size)
+        check_int("hidden_size", hidden_size)
+        check_int("num_layers", num_layers)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -202,13 +198,19 @@ class _Recurrent:
                 "state_dict['weight_hh_l0'] and ['weight_ih_l0'] must be 2-d, got shapes "
                 f"{tuple(w_hh.shape)} and {tuple(w_ih.shape)}"
             )
-        hidden = int(w_hh.shape[1])
-        layer = cls.__new__(cls)
-        layer.input_size, layer.hidden_size = int(w_ih.shape[1]), hidden
-        layer.num_layers, layer.bidirectional, layer.batch_first = layers, bidirectional, batch_first
-        for key, value in extra.items():
-            setattr(layer, key, value)
-        layer._set_cell()
+        hidden, n_in = int(w_hh.shape[1]), int(w_ih.shape[1])
+        source_dtype = str(w_ih.dtype).rsplit(".", 1)[-1]
+        layer = cls(
+            n_in,
+            hidden,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            xp=xp,
+            dtype=dtype if dtype is not None else source_dtype,
+            device=device,
+            **extra,
+        )
         expected = layer._param_shapes()
         missing = sorted(set(expected) - set(sd))
         if missing:
@@ -221,18 +223,12 @@ class _Recurrent:
             if got != shape:
                 raise ValueError(
                     f"state_dict[{key!r}] must have shape {shape} for a {cls.__name__} "
-                    f"with input_size={layer.input_size}, hidden_size={hidden}, got {got}"
+                    f"with input_size={n_in}, hidden_size={hidden}, got {got}"
                 )
-        layer.xp = resolve_namespace(xp)
-        source_dtype = str(w_ih.dtype).rsplit(".", 1)[-1]
-        layer.dtype = resolve_dtype(dtype if dtype is not None else source_dtype, layer.xp)
         layer.params = {
             key: convert(sd[key], xp=layer.xp, dtype=layer.dtype, device=device) for key in expected
         }
         return layer
-
-    def _set_cell(self) -> None:
-        """Hook for classes whose cell depends on settings (RNN's nonlinearity)."""
 
     def __repr__(self) -> str:
         return (
@@ -514,17 +510,13 @@ class RNN(_Recurrent):
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
-        self.nonlinearity = nonlinearity
-        self._set_cell()
+        cells = {"tanh": RNN_TANH, "relu": RNN_RELU}
+        if nonlinearity not in cells:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity, self._cell = nonlinearity, cells[nonlinearity]
         super().__init__(
             input_size, hidden_size, num_layers, bidirectional, batch_first, dtype, device, xp, seed
         )
-
-    def _set_cell(self) -> None:
-        cells = {"tanh": RNN_TANH, "relu": RNN_RELU}
-        if self.nonlinearity not in cells:
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
-        self._cell = cells[self.nonlinearity]
 
     @classmethod
     def from_state_dict(

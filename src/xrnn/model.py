@@ -22,11 +22,11 @@ from ._typing import Array
 from .layers import GRU, LSTM, RNN, LayerCache
 from .output import Dense, DenseCache
 
-__all__ = ["CELLS", "ModelCache", "SequenceModel"]
+__all__ = ["LAYERS", "ModelCache", "SequenceModel"]
 
 
-#: Recurrent layer class of each ``cell`` name.
-CELLS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+#: The recurrent layer class of each ``cell`` name that a SequenceModel takes.
+LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 class ModelCache(NamedTuple):
@@ -81,13 +81,13 @@ class SequenceModel:
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {cell!r}")
+        if cell not in LAYERS:
+            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {cell!r}")
         namespace_ = resolve_namespace(xp)
         dtype_ = resolve_dtype(dtype, namespace_)
         rng = host_rng(seed)
         self.cell = cell
-        self.rnn = CELLS[cell](
+        self.rnn = LAYERS[cell](
             input_size, hidden_size, num_layers, dtype=dtype_, device=device, xp=namespace_, seed=rng
         )
         self.head = Dense(hidden_size, output_size, dtype=dtype_, device=device, xp=namespace_, seed=rng)

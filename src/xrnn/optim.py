@@ -24,7 +24,7 @@ from typing import Any
 from ._backend import namespace
 from ._typing import Array
 
-__all__ = ["SGD", "Adam", "clip_grad_norm"]
+__all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm"]
 
 Params = Mapping[str, Array]
 
@@ -55,119 +55,25 @@ def clip_grad_norm(grads: Params, max_norm: float) -> tuple[dict[str, Array], Ar
     return {key: g * scale for key, g in grads.items()}, norm
 
 
-class SGD:
-    """Stochastic gradient descent with optional (heavy-ball) momentum.
+class Optimizer:
+    """Base of the optimisers: a step counter and per-parameter state arrays.
 
-    Parameters
-    ----------
-    lr : float
-        Learning rate, positive.
-    momentum : float, default 0.0
-        Momentum factor ``mu`` in ``[0, 1)``.
+    A subclass sets :attr:`name` and :attr:`slots` (the names of its per-parameter state,
+    each a dict of arrays keyed like the parameters) and defines :meth:`hyperparameters`
+    and ``_update``; checking the arguments of :meth:`step` and the checkpoint format of
+    the state are here, once.
 
     Attributes
     ----------
     state : dict
-        ``{"step": int, "velocity": {key: array}}``, empty velocity before the first step.
+        ``{"step": int, slot: {key: array}, ...}``, empty slots before the first step.
     """
 
-    name = "sgd"
+    name = ""
+    slots: tuple[str, ...] = ()
 
-    def __init__(self, lr: float, momentum: float = 0.0) -> None:
-        _check_positive("lr", lr)
-        _check_unit("momentum", momentum)
-        self.lr, self.momentum = float(lr), float(momentum)
-        self.state: dict[str, Any] = {"step": 0, "velocity": {}}
-
-    def hyperparameters(self) -> dict[str, float]:
-        """The constructor's arguments.
-
-        Returns
-        -------
-        dict of str to float
-            ``{"lr": ..., "momentum": ...}``.
-        """
-        return {"lr": self.lr, "momentum": self.momentum}
-
-    def step(self, params: Params, grads: Params) -> dict[str, Array]:
-        """One update.
-
-        Parameters
-        ----------
-        params : dict of str to array
-            Current parameters, any shapes, one namespace and device.
-        grads : dict of str to array
-            Their gradients, same keys and shapes.
-
-        Returns
-        -------
-        dict of str to array
-            The updated parameters, new arrays under the same keys.
-        """
-        _check_pair(params, grads)
-        velocity: dict[str, Array] = {}
-        if self.momentum:
-            old = self.state["velocity"]
-            velocity = {k: g if k not in old else self.momentum * old[k] + g for k, g in grads.items()}
-        direction = velocity or grads
-        self.state = {"step": self.state["step"] + 1, "velocity": velocity}
-        return {k: p - self.lr * direction[k] for k, p in params.items()}
-
-    def state_arrays(self) -> dict[str, Array]:
-        """The state's arrays under flat names, for checkpoints.
-
-        Returns
-        -------
-        dict of str to array
-            ``"velocity.<key>"`` for each parameter key (empty before the first step
-            or without momentum).
-        """
-        return {f"velocity.{key}": v for key, v in self.state["velocity"].items()}
-
-    def load_state(self, step: int, arrays: Mapping[str, Array]) -> None:
-        """Restore the state written by :meth:`state_arrays`.
-
-        Parameters
-        ----------
-        step : int
-            Number of steps taken.
-        arrays : dict of str to array
-            As returned by :meth:`state_arrays`.
-        """
-        self.state = {"step": int(step), "velocity": _unflatten(arrays, ("velocity",))["velocity"]}
-
-
-class Adam:
-    """Adam with bias correction, ``eps`` outside the square root (as ``torch.optim.Adam``).
-
-    Parameters
-    ----------
-    lr : float, default 1e-3
-        Learning rate, positive.
-    betas : tuple of float, default (0.9, 0.999)
-        Decay rates ``b1, b2`` of the first and second moment estimates, each in ``[0, 1)``.
-    eps : float, default 1e-8
-        Added to ``sqrt(v_hat)`` in the denominator, positive.
-
-    Attributes
-    ----------
-    state : dict
-        ``{"step": t, "m": {key: array}, "v": {key: array}}``.
-    """
-
-    name = "adam"
-
-    def __init__(
-        self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
-    ) -> None:
-        _check_positive("lr", lr)
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise TypeError(f"betas must be a pair (b1, b2), got {betas!r}")
-        _check_unit("betas[0]", betas[0])
-        _check_unit("betas[1]", betas[1])
-        _check_positive("eps", eps)
-        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
-        self.state: dict[str, Any] = {"step": 0, "m": {}, "v": {}}
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {"step": 0, **{slot: {} for slot in self.slots}}
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's arguments.
@@ -175,9 +81,9 @@ class Adam:
         Returns
         -------
         dict
-            ``{"lr": ..., "betas": [b1, b2], "eps": ...}``.
+            Keyword arguments that rebuild this optimiser.
         """
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+        raise NotImplementedError
 
     def step(self, params: Params, grads: Params) -> dict[str, Array]:
         """One update.
@@ -195,6 +101,124 @@ class Adam:
             The updated parameters, new arrays under the same keys.
         """
         xp = _check_pair(params, grads)
+        return self._update(params, grads, xp=xp)
+
+    def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
+        raise NotImplementedError
+
+    def state_arrays(self) -> dict[str, Array]:
+        """The state's arrays under flat names, for checkpoints.
+
+        Returns
+        -------
+        dict of str to array
+            ``"<slot>.<key>"`` for each slot and parameter key (empty before the first step).
+        """
+        return {f"{slot}.{key}": a for slot in self.slots for key, a in self.state[slot].items()}
+
+    def load_state(self, step: int, arrays: Mapping[str, Array]) -> None:
+        """Restore the state written by :meth:`state_arrays`.
+
+        Parameters
+        ----------
+        step : int
+            Number of steps taken.
+        arrays : dict of str to array
+            As returned by :meth:`state_arrays`.
+        """
+        self.state = {"step": int(step), **_unflatten(arrays, self.slots)}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (heavy-ball) momentum.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, positive.
+    momentum : float, default 0.0
+        Momentum factor ``mu`` in ``[0, 1)``.
+
+    Attributes
+    ----------
+    state : dict
+        ``{"step": int, "velocity": {key: array}}``, empty velocity before the first step
+        or without momentum.
+    """
+
+    name = "sgd"
+    slots = ("velocity",)
+
+    def __init__(self, lr: float, momentum: float = 0.0) -> None:
+        _check_positive("lr", lr)
+        _check_unit("momentum", momentum)
+        self.lr, self.momentum = float(lr), float(momentum)
+        super().__init__()
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's arguments.
+
+        Returns
+        -------
+        dict of str to float
+            ``{"lr": ..., "momentum": ...}``.
+        """
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
+        velocity: dict[str, Array] = {}
+        if self.momentum:
+            old = self.state["velocity"]
+            velocity = {k: g if k not in old else self.momentum * old[k] + g for k, g in grads.items()}
+        direction = velocity or grads
+        self.state = {"step": self.state["step"] + 1, "velocity": velocity}
+        return {k: p - self.lr * direction[k] for k, p in params.items()}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction, ``eps`` outside the square root (as ``torch.optim.Adam``).
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        Learning rate, positive.
+    betas : tuple of float, default (0.9, 0.999)
+        Decay rates ``b1, b2`` of the first and second moment estimates, each in ``[0, 1)``.
+    eps : float, default 1e-8
+        Added to ``sqrt(v_hat)`` in the denominator, positive.
+
+    Attributes
+    ----------
+    state : dict
+        ``{"step": t, "m": {key: array}, "v": {key: array}}``; ``t`` sets the bias correction.
+    """
+
+    name = "adam"
+    slots = ("m", "v")
+
+    def __init__(
+        self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
+        _check_positive("lr", lr)
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair (b1, b2), got {betas!r}")
+        _check_unit("betas[0]", betas[0])
+        _check_unit("betas[1]", betas[1])
+        _check_positive("eps", eps)
+        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        super().__init__()
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's arguments.
+
+        Returns
+        -------
+        dict
+            ``{"lr": ..., "betas": [b1, b2], "eps": ...}``.
+        """
+        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps}
+
+    def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
         b1, b2 = self.betas
         t = self.state["step"] + 1
         m_old, v_old = self.state["m"], self.state["v"]
@@ -211,29 +235,6 @@ class Adam:
             k: p - self.lr * (m[k] / correction1) / (xp.sqrt(v[k] / correction2) + self.eps)
             for k, p in params.items()
         }
-
-    def state_arrays(self) -> dict[str, Array]:
-        """The state's arrays under flat names, for checkpoints.
-
-        Returns
-        -------
-        dict of str to array
-            ``"m.<key>"`` and ``"v.<key>"`` for each parameter key (empty before the first step).
-        """
-        return {f"{part}.{key}": a for part in ("m", "v") for key, a in self.state[part].items()}
-
-    def load_state(self, step: int, arrays: Mapping[str, Array]) -> None:
-        """Restore the state written by :meth:`state_arrays`.
-
-        Parameters
-        ----------
-        step : int
-            Number of steps taken (``t``, which sets the bias correction).
-        arrays : dict of str to array
-            As returned by :meth:`state_arrays`.
-        """
-        parts = _unflatten(arrays, ("m", "v"))
-        self.state = {"step": int(step), "m": parts["m"], "v": parts["v"]}
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -22,7 +22,7 @@ from array_api_compat import device as device_of
 
 from ._backend import host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._typing import Array
-from ._validation import check_dtypes
+from ._validation import check_dtypes, check_int
 
 __all__ = ["Dense", "DenseCache"]
 
@@ -77,9 +77,8 @@ class Dense:
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int("in_features", in_features)
+        check_int("out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         namespace_ = resolve_namespace(xp)
         dtype_ = resolve_dtype(dtype, namespace_)

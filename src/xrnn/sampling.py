@@ -9,12 +9,13 @@ seed gives the same text on every backend (up to rounding at the boundaries).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from array_api_compat import device as device_of
 
 from ._activations import softmax
 from ._typing import Array
+from ._validation import check_int
 from .model import SequenceModel
 
 __all__ = ["sample"]
@@ -22,7 +23,7 @@ __all__ = ["sample"]
 
 def sample(
     model: SequenceModel,
-    prime: Sequence[int],
+    prime: Iterable[int],
     length: int,
     *,
     temperature: float = 1.0,
@@ -64,8 +65,7 @@ def sample(
         isinstance(i, bool) or not hasattr(i, "__index__") or not 0 <= i < n_symbols for i in prime
     ):
         raise ValueError(f"prime must be a non-empty sequence of ints in 0..{n_symbols - 1}, got {prime!r}")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ValueError(f"length must be an int >= 0, got {length!r}")
+    check_int("length", length, least=0)
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature >= 0:
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
 

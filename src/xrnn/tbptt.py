@@ -7,6 +7,7 @@ from typing import Any
 
 from ._backend import namespace
 from ._typing import Array
+from ._validation import check_int
 
 __all__ = ["truncated_bptt"]
 
@@ -58,8 +59,7 @@ def truncated_bptt(
     ((12, 3), (1, 4, 3))
     """
     namespace(x=x)  # an array of a supported namespace, or a TypeError naming x
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    check_int("chunk_size", chunk_size)
     if x.ndim != 3:
         raise ValueError(f"x must have 3 dimensions, got shape {tuple(x.shape)}")
     time_axis = 1 if layer.batch_first else 0

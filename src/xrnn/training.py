@@ -23,6 +23,7 @@ from array_api_compat import device as device_of
 
 from ._backend import host_rng, namespace
 from ._typing import Array
+from ._validation import check_int
 from .model import SequenceModel
 from .optim import clip_grad_norm
 
@@ -66,8 +67,7 @@ def train(
     """
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    check_int("steps", steps, least=0)
     rng = host_rng(seed)
     losses: list[float] = []
     for step in range(1, steps + 1):

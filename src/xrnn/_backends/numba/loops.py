@@ -50,6 +50,7 @@ __all__ = [
     "call_gemm",
     "carry",
     "clear",
+    "gemm_address",
     "gru_sequence",
     "gru_sequence_backward",
     "lstm_sequence",
@@ -120,11 +121,21 @@ def blas() -> dict[np.dtype, int] | None:
             single, double = getattr(lib, f"{prefix}sgemm{suffix}"), getattr(lib, f"{prefix}dgemm{suffix}")
         except AttributeError:
             continue
-        return {
-            np.dtype(np.float32): ctypes.cast(single, ctypes.c_void_p).value,
-            np.dtype(np.float64): ctypes.cast(double, ctypes.c_void_p).value,
-        }
+        return {np.dtype(np.float32): _address(single), np.dtype(np.float64): _address(double)}
     return None
+
+
+def _address(function: Any) -> int:
+    """The address of a ``ctypes`` function pointer."""
+    return int(ctypes.cast(function, ctypes.c_void_p).value or 0)
+
+
+def gemm_address(dtype: Any) -> int:
+    """Address of NumPy's ``gemm`` for ``dtype`` (the compiled loops exist only where there is one)."""
+    found = blas()
+    if found is None:
+        raise RuntimeError("NumPy's BLAS gemm was not found; the compiled loops are not in use")
+    return found[np.dtype(dtype)]
 
 
 @jit

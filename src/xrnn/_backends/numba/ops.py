@@ -19,7 +19,7 @@ from ..._typing import Array, State
 from ..._validation import check_shape
 from ...cells import Cell
 from .buffers import RECYCLER, contiguous, int64_lengths
-from .loops import blas, carry, clear, upstream
+from .loops import blas, carry, clear, gemm_address, upstream
 from .table import KERNELS, CellKernels, SequenceSteps, buffers
 
 __all__ = ["NumbaOps"]
@@ -89,7 +89,7 @@ class NumbaOps(Ops):
         gh = np.empty((n, width), dtype)
         lengths = int64_lengths(lengths)
         if self.compiled:
-            k.sequence(blas()[dtype], lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
+            k.sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         else:
             _forward_by_step(k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         state = (y[-1],) if k.c_slot is None else (y[-1], kept[-1, k.c_slot])
@@ -126,7 +126,7 @@ class NumbaOps(Ops):
             y, kept, first = buffers(k, steps)
             check_shape("steps (h)", y, (t_steps, n, hidden), fits)
             check_shape("steps (kept)", kept, (t_steps, k.kept, n, hidden), fits)
-            d = k.sequence_backward(blas()[dtype], lengths, dy, d, y, kept, first, w_hh, dg)
+            d = k.sequence_backward(gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg)
         else:
             d = _backward_by_step(k, steps, lengths, dy, d, w_hh, dg)
         return dg[0], (dg[1] if k.grads > 1 else None), d

@@ -73,36 +73,36 @@ def _rnn(relu: bool) -> CellKernels:
         else (kernels.rnn_tanh_forward, kernels.rnn_tanh_backward)
     )
 
-    def sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):  # type: ignore[no-untyped-def]
+    def sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):
         loops.rnn_sequence(gemm, relu, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, gh)
 
-    def sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):  # type: ignore[no-untyped-def]
+    def sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):
         return (loops.rnn_sequence_backward(gemm, relu, lengths, dy, d[0], y, w_hh, dg[0]),)
 
-    def step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-def]
+    def step(gx, gh, b_x, b_h, state, h, kept_t):
         forward(gx, gh, b_x, b_h, h)
 
-    def step_backward(dstate, h, dg_t):  # type: ignore[no-untyped-def]
+    def step_backward(dstate, h, dg_t):
         backward(_c(dstate[0]), _c(h), dg_t[0])
         return (None,)
 
     return CellKernels(0, None, 1, sequence, sequence_backward, step, step_backward, lambda y, k, f, t: y[t])
 
 
-def _lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):  # type: ignore[no-untyped-def]
+def _lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):
     # b_h is zero: the LSTM folds b_hh into b_x (Cell.fold_bias), and its kernel takes one bias
     loops.lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, state0[0], state0[1], y, kept, gh)
 
 
-def _lstm_sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):  # type: ignore[no-untyped-def]
+def _lstm_sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):
     return loops.lstm_sequence_backward(gemm, lengths, dy, d[0], d[1], kept, first, w_hh, dg[0])
 
 
-def _lstm_step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-def]
+def _lstm_step(gx, gh, b_x, b_h, state, h, kept_t):
     kernels.lstm_forward(gx, gh, b_x, _c(state[1]), h, kept_t)
 
 
-def _lstm_step_backward(dstate, cache, dg_t):  # type: ignore[no-untyped-def]
+def _lstm_step_backward(dstate, cache, dg_t):
     dh, dc_next = dstate
     dc_prev = np.empty_like(dh)
     i, f, g, o, tanh_c, c_prev = (_c(a) for a in cache)
@@ -110,30 +110,30 @@ def _lstm_step_backward(dstate, cache, dg_t):  # type: ignore[no-untyped-def]
     return (None, dc_prev)
 
 
-def _lstm_record(y, kept, first, t):  # type: ignore[no-untyped-def]
+def _lstm_record(y, kept, first, t):
     return LSTMStep(*kept[t, :5], first if t == 0 else kept[t - 1, 5])
 
 
-def _gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):  # type: ignore[no-untyped-def]
+def _gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):
     loops.gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, kept, gh)
 
 
-def _gru_sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):  # type: ignore[no-untyped-def]
+def _gru_sequence_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg):
     return (loops.gru_sequence_backward(gemm, lengths, dy, d[0], kept, first, y, w_hh, dg[0], dg[1]),)
 
 
-def _gru_step(gx, gh, b_x, b_h, state, h, kept_t):  # type: ignore[no-untyped-def]
+def _gru_step(gx, gh, b_x, b_h, state, h, kept_t):
     kernels.gru_forward(gx, gh, b_x, b_h, _c(state[0]), h, kept_t)
 
 
-def _gru_step_backward(dstate, cache, dg_t):  # type: ignore[no-untyped-def]
+def _gru_step_backward(dstate, cache, dg_t):
     direct = np.empty_like(dstate[0])
     r, z, n, gh_n, h_prev = cache
     kernels.gru_backward(_c(dstate[0]), _c(r), _c(z), _c(n), _c(gh_n), _c(h_prev), dg_t[0], dg_t[1], direct)
     return (direct,)
 
 
-def _gru_record(y, kept, first, t):  # type: ignore[no-untyped-def]
+def _gru_record(y, kept, first, t):
     return GRUStep(*kept[t], first if t == 0 else y[t - 1])
 
 
