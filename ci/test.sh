@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The project's one test command: installs what the tests need, then runs ruff and the
-# CPU test matrix (numpy, array_api_strict, torch, jax), one backend per pytest run, then
-# builds the documentation with warnings as errors and runs its doctests.
+# The project's one test command: installs what the tests need, then runs ruff, mypy and
+# the CPU test matrix (numpy, array_api_strict, torch, jax) in one pytest process (the
+# `xp` fixture runs each backend; tests without it run once), then builds the
+# documentation with warnings as errors and runs its doctests.
 #
 # Uses the active virtual environment if there is one, else creates .venv beside this repo.
-# XRNN_BACKENDS="numpy torch" narrows the matrix.
+# XRNN_BACKEND=torch narrows the matrix to one backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,18 +18,19 @@ fi
 python -m pip install --quiet --upgrade pip
 # Pinned: on the project's machines this resolves to a CPU build; an unpinned torch pulls CUDA.
 python -m pip install --quiet "torch==2.13.0"
-# [fast] adds numba, so the numpy leg tests the fused-kernel fast path (tests/test_fastpath.py).
+# [fast] adds numba, so the NumPy tests run the Numba Ops too (tests/test_ops.py).
 python -m pip install --quiet -e ".[test,docs,fast]"
 
 echo "=== ruff"
 ruff check src tests docs benchmarks
 ruff format --check src tests docs benchmarks
 
+echo "=== mypy"
+mypy
+
 status=0
-for backend in ${XRNN_BACKENDS:-numpy array_api_strict torch jax}; do
-  echo "=== pytest, XRNN_BACKEND=$backend"
-  XRNN_BACKEND=$backend python -m pytest -p no:cacheprovider || status=$?
-done
+echo "=== pytest, backends: ${XRNN_BACKEND:-every installed one}"
+python -m pytest -p no:cacheprovider || status=$?
 echo "=== docs: html (warnings are errors) and doctests"
 bash ci/fetch-mathjax.sh
 XRNN_BACKEND=numpy python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html || status=$?
