@@ -1,7 +1,7 @@
 """The backend seam: an :class:`Ops` runs one direction of one layer over a whole sequence.
 
 :class:`Ops` itself is the generic implementation, the Python time loop of DESIGN 1c over
-a cell's ``step`` and ``step_backward``, in the Array API alone (no ``out=``, no buffers,
+a cell's ``step`` and ``step_backward``, in the Array API alone (no output arguments, no buffers,
 nothing written into an array). A backend subclasses it in its own package
 (:mod:`xrnn._backends`) and replaces whole methods: Numba's compiled loop, later CUDA
 kernels or a ``lax.scan``. It may keep its own buffers and step-cache layout, as long as

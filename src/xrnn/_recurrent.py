@@ -1,0 +1,411 @@
+"""What the three layer classes share: parameters, state dicts, and the run over layers and directions.
+
+See :mod:`xrnn.layers` for the parameter table and :class:`xrnn.LSTM` for the API.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, NamedTuple, TypeVar
+
+from array_api_compat import device as device_of
+
+from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
+from ._engine.scan import ScanCache, Weights, scan, scan_backward
+from ._typing import Array
+from ._validation import check_dtypes, check_int, check_shape, lengths_list
+from ._validation import check_finite as _check_finite
+from .cells import Cell
+
+__all__ = ["LayerCache", "Recurrent"]
+
+_Layer = TypeVar("_Layer", bound="Recurrent")
+_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
+
+
+class LayerCache(NamedTuple):
+    """What :meth:`LSTM.backward` (and the others) needs from ``forward``.
+
+    Attributes
+    ----------
+    scans : list of ScanCache
+        One per layer and direction, in the order ``l0, l0_reverse, l1, ...``.
+    shape : tuple of int
+        ``(T, N, I)``, the time-major shape of ``x``.
+    batch_first : bool
+        Layout of ``x`` and ``y`` given to ``forward``.
+    cell : str
+        Name of the cell that made it.
+    """
+
+    scans: list[ScanCache]
+    shape: tuple[int, int, int]
+    batch_first: bool
+    cell: str
+
+
+class Recurrent:
+    """Shared machinery of the three layer classes; see :class:`LSTM`."""
+
+    _cell: Cell
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        dtype: Any = None,
+        device: Any = None,
+        xp: str | ModuleType | None = None,
+        seed: Any = None,
+    ) -> None:
+        check_int("input_size", input_size)
+        check_int("hidden_size", hidden_size)
+        check_int("num_layers", num_layers)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bool(bidirectional)
+        self.batch_first = bool(batch_first)
+        self.xp = resolve_namespace(xp)
+        self.dtype = resolve_dtype(dtype, self.xp)
+        bound = 1.0 / math.sqrt(hidden_size)
+        rng = host_rng(seed)
+        self.params: dict[str, Array] = {
+            key: random_uniform(shape, bound, seed=rng, xp=self.xp, dtype=self.dtype, device=device)
+            for key, shape in self._param_shapes().items()
+        }
+
+    # ---------------------------------------------------------------- parameters
+
+    @property
+    def num_directions(self) -> int:
+        """D: 2 if bidirectional else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def device(self) -> Any:
+        """Device of the parameters."""
+        return device_of(self.params["weight_ih_l0"])
+
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        gates = self._cell.n_gates * self.hidden_size
+        shapes: dict[str, tuple[int, ...]] = {}
+        for k in range(self.num_layers):
+            n_in = self.input_size if k == 0 else self.num_directions * self.hidden_size
+            for suffix in ("", "_reverse")[: self.num_directions]:
+                shapes[f"weight_ih_l{k}{suffix}"] = (gates, n_in)
+                shapes[f"weight_hh_l{k}{suffix}"] = (gates, self.hidden_size)
+                shapes[f"bias_ih_l{k}{suffix}"] = (gates,)
+                shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
+        return shapes
+
+    def _weights(self, k: int, direction: int) -> Weights:
+        s = f"l{k}" + ("_reverse" if direction else "")
+        p = self.params
+        return Weights(p[f"weight_ih_{s}"], p[f"weight_hh_{s}"], p[f"bias_ih_{s}"], p[f"bias_hh_{s}"])
+
+    def state_dict(self) -> dict[str, Array]:
+        """The parameters under ``torch.nn``'s keys.
+
+        Returns
+        -------
+        dict of str to array
+            A new dict of the parameter arrays (not copies), shapes as in the table
+            of the module docstring; convert each with ``torch.from_dlpack`` or
+            ``torch.as_tensor`` for ``torch_module.load_state_dict``.
+        """
+        return dict(self.params)
+
+    @classmethod
+    def from_state_dict(
+        cls: type[_Layer],
+        sd: Mapping[str, Any],
+        *,
+        batch_first: bool = False,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> _Layer:
+        """Build a layer from a ``torch.nn``-style state dict of the same kind of layer.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            Keys and shapes as in :mod:`xrnn.layers`; values of any namespace (torch
+            tensors included). Sizes, layers and directions are read from the keys.
+        batch_first : bool, default False
+            Layout of ``x`` for the new layer.
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        layer
+            A layer of this class holding copies of the values.
+        """
+        return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
+
+    @classmethod
+    def _build_from_state_dict(
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        batch_first: bool,
+        xp: str | ModuleType | None,
+        dtype: Any,
+        device: Any,
+        **extra: Any,
+    ) -> Any:
+        if not isinstance(sd, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
+        unknown = sorted(k for k in sd if not _KEY.match(k))
+        if unknown:
+            raise ValueError(
+                f"state_dict has unexpected key(s) {unknown}; expected keys like "
+                "weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (and _reverse)"
+            )
+        if "weight_hh_l0" not in sd or "weight_ih_l0" not in sd:
+            raise ValueError(f"state_dict must hold weight_ih_l0 and weight_hh_l0, got keys {sorted(sd)}")
+        layers = 1 + max(int(_KEY.match(k).group(2)) for k in sd)  # type: ignore[union-attr]
+        bidirectional = any(k.endswith("_reverse") for k in sd)
+        w_hh, w_ih = sd["weight_hh_l0"], sd["weight_ih_l0"]
+        if len(w_hh.shape) != 2 or len(w_ih.shape) != 2:
+            raise ValueError(
+                "state_dict['weight_hh_l0'] and ['weight_ih_l0'] must be 2-d, got shapes "
+                f"{tuple(w_hh.shape)} and {tuple(w_ih.shape)}"
+            )
+        hidden, n_in = int(w_hh.shape[1]), int(w_ih.shape[1])
+        source_dtype = str(w_ih.dtype).rsplit(".", 1)[-1]
+        layer = cls(
+            n_in,
+            hidden,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            xp=xp,
+            dtype=dtype if dtype is not None else source_dtype,
+            device=device,
+            **extra,
+        )
+        expected = layer._param_shapes()
+        missing = sorted(set(expected) - set(sd))
+        if missing:
+            raise ValueError(
+                f"state_dict is missing key(s) {missing} for a {cls.__name__} with "
+                f"{layers} layer(s), bidirectional={bidirectional}"
+            )
+        for key, shape in expected.items():
+            got = tuple(sd[key].shape)
+            if got != shape:
+                raise ValueError(
+                    f"state_dict[{key!r}] must have shape {shape} for a {cls.__name__} "
+                    f"with input_size={n_in}, hidden_size={hidden}, got {got}"
+                )
+        layer.params = {
+            key: convert(sd[key], xp=layer.xp, dtype=layer.dtype, device=device) for key in expected
+        }
+        return layer
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+            f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
+            f"batch_first={self.batch_first}, dtype={self.dtype})"
+        )
+
+    # ------------------------------------------------------------------ running
+
+    def _state_tuple(self, state: Any, name: str = "state") -> tuple[Array | None, ...]:
+        """Split a user state (``h`` or ``(h, c)``) into a tuple, checking its structure."""
+        if self._cell.n_states == 1:
+            return (state,)
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{name} of an LSTM must be a tuple (h, c), got {type(state).__name__}")
+        return tuple(state)
+
+    def _check_state(self, parts: tuple[Any, ...], n: int, name: str, xp: ModuleType) -> None:
+        shape = (self.num_layers * self.num_directions, n, self.hidden_size)
+        labels = ("h",) if len(parts) == 1 else ("h", "c")
+        for label, part in zip(labels, parts):
+            if part is not None:
+                full = name if len(parts) == 1 else f"{name}[{labels.index(label)}] ({label})"
+                check_shape(full, part, shape, "(num_layers * num_directions, N, hidden_size)")
+
+    def forward(
+        self, x: Array, state: Any = None, lengths: Any = None, *, check_finite: bool = False
+    ) -> tuple[Array, Any, LayerCache]:
+        """Run the layer over a batch of sequences.
+
+        Parameters
+        ----------
+        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences, same namespace, device and dtype as the parameters.
+        state : array (L*D, N, H), or tuple (h, c) of two for the LSTM, optional
+            Initial state; zeros if omitted.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps of each sequence, each in 1..T; steps past it are padding.
+        check_finite : bool, default False
+            Raise ``ValueError`` if ``x``, ``state`` or a parameter holds NaN or infinity
+            (costs one reduction per array and a device-to-host sync).
+
+        Returns
+        -------
+        y : array, shape (T, N, D*H), or (N, T, D*H) if batch_first
+            Top layer's hidden state at each step (both directions concatenated),
+            zero past each sequence's length.
+        state : array (L*D, N, H), or tuple (h, c) for the LSTM
+            Each sequence's state at its own last valid step (step 0 for the reverse
+            direction), layers and directions stacked as in torch.
+        cache : LayerCache
+            Everything :meth:`backward` needs.
+        """
+        params = self.params["weight_ih_l0"]
+        parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state)
+        names = ("state",) if len(parts) == 1 else ("state[0]", "state[1]")
+        xp = namespace(x=x, parameters=params, **dict(zip(names, parts)))
+        layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
+        check_shape("x", x, (None, None, self.input_size), layout)
+        for key, shape in self._param_shapes().items():  # params may have been replaced since
+            check_shape(f"params[{key!r}]", self.params[key], shape, "(as in torch.nn's state_dict)")
+        check_dtypes(xp, parameters=params, x=x, **dict(zip(names, parts)))
+        if check_finite:
+            named = {f"params[{k!r}]": v for k, v in self.params.items()}
+            _check_finite(xp, x=x, **dict(zip(names, parts)), **named)
+        if self.batch_first:
+            x = xp.permute_dims(x, (1, 0, 2))
+        t_steps, n, _ = x.shape
+        if t_steps == 0 or n == 0:
+            raise ValueError(f"x must hold at least one step of one sequence, got shape {tuple(x.shape)}")
+        self._check_state(parts, n, "state", xp)
+        lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
+        zeros = xp.zeros((n, self.hidden_size), dtype=x.dtype, device=device_of(x))
+
+        scans: list[ScanCache] = []
+        finals: list[tuple[Array, ...]] = []
+        inp = x
+        for k in range(self.num_layers):
+            outs = []
+            for direction in range(self.num_directions):
+                idx = k * self.num_directions + direction
+                s0 = tuple(zeros if p is None else p[idx, ...] for p in parts)
+                y, s_t, sc = scan(
+                    self._cell,
+                    inp,
+                    s0,
+                    self._weights(k, direction),
+                    lengths=lens,
+                    reverse=bool(direction),
+                    xp=xp,
+                )
+                outs.append(y)
+                finals.append(s_t)
+                scans.append(sc)
+            inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
+        y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
+        stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
+        out_state = stacked[0] if self._cell.n_states == 1 else stacked
+        cache = LayerCache(scans, (t_steps, n, self.input_size), self.batch_first, self._cell.name)
+        return y, out_state, cache
+
+    __call__ = forward
+
+    def backward(
+        self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
+    ) -> tuple[Array, Any, dict[str, Array]]:
+        """Backpropagate through the forward pass that made ``cache``.
+
+        Parameters
+        ----------
+        cache : LayerCache
+            Third result of :meth:`forward` with the current parameters.
+        dy : array, shape like forward's ``y``, or None
+            Gradient of the loss with respect to ``y`` (None: zero).
+        dstate : array or tuple (dh, dc), shapes like forward's ``state``, optional
+            Gradient of the loss with respect to the returned final state; an entry
+            may be None (zero).
+        check_finite : bool, default False
+            Raise ``ValueError`` if ``dy`` or ``dstate`` holds NaN or infinity.
+
+        Returns
+        -------
+        dx : array, shape like ``x``
+            Gradient with respect to the input.
+        dstate0 : array (L*D, N, H), or tuple (dh0, dc0) for the LSTM
+            Gradient with respect to the initial state.
+        grads : dict of str to array
+            Gradient of every parameter, under the keys of :attr:`params`.
+        """
+        self._check_cache(cache)
+        t_steps, n, _ = cache.shape
+        hidden, dirs = self.hidden_size, self.num_directions
+        h0 = cache.scans[0].h0
+        parts = (None,) * self._cell.n_states if dstate is None else self._state_tuple(dstate, "dstate")
+        names = ("dstate",) if len(parts) == 1 else ("dstate[0]", "dstate[1]")
+        xp = namespace(cached=h0, dy=dy, **dict(zip(names, parts)))
+        check_dtypes(xp, cached=h0, dy=dy, **dict(zip(names, parts)))
+        if check_finite:
+            _check_finite(xp, dy=dy, **dict(zip(names, parts)))
+        if dy is not None:
+            layout = "(N, T, D*H)" if cache.batch_first else "(T, N, D*H)"
+            expected = (n, t_steps, dirs * hidden) if cache.batch_first else (t_steps, n, dirs * hidden)
+            check_shape("dy", dy, expected, f"{layout} like forward's y")
+            if cache.batch_first:
+                dy = xp.permute_dims(dy, (1, 0, 2))
+        self._check_state(parts, n, "dstate", xp)
+
+        grads: dict[str, Array] = {}
+        d0: list[tuple[Array, ...]] = [()] * (self.num_layers * dirs)
+        d_above = dy
+        for k in reversed(range(self.num_layers)):
+            d_below = None
+            for direction in range(dirs):
+                idx = k * dirs + direction
+                dy_d = (
+                    None if d_above is None else d_above[:, :, direction * hidden : (direction + 1) * hidden]
+                )
+                ds = tuple(None if p is None else p[idx, ...] for p in parts)
+                dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, xp=xp)
+                d_below = dx_d if d_below is None else d_below + dx_d
+                s = f"l{k}" + ("_reverse" if direction else "")
+                grads[f"weight_ih_{s}"], grads[f"weight_hh_{s}"] = g.w_ih, g.w_hh
+                grads[f"bias_ih_{s}"], grads[f"bias_hh_{s}"] = g.b_ih, g.b_hh
+            d_above = d_below
+        dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
+        stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
+        grads = {key: grads[key] for key in self.params}
+        return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads
+
+    def _check_cache(self, cache: Any) -> None:
+        if not isinstance(cache, LayerCache):
+            raise TypeError(f"cache must be the LayerCache returned by forward, got {type(cache).__name__}")
+        if cache.cell != self._cell.name or len(cache.scans) != self.num_layers * self.num_directions:
+            raise ValueError(
+                f"cache was made by another layer ({cache.cell}, {len(cache.scans)} scans), "
+                f"not by this {type(self).__name__}"
+            )
+        for idx, sc in enumerate(cache.scans):
+            k, direction = divmod(idx, self.num_directions)
+            if any(a is not b for a, b in zip(sc.weights, self._weights(k, direction))):
+                raise ValueError(
+                    "cache was made with other parameters than the layer holds now: "
+                    "run forward again after changing the parameters"
+                )
+
+    @staticmethod
+    def _lengths(lengths: Any, n: int, t_steps: int, *, xp: ModuleType, like: Array) -> Array | None:
+        if lengths is None:
+            return None
+        values = lengths_list(lengths, n, t_steps)
+        if all(v == t_steps for v in values):
+            return None
+        return xp.asarray(values, dtype=xp.int64, device=device_of(like))
