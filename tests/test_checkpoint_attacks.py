@@ -511,7 +511,11 @@ def test_a_signal_mid_write_leaves_the_old_file_and_no_temporary_file(tmp_path, 
     assert load_checkpoint(good).model.config["cell"] == cell
 
 
-@pytest.mark.parametrize("handler", [signal.SIG_DFL, signal.SIG_IGN, lambda signum, frame: None], ids=str)
+@pytest.mark.parametrize(
+    "handler",
+    [signal.SIG_DFL, signal.SIG_IGN, lambda signum, frame: None],
+    ids=["default", "ignored", "own_handler"],
+)
 @posix
 def test_saving_leaves_the_sigterm_handler_as_it_was(tmp_path, handler):
     previous = signal.signal(signal.SIGTERM, handler)
