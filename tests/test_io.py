@@ -150,6 +150,16 @@ def test_an_interrupt_mid_write_also_leaves_no_temporary_file(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_checkpoint_re_saved_compressed_loads(saved):
+    path, model, _ = saved
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    np.savez_compressed(path, **arrays)
+    loaded = load_checkpoint(path).model
+    for key, value in host(model.params).items():
+        assert np.array_equal(to_numpy(loaded.params[key]), value)
+
+
 def test_saving_replaces_an_existing_checkpoint(saved):
     path, _, _ = saved
     other, _ = trained(cell="rnn")
