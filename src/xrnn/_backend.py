@@ -237,11 +237,13 @@ def convert(a: Any, *, xp: ModuleType, dtype: Any = None, device: Any = None) ->
     array
         A new array of ``xp``, never a view of ``a``.
     """
+    if hasattr(a, "detach"):  # a torch tensor: never carry its autograd graph along
+        a = a.detach()
+        if str(a.dtype) in ("torch.bfloat16", "torch.float16") and dtype is not None:
+            a = a.double()  # exact; other namespaces have no bfloat16 to receive it
     if is_array_api_obj(a) and array_namespace(a) is xp:
         out = xp.asarray(a, copy=True)
     else:
-        if hasattr(a, "detach"):  # a torch tensor that may require grad
-            a = a.detach()
         try:
             out = xp.from_dlpack(a)
         except Exception:  # no DLPack route (read-only NumPy, another device): go by value

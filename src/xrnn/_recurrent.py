@@ -12,8 +12,10 @@ from types import ModuleType
 from typing import Any, NamedTuple, TypeVar
 
 from array_api_compat import device as device_of
+from array_api_compat import is_jax_namespace, is_numpy_namespace, is_torch_namespace
 
 from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
+from ._engine.ops import length_mask
 from ._engine.scan import ScanCache, Weights, scan, scan_backward
 from ._typing import Array
 from ._validation import check_dtypes, check_int, check_shape, lengths_list
@@ -39,12 +41,16 @@ class LayerCache(NamedTuple):
         Layout of ``x`` and ``y`` given to ``forward``.
     cell : str
         Name of the cell that made it.
+    output : tuple (y, version) or None
+        The ``y`` that ``forward`` returned and its torch version counter, so that
+        ``backward`` can tell whether it was changed in place (torch tensors only).
     """
 
     scans: list[ScanCache]
     shape: tuple[int, int, int]
     batch_first: bool
     cell: str
+    output: tuple[Array, int] | None = None
 
 
 class Recurrent:
@@ -277,10 +283,8 @@ class Recurrent:
         check_shape("x", x, (None, None, self.input_size), layout)
         for key, shape in self._param_shapes().items():  # params may have been replaced since
             check_shape(f"params[{key!r}]", self.params[key], shape, "(as in torch.nn's state_dict)")
-        check_dtypes(xp, parameters=params, x=x, **dict(zip(names, parts)))
-        if check_finite:
-            named = {f"params[{k!r}]": v for k, v in self.params.items()}
-            _check_finite(xp, x=x, **dict(zip(names, parts)), **named)
+        named = {f"params[{k!r}]": v for k, v in self.params.items()}
+        check_dtypes(xp, parameters=params, x=x, **dict(zip(names, parts)), **named)
         if self.batch_first:
             x = xp.permute_dims(x, (1, 0, 2))
         t_steps, n, _ = x.shape
@@ -288,6 +292,9 @@ class Recurrent:
             raise ValueError(f"x must hold at least one step of one sequence, got shape {tuple(x.shape)}")
         self._check_state(parts, n, "state", xp)
         lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
+        if check_finite:  # padding past each length may hold anything: only valid steps count
+            valid = x if lens is None else xp.where(length_mask(lens, t_steps, xp=xp), x, xp.zeros_like(x))
+            _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
         zeros = xp.zeros((n, self.hidden_size), dtype=x.dtype, device=device_of(x))
 
         scans: list[ScanCache] = []
@@ -312,9 +319,10 @@ class Recurrent:
                 scans.append(sc)
             inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
         y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
+        y, output = _guard(y, xp=xp)
         stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
         out_state = stacked[0] if self._cell.n_states == 1 else stacked
-        cache = LayerCache(scans, (t_steps, n, self.input_size), self.batch_first, self._cell.name)
+        cache = LayerCache(scans, (t_steps, n, self.input_size), self.batch_first, self._cell.name, output)
         return y, out_state, cache
 
     __call__ = forward
@@ -346,6 +354,12 @@ class Recurrent:
             Gradient of every parameter, under the keys of :attr:`params`.
         """
         self._check_cache(cache)
+        if cache.output is not None and cache.output[0]._version != cache.output[1]:
+            raise ValueError(
+                "y returned by forward was changed in place (y += ..., y[...] = ...) before backward, "
+                "and the cache shares its memory: the gradients would be wrong. Change a copy "
+                "(y = y + 1), or run forward again"
+            )
         t_steps, n, _ = cache.shape
         hidden, dirs = self.hidden_size, self.num_directions
         h0 = cache.scans[0].h0
@@ -409,3 +423,22 @@ class Recurrent:
         if all(v == t_steps for v in values):
             return None
         return xp.asarray(values, dtype=xp.int64, device=device_of(like))
+
+
+def _guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None]:
+    """``y`` as forward returns it, so that a change in place cannot alter what backward reads.
+
+    The caches share ``y``'s memory (the next layer's input, ``h_prev`` of the weight
+    gradients, a fast path's step caches). NumPy gets a read-only view (a write raises at
+    once); torch keeps its tensor and its version counter, which backward checks; JAX arrays
+    are immutable; other namespaces (CuPy, array-api-strict) get a copy.
+    """
+    if is_numpy_namespace(xp):
+        view = y.view()
+        view.flags.writeable = False
+        return view, None
+    if is_torch_namespace(xp):
+        return y, (y, int(y._version))
+    if is_jax_namespace(xp):
+        return y, None
+    return xp.asarray(y, copy=True), None

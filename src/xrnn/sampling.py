@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from types import ModuleType
 
 from array_api_compat import device as device_of
 
-from ._activations import softmax
 from ._typing import Array
 from ._validation import check_int
 from .model import SequenceModel
@@ -84,8 +84,22 @@ def sample(
         if temperature == 0:
             nxt = int(xp.argmax(logits))
         else:
-            cdf = xp.cumulative_sum(softmax(logits / temperature, axis=0, xp=xp))  # (C,)
+            cdf = xp.cumulative_sum(_weights(logits, temperature, xp=xp))  # (C,)
             nxt = min(int(xp.sum(xp.astype(cdf <= uniform.random() * cdf[-1], xp.int32))), n_symbols - 1)
         out.append(nxt)
         z, state, _ = model.forward(one_hot([nxt]), state)
     return out
+
+
+def _weights(logits: Array, temperature: float, *, xp: ModuleType) -> Array:
+    """``exp((logits - max) / temperature)``, unnormalised, for any temperature > 0.
+
+    ``softmax(logits / temperature)`` overflows for a tiny temperature (``1e-300``: every
+    ratio is infinite, and the weights NaN). Here the gaps below the maximum are scaled by
+    at most what the dtype holds, so the weights stay finite: as the temperature goes to 0
+    every symbol but the most likely gets weight 0 (greedy decoding), as it should.
+    """
+    gaps = xp.max(logits) - logits  # (C,) >= 0
+    largest = float(xp.finfo(logits.dtype).max) / max(float(xp.max(gaps)), 1.0)
+    scale = 1.0 / temperature if temperature * largest >= 1.0 else largest
+    return xp.exp(-(gaps * scale))

@@ -20,7 +20,8 @@ it: the generic one, or a backend's compiled one); everything around them is her
 the projection before, the reversal within lengths, the masking of outputs and the weight
 gradients after.
 
-Variable lengths: a finished sequence keeps its state and outputs zeros. The reverse
+Variable lengths: a finished sequence keeps its state and outputs zeros, and what its
+input holds past its length (zeros, NaN, anything) reaches no output and no gradient. The reverse
 direction reverses each sequence within its own length, runs the same loop, and reverses
 back.
 """
@@ -102,6 +103,9 @@ def scan(
     """
     ops = ops_for(xp, x.dtype)
     t_steps, n, n_in = x.shape
+    mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
+    if mask is not None:  # padding may hold anything (NaN * 0 is NaN): it never reaches a matmul
+        x = xp.where(mask, x, xp.zeros_like(x))
     order = None
     if reverse:
         order = None if lengths is None else _reversal_order(lengths, t_steps, n, xp=xp)
@@ -116,8 +120,8 @@ def scan(
     w_hh = weights.w_hh
     w_hh_t = xp.reshape(xp.matrix_transpose(w_hh), (w_hh.shape[1], w_hh.shape[0]), copy=True)
     y, state, steps = ops.forward(cell, gx, w_hh_t, (b_x, b_h), tuple(state0), lengths)
-    if lengths is not None:
-        y = xp.where(length_mask(lengths, t_steps, xp=xp), y, xp.zeros_like(y))
+    if mask is not None:
+        y = xp.where(mask, y, xp.zeros_like(y))
     cache = ScanCache(x, state0[0], y, steps, lengths, order, reverse, weights)
     if reverse:
         y = _reverse(y, order, xp=xp)
