@@ -6,10 +6,11 @@ See :mod:`xrnn.layers` for the parameter table and :class:`xrnn.LSTM` for the AP
 from __future__ import annotations
 
 import math
+import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 from array_api_compat import device as device_of
 from array_api_compat import is_jax_namespace, is_numpy_namespace, is_torch_namespace
@@ -247,9 +248,40 @@ class Recurrent:
                 full = name if len(parts) == 1 else f"{name}[{labels.index(label)}] ({label})"
                 check_shape(full, part, shape, "(num_layers * num_directions, N, hidden_size)")
 
+    @overload
     def forward(
-        self, x: Array, state: Any = None, lengths: Any = None, *, check_finite: bool = False
-    ) -> tuple[Array, Any, LayerCache]:
+        self,
+        x: Array,
+        state: Any = None,
+        lengths: Any = None,
+        *,
+        check_finite: bool = False,
+        checkpoint: int | str | None = None,
+        need_cache: Literal[True] = True,
+    ) -> tuple[Array, Any, LayerCache]: ...
+
+    @overload
+    def forward(
+        self,
+        x: Array,
+        state: Any = None,
+        lengths: Any = None,
+        *,
+        check_finite: bool = False,
+        checkpoint: int | str | None = None,
+        need_cache: bool,
+    ) -> tuple[Array, Any, LayerCache | None]: ...
+
+    def forward(
+        self,
+        x: Array,
+        state: Any = None,
+        lengths: Any = None,
+        *,
+        check_finite: bool = False,
+        checkpoint: int | str | None = None,
+        need_cache: bool = True,
+    ) -> tuple[Array, Any, LayerCache | None]:
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -263,6 +295,16 @@ class Recurrent:
         check_finite : bool, default False
             Raise ``ValueError`` if ``x``, ``state`` or a parameter holds NaN or infinity
             (costs one reduction per array and a device-to-host sync).
+        checkpoint : None, int or "sqrt", default None
+            What forward keeps for backward. None: every step's cache (fastest backward).
+            An int ``k``: only the state every ``k`` steps; backward recomputes one
+            segment of ``k`` steps at a time from its state (one more forward pass in all,
+            memory ``O(T/k + k)`` states instead of ``O(T)`` step caches). ``"sqrt"``:
+            ``k = ceil(sqrt(T))``, the least memory. Gradients are those of ``None`` (see
+            Notes).
+        need_cache : bool, default True
+            False for inference: keep nothing for backward (``cache`` is None) and run in
+            short segments, so that a long sequence costs little memory beyond ``y``.
 
         Returns
         -------
@@ -272,9 +314,19 @@ class Recurrent:
         state : array (L*D, N, H), or tuple (h, c) for the LSTM
             Each sequence's state at its own last valid step (step 0 for the reverse
             direction), layers and directions stacked as in torch.
-        cache : LayerCache
-            Everything :meth:`backward` needs.
+        cache : LayerCache or None
+            Everything :meth:`backward` needs (None with ``need_cache=False``).
+
+        Notes
+        -----
+        With ``checkpoint``, the outputs, the state and the gradients of ``x`` and of the
+        initial state are bit for bit those of ``checkpoint=None`` (the same operations in
+        the same order); the weight gradients are the same sums over all steps, added
+        segment by segment, so they may differ from ``None``'s in the last bits.
         """
+        segment = _segment(checkpoint)
+        if not isinstance(need_cache, bool):
+            raise TypeError(f"need_cache must be True or False, got {need_cache!r}")
         params = self.params["weight_ih_l0"]
         parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state)
         names = ("state",) if len(parts) == 1 else ("state[0]", "state[1]")
@@ -312,16 +364,21 @@ class Recurrent:
                     self._weights(k, direction),
                     lengths=lens,
                     reverse=bool(direction),
+                    segment=None if segment is None else min(segment(t_steps), t_steps),
+                    keep=need_cache,
                     xp=xp,
                 )
                 outs.append(y)
                 finals.append(s_t)
-                scans.append(sc)
+                if sc is not None:
+                    scans.append(sc)
             inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
         y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
         y, output = _guard(y, xp=xp)
         stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
         out_state = stacked[0] if self._cell.n_states == 1 else stacked
+        if not need_cache:
+            return y, out_state, None
         cache = LayerCache(scans, (t_steps, n, self.input_size), self.batch_first, self._cell.name, output)
         return y, out_state, cache
 
@@ -442,3 +499,15 @@ def _guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None
     if is_jax_namespace(xp):
         return y, None
     return xp.asarray(y, copy=True), None
+
+
+def _segment(checkpoint: Any) -> Callable[[int], int] | None:
+    """The segment length of ``checkpoint`` as a function of ``T`` (None: no segments)."""
+    if checkpoint is None:
+        return None
+    if checkpoint == "sqrt":
+        return lambda t_steps: math.isqrt(t_steps - 1) + 1  # ceil(sqrt(T)) for T >= 1
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, numbers.Integral) or checkpoint < 1:
+        raise ValueError(f"checkpoint must be None, a positive int or 'sqrt', got {checkpoint!r}")
+    k = int(checkpoint)
+    return lambda t_steps: k

@@ -70,6 +70,23 @@ class Ops:
         """
         return x_flat @ self.xp.matrix_transpose(w_ih)
 
+    def join(self, parts: list[Array]) -> Array:
+        """The segments of a sequence joined along time, the list emptied as they are used.
+
+        Parameters
+        ----------
+        parts : list of arrays, each (T_j, ...)
+            Consecutive segments; the list is empty on return.
+
+        Returns
+        -------
+        array, shape (sum of T_j, ...)
+            The whole sequence.
+        """
+        whole = parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
+        parts.clear()
+        return whole
+
     def forward(
         self,
         cell: Cell,

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from array_api_compat import device
 
 from .._typing import Array, State
 from ..cells import Cell
-from .ops import length_mask, ops_for
+from .ops import Ops, length_mask, ops_for
 
 __all__ = ["ScanCache", "Weights", "scan", "scan_backward"]
 
@@ -56,11 +56,43 @@ class ScanCache(NamedTuple):
     x: Array  # (T, N, I) the input the loop saw
     h0: Array  # (N, H)
     y: Array  # (T, N, H) outputs, zero past each length
-    steps: Sequence[Any]  # T cell caches, in the layout of the Ops that made them
+    steps: Sequence[Any]  # T cell caches, in the layout of the Ops that made them (none if segmented)
     lengths: Array | None  # (N,) integer, or None when every sequence is full length
     order: Array | None  # (T*N,) flat gather index of the within-length reversal
     reverse: bool
     weights: Weights
+    segment: int | None = None  # steps per segment when only each segment's first state was kept ...
+    checkpoints: Sequence[State] = ()  # ... and those states, one per segment
+
+
+@overload
+def scan(
+    cell: Cell,
+    x: Array,
+    state0: State,
+    weights: Weights,
+    *,
+    lengths: Array | None = None,
+    reverse: bool = False,
+    segment: int | None = None,
+    keep: Literal[True] = True,
+    xp: ModuleType,
+) -> tuple[Array, State, ScanCache]: ...
+
+
+@overload
+def scan(
+    cell: Cell,
+    x: Array,
+    state0: State,
+    weights: Weights,
+    *,
+    lengths: Array | None = None,
+    reverse: bool = False,
+    segment: int | None = None,
+    keep: bool,
+    xp: ModuleType,
+) -> tuple[Array, State, ScanCache | None]: ...
 
 
 def scan(
@@ -71,8 +103,10 @@ def scan(
     *,
     lengths: Array | None = None,
     reverse: bool = False,
+    segment: int | None = None,
+    keep: bool = True,
     xp: ModuleType,
-) -> tuple[Array, State, ScanCache]:
+) -> tuple[Array, State, ScanCache | None]:
     """Run ``cell`` over ``x`` from ``state0``.
 
     Parameters
@@ -89,6 +123,12 @@ def scan(
         Valid steps per sequence (1..T); None when all are T.
     reverse : bool
         Run each sequence from its last valid step to its first.
+    segment : int, optional
+        Run the sequence in segments of this many steps and keep, of each, only the state
+        it starts from; :func:`scan_backward` recomputes one segment's step caches at a
+        time (memory ``O(T/segment + segment)`` states instead of ``O(T)`` step caches).
+    keep : bool, default True
+        Keep what backward needs; False runs in segments and keeps nothing (inference).
     xp : module
         Array namespace.
 
@@ -98,31 +138,39 @@ def scan(
         Hidden state at each step, zero past each sequence's length.
     state : tuple of arrays, each (N, H)
         Each sequence's state after its last valid step.
-    cache : ScanCache
-        Input to :func:`scan_backward`.
+    cache : ScanCache or None
+        Input to :func:`scan_backward` (None when ``keep`` is False).
     """
     ops = ops_for(xp, x.dtype)
-    t_steps, n, n_in = x.shape
+    t_steps = x.shape[0]
     mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
     if mask is not None:  # padding may hold anything (NaN * 0 is NaN): it never reaches a matmul
         x = xp.where(mask, x, xp.zeros_like(x))
     order = None
     if reverse:
-        order = None if lengths is None else _reversal_order(lengths, t_steps, n, xp=xp)
+        order = None if lengths is None else _reversal_order(lengths, t_steps, x.shape[1], xp=xp)
         x = _reverse(x, order, xp=xp)
-    gx = ops.project(xp.reshape(x, (t_steps * n, n_in)), weights.w_ih)  # (T*N, GH)
-    gx = xp.reshape(gx, (t_steps, n, -1))
-    b_x, b_h = weights.b_ih, weights.b_hh  # added to gx and to gh
-    if cell.fold_bias and b_h is not None:
-        b_x, b_h = (b_h if b_x is None else b_x + b_h), None
-    # (H, GH) as its own row-major copy: BLAS runs the per-step matmul faster on it
-    # than on a transposed view (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
-    w_hh = weights.w_hh
-    w_hh_t = xp.reshape(xp.matrix_transpose(w_hh), (w_hh.shape[1], w_hh.shape[0]), copy=True)
-    y, state, steps = ops.forward(cell, gx, w_hh_t, (b_x, b_h), tuple(state0), lengths)
-    if mask is not None:
-        y = xp.where(mask, y, xp.zeros_like(y))
-    cache = ScanCache(x, state0[0], y, steps, lengths, order, reverse, weights)
+    loop = _Loop(ops, cell, weights, xp)
+    checkpoints: list[State] = []
+    if segment is None and keep:
+        y, state, steps = loop.forward(x, tuple(state0), lengths)
+        if mask is not None:
+            y = xp.where(mask, y, xp.zeros_like(y))
+    else:  # segment by segment, keeping at most each segment's first state
+        size = segment if segment is not None else _INFERENCE_SEGMENT
+        ys, state, steps = [], tuple(state0), []
+        for t0 in range(0, t_steps, size):
+            t1 = min(t0 + size, t_steps)
+            if keep:
+                checkpoints.append(state)
+            y_seg, state, _ = loop.forward(x[t0:t1, ...], state, _within(lengths, t0, t1, xp=xp))
+            ys.append(y_seg if mask is None else xp.where(mask[t0:t1, ...], y_seg, xp.zeros_like(y_seg)))
+            # a backend's state may be a view into its segment's buffers: copy, so they can go
+            state = tuple(xp.asarray(a, copy=True) for a in state)
+        y = loop.ops.join(ys)
+    cache = None
+    if keep:
+        cache = ScanCache(x, state0[0], y, steps, lengths, order, reverse, weights, segment, checkpoints)
     if reverse:
         y = _reverse(y, order, xp=xp)
     return y, state, cache
@@ -160,9 +208,9 @@ def scan_backward(
     grads : Weights
         Gradients of the parameters (None where the parameter is None).
     """
-    x, h0, y, steps, lengths, order, reverse, w = cache
-    ops = ops_for(xp, x.dtype)
-    t_steps, n, n_in = x.shape
+    x, h0, y, steps, lengths, order, reverse, w, segment, checkpoints = cache
+    loop = _Loop(ops_for(xp, x.dtype), cell, w, xp)
+    t_steps = x.shape[0]
     zeros = xp.zeros_like(h0)
     d = tuple(zeros for _ in range(cell.n_states))
     if dstate is not None:
@@ -172,29 +220,88 @@ def scan_backward(
             dy = _reverse(dy, order, xp=xp)
         if lengths is not None:
             dy = xp.where(length_mask(lengths, t_steps, xp=xp), dy, xp.zeros_like(dy))
-    dgx_all, dgh_all, d = ops.backward(cell, steps, dy, d, w.w_hh, lengths)
-
-    gh_width, hidden = w.w_hh.shape
-    dgx_all = xp.reshape(dgx_all, (t_steps * n, gh_width))  # (T*N, GH)
-    dgh_all = dgx_all if dgh_all is None else xp.reshape(dgh_all, (t_steps * n, gh_width))
-    x_flat = xp.reshape(x, (t_steps * n, n_in))
-
-    dw_ih = xp.matrix_transpose(dgx_all) @ x_flat  # (GH, I)
-    dw_hh = xp.matrix_transpose(dgh_all[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
-    if t_steps > 1:  # ... and step t from y[t-1], without concatenating h0 and y
-        h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
-        dw_hh = dw_hh + xp.matrix_transpose(dgh_all[n:, ...]) @ h_prev
-    db_ih = None if w.b_ih is None else xp.sum(dgx_all, axis=0)
-    if w.b_hh is None:
-        db_hh = None
-    elif dgh_all is dgx_all and db_ih is not None:  # the same sum: copy it rather than redo a pass
-        db_hh = xp.asarray(db_ih, copy=True)
-    else:
-        db_hh = xp.sum(dgh_all, axis=0)
-    dx = xp.reshape(dgx_all @ w.w_ih, (t_steps, n, n_in))
+    if segment is None:
+        dgx, dgh, d = loop.ops.backward(cell, steps, dy, d, w.w_hh, lengths)
+        grads, dx = loop.gradients(dgx, dgh, x, h0, y)
+    else:  # each segment's step caches again from its first state, last segment first
+        dxs: list[Array] = []
+        grads = Weights(None, None, None, None)
+        for j in range(len(checkpoints) - 1, -1, -1):
+            t0, t1 = j * segment, min((j + 1) * segment, t_steps)
+            within = _within(lengths, t0, t1, xp=xp)
+            _, _, steps = loop.forward(x[t0:t1, ...], checkpoints[j], within)
+            dy_seg = None if dy is None else dy[t0:t1, ...]
+            dgx, dgh, d = loop.ops.backward(cell, steps, dy_seg, d, w.w_hh, within)
+            h_first = h0 if t0 == 0 else y[t0 - 1, ...]
+            part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...])
+            grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
+            dxs.append(dx_seg)
+            del steps, dgx, dgh  # before the next segment's recomputation
+        dxs.reverse()
+        dx = loop.ops.join(dxs)
     if reverse:
         dx = _reverse(dx, order, xp=xp)
-    return dx, d, Weights(dw_ih, dw_hh, db_ih, db_hh)
+    return dx, d, grads
+
+
+#: Steps per segment of a forward pass that keeps nothing (inference): the memory of a
+#: segment's projection and step caches, not of the whole sequence.
+_INFERENCE_SEGMENT = 64
+
+
+class _Loop:
+    """One direction's weights prepared once, and what runs around an ``Ops`` loop."""
+
+    def __init__(self, ops: Ops, cell: Cell, w: Weights, xp: ModuleType) -> None:
+        self.ops, self.cell, self.w, self.xp = ops, cell, w, xp
+        b_x, b_h = w.b_ih, w.b_hh  # added to gx and to gh
+        if cell.fold_bias and b_h is not None:
+            b_x, b_h = (b_h if b_x is None else b_x + b_h), None
+        self.biases = (b_x, b_h)
+        # (H, GH) as its own row-major copy: BLAS runs the per-step matmul faster on it
+        # than on a transposed view (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
+        gates, hidden = w.w_hh.shape
+        self.w_hh_t = xp.reshape(xp.matrix_transpose(w.w_hh), (hidden, gates), copy=True)
+
+    def forward(self, x: Array, state: State, lengths: Array | None) -> tuple[Array, State, Sequence[Any]]:
+        """The hoisted projection of ``x (T, N, I)``, then the ``Ops`` forward loop over it."""
+        t_steps, n, n_in = x.shape
+        gx = self.ops.project(self.xp.reshape(x, (t_steps * n, n_in)), self.w.w_ih)  # (T*N, GH)
+        gx = self.xp.reshape(gx, (t_steps, n, -1))
+        return self.ops.forward(self.cell, gx, self.w_hh_t, self.biases, state, lengths)
+
+    def gradients(
+        self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array
+    ) -> tuple[Weights, Array]:
+        """Weight gradients and ``dx`` of the steps of ``x (T, N, I)``, from the gate gradients.
+
+        ``h0`` is the state before the first of these steps and ``y (T, N, H)`` their outputs,
+        so step ``t`` started from ``y[t - 1]``.
+        """
+        xp, w = self.xp, self.w
+        t_steps, n, n_in = x.shape
+        gh_width, hidden = w.w_hh.shape
+        dgx = xp.reshape(dgx, (t_steps * n, gh_width))  # (T*N, GH)
+        dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
+        dw_ih = xp.matrix_transpose(dgx) @ xp.reshape(x, (t_steps * n, n_in))  # (GH, I)
+        dw_hh = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
+        if t_steps > 1:  # ... and step t from y[t-1], without concatenating h0 and y
+            h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
+            dw_hh = dw_hh + xp.matrix_transpose(dgh[n:, ...]) @ h_prev
+        db_ih = None if w.b_ih is None else xp.sum(dgx, axis=0)
+        if w.b_hh is None:
+            db_hh = None
+        elif dgh is dgx and db_ih is not None:  # the same sum: copy it rather than redo a pass
+            db_hh = xp.asarray(db_ih, copy=True)
+        else:
+            db_hh = xp.sum(dgh, axis=0)
+        dx = xp.reshape(dgx @ w.w_ih, (t_steps, n, n_in))
+        return Weights(dw_ih, dw_hh, db_ih, db_hh), dx
+
+
+def _within(lengths: Array | None, t0: int, t1: int, *, xp: ModuleType) -> Array | None:
+    """Each sequence's valid steps among steps ``t0..t1-1``, counted from ``t0``."""
+    return None if lengths is None else xp.clip(lengths - t0, min=0, max=t1 - t0)
 
 
 def _reversal_order(lengths: Array, t_steps: int, n: int, *, xp: ModuleType) -> Array:

@@ -58,6 +58,26 @@ class NumbaOps(Ops):
         out = RECYCLER.empty((x_flat.shape[0], w_ih.shape[0]), x_flat.dtype)
         return np.matmul(x_flat, w_ih.T, out=out)
 
+    def join(self, parts: list[Array]) -> Array:
+        """One array of the segments, each let go once copied (see :meth:`Ops.join`).
+
+        ``np.concatenate`` would hold every segment and the whole at once: twice the
+        sequence's memory at the peak, for a long sequence most of the memory of a
+        checkpointed backward pass.
+        """
+        if len(parts) == 1:
+            return parts.pop()
+        whole = np.empty((sum(p.shape[0] for p in parts), *parts[0].shape[1:]), parts[0].dtype)
+        t = 0
+        parts.reverse()
+        while parts:
+            part = parts.pop()
+            whole[t : t + part.shape[0]] = part
+            t += part.shape[0]
+            del part
+            RECYCLER.trim()  # a segment's buffer, once copied, is not kept for reuse beyond the usual few
+        return whole
+
     def forward(
         self,
         cell: Cell,
