@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -70,22 +70,28 @@ class Ops:
         """
         return x_flat @ self.xp.matrix_transpose(w_ih)
 
-    def join(self, parts: list[Array]) -> Array:
-        """The segments of a sequence joined along time, the list emptied as they are used.
+    def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
+        """Consecutive segments of a sequence, joined along time as they come.
 
         Parameters
         ----------
-        parts : list of arrays, each (T_j, ...)
-            Consecutive segments; the list is empty on return.
+        parts : iterable of arrays, each (T_j, ...)
+            The segments, in time order, or last first with ``backwards``; an iterator
+            is consumed one segment at a time (a backend need not hold them all).
+        length : int
+            The sum of the ``T_j``.
+        backwards : bool, default False
+            The segments come last first.
 
         Returns
         -------
-        array, shape (sum of T_j, ...)
+        array, shape (length, ...)
             The whole sequence.
         """
-        whole = parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
-        parts.clear()
-        return whole
+        got = list(parts)
+        if backwards:
+            got.reverse()
+        return got[0] if len(got) == 1 else self.xp.concat(got, axis=0)
 
     def forward(
         self,

@@ -28,7 +28,7 @@ back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import Any, Literal, NamedTuple, overload
 
@@ -158,16 +158,20 @@ def scan(
             y = xp.where(mask, y, xp.zeros_like(y))
     else:  # segment by segment, keeping at most each segment's first state
         size = segment if segment is not None else _INFERENCE_SEGMENT
-        ys, state, steps = [], tuple(state0), []
-        for t0 in range(0, t_steps, size):
-            t1 = min(t0 + size, t_steps)
-            if keep:
-                checkpoints.append(state)
-            y_seg, state, _ = loop.forward(x[t0:t1, ...], state, _within(lengths, t0, t1, xp=xp))
-            ys.append(y_seg if mask is None else xp.where(mask[t0:t1, ...], y_seg, xp.zeros_like(y_seg)))
-            # a backend's state may be a view into its segment's buffers: copy, so they can go
-            state = tuple(xp.asarray(a, copy=True) for a in state)
-        y = loop.ops.join(ys)
+        steps, state = [], tuple(state0)
+
+        def outputs() -> Iterator[Array]:
+            nonlocal state
+            for t0 in range(0, t_steps, size):
+                t1 = min(t0 + size, t_steps)
+                if keep:
+                    checkpoints.append(state)
+                y_seg, state, _ = loop.forward(x[t0:t1, ...], state, _within(lengths, t0, t1, xp=xp))
+                # a backend's state may be a view into its segment's buffers: copy, so they can go
+                state = tuple(xp.asarray(a, copy=True) for a in state)
+                yield y_seg if mask is None else xp.where(mask[t0:t1, ...], y_seg, xp.zeros_like(y_seg))
+
+        y = loop.ops.join(outputs(), t_steps)
     cache = None
     if keep:
         cache = ScanCache(x, state0[0], y, steps, lengths, order, reverse, weights, segment, checkpoints)
@@ -224,21 +228,23 @@ def scan_backward(
         dgx, dgh, d = loop.ops.backward(cell, steps, dy, d, w.w_hh, lengths)
         grads, dx = loop.gradients(dgx, dgh, x, h0, y)
     else:  # each segment's step caches again from its first state, last segment first
-        dxs: list[Array] = []
         grads = Weights(None, None, None, None)
-        for j in range(len(checkpoints) - 1, -1, -1):
-            t0, t1 = j * segment, min((j + 1) * segment, t_steps)
-            within = _within(lengths, t0, t1, xp=xp)
-            _, _, steps = loop.forward(x[t0:t1, ...], checkpoints[j], within)
-            dy_seg = None if dy is None else dy[t0:t1, ...]
-            dgx, dgh, d = loop.ops.backward(cell, steps, dy_seg, d, w.w_hh, within)
-            h_first = h0 if t0 == 0 else y[t0 - 1, ...]
-            part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...])
-            grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
-            dxs.append(dx_seg)
-            del steps, dgx, dgh  # before the next segment's recomputation
-        dxs.reverse()
-        dx = loop.ops.join(dxs)
+
+        def gradients_of_x() -> Iterator[Array]:
+            nonlocal grads, d
+            for j in range(len(checkpoints) - 1, -1, -1):
+                t0, t1 = j * segment, min((j + 1) * segment, t_steps)
+                within = _within(lengths, t0, t1, xp=xp)
+                _, _, steps = loop.forward(x[t0:t1, ...], checkpoints[j], within)
+                dy_seg = None if dy is None else dy[t0:t1, ...]
+                dgx, dgh, d = loop.ops.backward(cell, steps, dy_seg, d, w.w_hh, within)
+                h_first = h0 if t0 == 0 else y[t0 - 1, ...]
+                part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...])
+                grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
+                del steps, dgx, dgh  # before the next segment's recomputation
+                yield dx_seg
+
+        dx = loop.ops.join(gradients_of_x(), t_steps, backwards=True)
     if reverse:
         dx = _reverse(dx, order, xp=xp)
     return dx, d, grads

@@ -8,7 +8,7 @@ loop's steps feed either backward, and the generic one's too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -58,24 +58,26 @@ class NumbaOps(Ops):
         out = RECYCLER.empty((x_flat.shape[0], w_ih.shape[0]), x_flat.dtype)
         return np.matmul(x_flat, w_ih.T, out=out)
 
-    def join(self, parts: list[Array]) -> Array:
-        """One array of the segments, each let go once copied (see :meth:`Ops.join`).
+    def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
+        """The segments copied into one array as they come (see :meth:`Ops.join`).
 
-        ``np.concatenate`` would hold every segment and the whole at once: twice the
-        sequence's memory at the peak, for a long sequence most of the memory of a
-        checkpointed backward pass.
+        Each segment can go once copied, so a long sequence is held once, not twice (as
+        a list of its segments and their concatenation).
         """
-        if len(parts) == 1:
-            return parts.pop()
-        whole = np.empty((sum(p.shape[0] for p in parts), *parts[0].shape[1:]), parts[0].dtype)
-        t = 0
-        parts.reverse()
-        while parts:
-            part = parts.pop()
-            whole[t : t + part.shape[0]] = part
-            t += part.shape[0]
+        whole, t = None, (length if backwards else 0)
+        for part in parts:
+            n = part.shape[0]
+            if n == length:  # one segment: it is the whole (the loop still ends the iterator)
+                whole = part
+                continue
+            if whole is None:
+                whole = np.empty((length, *part.shape[1:]), part.dtype)
+            t = t - n if backwards else t
+            whole[t : t + n] = part
+            t = t if backwards else t + n
             del part
-            RECYCLER.trim()  # a segment's buffer, once copied, is not kept for reuse beyond the usual few
+        if whole is None:
+            raise ValueError(f"join needs at least one segment of a sequence of {length} steps")
         return whole
 
     def forward(
