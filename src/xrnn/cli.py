@@ -10,9 +10,10 @@ Subcommands:
   the norm of the gradient that reaches each time step (the vanishing-gradient picture).
 
 The progress bar uses tqdm, the figures matplotlib, and threadpoolctl keeps NumPy's
-BLAS to ``--threads`` threads (default 1), all optional (``pip install "xrnn[cli]"``);
-without them progress is printed as text lines, the figure is skipped with a message
-saying what to install, and BLAS uses its own default.
+BLAS to ``--threads`` threads (default 1), all optional (the ``cli`` extra of the
+``xrnn-bptt`` distribution: ``pip install ".[cli]"`` in its checkout); without them
+progress is printed as text lines, the figure is skipped with a message saying what to
+install, and BLAS uses its own default.
 """
 
 from __future__ import annotations
