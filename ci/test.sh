@@ -18,8 +18,12 @@ fi
 python -m pip install --quiet --upgrade pip
 # Pinned: on the project's machines this resolves to a CPU build; an unpinned torch pulls CUDA.
 python -m pip install --quiet "torch==2.13.0"
-# [fast] adds numba, so the NumPy tests run the Numba Ops too (tests/test_ops.py).
-python -m pip install --quiet -e ".[test,docs,fast]"
+# An earlier install under the old distribution name "xrnn" (or the unrelated "xrnn" of the
+# package index) would provide the same import package: remove it first.
+python -m pip uninstall --quiet --yes xrnn
+# The project (distribution xrnn-bptt) from this checkout. Numba comes with it where it has
+# wheels, so the NumPy tests run the Numba Ops too (tests/test_ops.py).
+python -m pip install --quiet -e ".[test,docs]"
 
 echo "=== ruff"
 ruff check src tests docs benchmarks

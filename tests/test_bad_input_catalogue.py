@@ -11,6 +11,9 @@ Empty inputs are errors, by design: T=0 or N=0 (m=0) raises ValueError.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -641,9 +644,76 @@ CLI_CASES = {
         "--steps: must be an integer, got 'many'",
     ),
     "unknown_backend": (["demo", "--backend", "tensorflow"], 2, "invalid choice: 'tensorflow'"),
-    "seq_len_for_reber": (["demo", "--task", "reber", "--seq-len", "5"], 1, "--seq-len does not apply"),
+    "seq_len_for_reber": (["demo", "--task", "reber", "--seq-len", "5"], 2, "--seq-len does not apply"),
     "missing_checkpoint": (["sample", "no-such.npz"], 1, "checkpoint 'no-such.npz' does not exist"),
+    # Settings that cannot work: usage errors (status 2) found before any training starts.
+    "steps_zero": (["demo", "--steps", "0"], 2, "argument --steps: must be >= 1, got 0"),
+    "gradflow_steps_zero": (["gradflow", "--steps", "0"], 2, "argument --steps: must be >= 1, got 0"),
+    "seq_len_one": (["demo", "--seq-len", "1"], 2, "argument --seq-len: must be >= 2"),
+    "gradflow_seq_len_one": (["gradflow", "--seq-len", "1"], 2, "argument --seq-len: must be >= 2"),
+    "text_seq_len_one": (["demo", "--task", "text", "--seq-len", "1"], 2, "argument --seq-len: must be >= 2"),
+    "lr_zero": (["demo", "--lr", "0"], 2, "argument --lr: must be > 0, got 0"),
+    "lr_not_finite": (["gradflow", "--lr", "nan"], 2, "argument --lr: must be a finite number, got 'nan'"),
+    "temperature_negative": (
+        ["sample", "no-such.npz", "--temperature", "-1"],
+        2,
+        "argument --temperature: must be >= 0, got -1",
+    ),
+    "out_is_a_file": (["demo", "--out", "a-file.txt"], 2, "--out 'a-file.txt' is a file, not a folder"),
+    "out_below_a_file": (
+        ["gradflow", "--out", "a-file.txt/runs"],
+        2,
+        "--out 'a-file.txt/runs': cannot create the folder (Not a directory)",
+    ),
+    "corpus_is_a_folder": (
+        ["demo", "--task", "text", "--corpus", "a-folder"],
+        2,
+        "corpus file 'a-folder' is a folder, not a file",
+    ),
+    "corpus_empty": (
+        ["demo", "--task", "text", "--corpus", "empty.txt"],
+        2,
+        "corpus file 'empty.txt' is empty",
+    ),
+    "corpus_not_utf8": (
+        ["demo", "--task", "text", "--corpus", "latin-1.txt"],
+        2,
+        "corpus file 'latin-1.txt' is not UTF-8 text (invalid continuation byte at byte 1)",
+    ),
+    "corpus_missing": (
+        ["demo", "--task", "text", "--corpus", "missing.txt"],
+        2,
+        "corpus file 'missing.txt' does not exist",
+    ),
+    "corpus_shorter_than_a_window": (
+        ["demo", "--task", "text", "--corpus", "a-file.txt"],
+        2,
+        "text must be longer than seq_len=64, got 11 characters",
+    ),
 }
+if os.path.exists("/dev/zero"):
+    CLI_CASES["corpus_endless"] = (
+        ["demo", "--task", "text", "--corpus", "/dev/zero"],
+        2,
+        "corpus file '/dev/zero' is larger than 16 MiB, the most read as a corpus",
+    )
+if sys.platform == "linux":  # procfs: no one, root included, creates files there
+    CLI_CASES["out_not_creatable"] = (
+        ["demo", "--out", "/proc/xrnn-out"],
+        2,
+        "--out '/proc/xrnn-out': cannot create the folder",
+    )
+    CLI_CASES["out_not_writable"] = (
+        ["gradflow", "--out", "/proc"],
+        2,
+        "--out '/proc': cannot write in the folder",
+    )
+if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes in a read-only folder
+    CLI_CASES["out_read_only_folder"] = (
+        ["demo", "--out", "read-only"],
+        2,
+        "--out 'read-only': cannot write in the folder (Permission denied)",
+    )
 
 
 @pytest.mark.parametrize("case", list(CLI_CASES))
@@ -652,9 +722,17 @@ def test_the_command_rejects_bad_options_with_a_message(case, capsys, tmp_path, 
 
     argv, status, message = CLI_CASES[case]
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file.txt").write_text("some words\n", encoding="utf-8")
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "latin-1.txt").write_bytes("d\xe9j\xe0 vu".encode("latin-1"))
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    monkeypatch.setattr(cli, "train", lambda *a, **k: pytest.fail("training started"))
     try:
         code = cli.main(argv)
     except SystemExit as exc:
         code = exc.code
+    out, err = capsys.readouterr()
     assert code == status
-    assert message in capsys.readouterr().err
+    assert message in err.splitlines()[-1] and "Traceback" not in err  # one line says what is wrong
+    assert "xrnn demo:" not in out and "xrnn gradflow:" not in out  # nothing started

@@ -264,26 +264,48 @@ def zen_of_python() -> str:
     raise RuntimeError("could not find the Zen of Python in the 'this' module")  # pragma: no cover
 
 
-def read_corpus(path: str | pathlib.Path | None = None) -> str:
+#: The most :func:`read_corpus` reads by default: far more text than a character model
+#: trained here sees, and a bound on what an endless file (``/dev/zero``, a pipe) can cost.
+CORPUS_MAX_BYTES = 16 * 2**20
+
+
+def read_corpus(path: str | pathlib.Path | None = None, *, max_bytes: int = CORPUS_MAX_BYTES) -> str:
     """A training text: a UTF-8 file, or the Zen of Python when ``path`` is None.
 
     Parameters
     ----------
     path : str or path, optional
         A UTF-8 text file.
+    max_bytes : int, default 16 MiB
+        The largest file accepted; at most ``max_bytes + 1`` bytes are read, so an
+        endless file such as ``/dev/zero`` is refused rather than read forever.
 
     Returns
     -------
     str
         Its text, at least 2 characters.
     """
+    check_int("max_bytes", max_bytes)
     if path is None:
         return zen_of_python()
     p = pathlib.Path(path)
+    if p.is_dir():
+        raise ValueError(f"corpus file {str(p)!r} is a folder, not a file")
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise ValueError(f"corpus file {str(p)!r} does not exist") from None
+    except PermissionError:
+        raise ValueError(f"corpus file {str(p)!r} cannot be read: permission denied") from None
+    if len(raw) > max_bytes:
+        raise ValueError(
+            f"corpus file {str(p)!r} is larger than {_size(max_bytes)}, the most read as a corpus"
+        )
+    if not raw:
+        raise ValueError(f"corpus file {str(p)!r} is empty")
+    try:
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # newlines as read_text
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"corpus file {str(p)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})"
@@ -291,6 +313,14 @@ def read_corpus(path: str | pathlib.Path | None = None) -> str:
     if len(text) < 2:
         raise ValueError(f"corpus file {str(p)!r} must hold at least 2 characters, got {len(text)}")
     return text
+
+
+def _size(n_bytes: int) -> str:
+    """``n_bytes`` in the largest binary unit that divides it (``16 MiB``, ``1000 bytes``)."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes % factor == 0:
+            return f"{n_bytes // factor} {unit}"
+    return f"{n_bytes} bytes"
 
 
 @dataclass(frozen=True)

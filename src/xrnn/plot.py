@@ -1,9 +1,9 @@
 """PNG figures of the command line: a training loss curve and the gradient reaching each step.
 
-Matplotlib is an optional dependency (``pip install "xrnn[cli]"``). It is imported only
-when a figure is drawn, through its object-oriented API with the Agg renderer, so no
-window opens and no global pyplot state changes. Without it, :class:`PlottingUnavailable`
-says what to install.
+Matplotlib is an optional dependency (``pip install matplotlib``, or the ``cli`` extra).
+It is imported only when a figure is drawn, through its object-oriented API with the Agg
+renderer, so no window opens and no global pyplot state changes. Without it,
+:class:`PlottingUnavailable` says what to install.
 """
 
 from __future__ import annotations
@@ -30,9 +30,7 @@ def _figure(width: float, height: float) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise PlottingUnavailable(
-            'writing a PNG needs matplotlib: pip install "xrnn[cli]" (or pip install matplotlib)'
-        ) from None
+        raise PlottingUnavailable("writing a PNG needs matplotlib: pip install matplotlib") from None
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
