@@ -9,7 +9,8 @@ Python's tracing::
 
 Memory is reported above what the process held once the inputs ``x`` and ``dy`` existed
 and the kernels were compiled (a warm-up call at T=16); ``outputs`` is the size of ``y`` and
-``dx``, which any method must return.
+``dx``, which any method must return (below the resolution of ``ru_maxrss``, the memory beyond
+the outputs shows as 0). Times are the fastest of three training steps (one at T=100,000).
 """
 
 from __future__ import annotations
@@ -49,12 +50,15 @@ def child(t_steps: int, checkpoint: str) -> None:
     x = rng.standard_normal((t_steps, N, IN)).astype(np.float32)
     dy = rng.standard_normal((t_steps, N, H)).astype(np.float32)
     before = rss_kib()
-    start = time.perf_counter()
-    y, _, cache = layer.forward(x, checkpoint=option)
-    dx, _, grads = layer.backward(cache, dy)
-    seconds = time.perf_counter() - start
+    seconds = float("inf")
+    for _ in range(3 if t_steps <= 10000 else 1):  # the fastest of a few: the machine may be shared
+        start = time.perf_counter()
+        y, _, cache = layer.forward(x, checkpoint=option)
+        dx, _, grads = layer.backward(cache, dy)
+        seconds = min(seconds, time.perf_counter() - start)
+        outputs = (y.nbytes + dx.nbytes) / 2**20
+        del y, dx, cache, grads  # before the next run, which would hold them twice
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    outputs = (y.nbytes + dx.nbytes) / 2**20
     print(json.dumps({"peak_mib": (peak - before) / 1024, "seconds": seconds, "outputs_mib": outputs}))
 
 
@@ -85,7 +89,7 @@ def table(rows: list[tuple[int, dict[str, float], dict[str, float]]]) -> str:
         full_time = f"{full['seconds']:.2f}" if full else "-"
         lines.append(
             f"| {t_steps:,} | {sqrt['outputs_mib']:.0f} | {full_peak} | {sqrt['peak_mib']:.0f} | {ratio} | "
-            f"{sqrt['peak_mib'] - sqrt['outputs_mib']:.0f} | {full_time} | {sqrt['seconds']:.2f} "
+            f"{max(0.0, sqrt['peak_mib'] - sqrt['outputs_mib']):.0f} | {full_time} | {sqrt['seconds']:.2f} "
             f"| {t_ratio} |"
         )
     return "\n".join(lines)
