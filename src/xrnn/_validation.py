@@ -72,11 +72,12 @@ def check_dtypes(xp: ModuleType, **arrays: Any) -> Any:
         The common dtype.
     """
     given = {name: a for name, a in arrays.items() if a is not None}
-    for name, a in given.items():
+    first_name, first = next(iter(given.items()))
+    for name, a in given.items():  # the dtypes compared first: one isdtype per distinct dtype
+        if a is not first and a.dtype == first.dtype:
+            continue
         if not xp.isdtype(a.dtype, "real floating"):
             raise TypeError(f"{name} must have a real floating dtype, got {a.dtype}")
-    first_name, first = next(iter(given.items()))
-    for name, a in given.items():
         if a.dtype != first.dtype:
             raise TypeError(
                 f"all arrays must share one dtype: {first_name} is {first.dtype} but {name} is {a.dtype}"

@@ -260,21 +260,31 @@ class _Loop:
 
     def __init__(self, ops: Ops, cell: Cell, w: Weights, xp: ModuleType) -> None:
         self.ops, self.cell, self.w, self.xp = ops, cell, w, xp
-        b_x, b_h = w.b_ih, w.b_hh  # added to gx and to gh
-        if cell.fold_bias and b_h is not None:
-            b_x, b_h = (b_h if b_x is None else b_x + b_h), None
-        self.biases = (b_x, b_h)
-        # (H, GH) as its own row-major copy: BLAS runs the per-step matmul faster on it
-        # than on a transposed view (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
-        gates, hidden = w.w_hh.shape
-        self.w_hh_t = xp.reshape(xp.matrix_transpose(w.w_hh), (hidden, gates), copy=True)
+        self._prepared: tuple[tuple[Array | None, Array | None], Array] | None = None
+
+    def _prepare(self) -> tuple[tuple[Array | None, Array | None], Array]:
+        """``(b_x, b_h)`` and ``W_hh^T``, made on the first forward call (backward needs neither).
+
+        ``b_hh`` is folded into ``b_x`` where the cell allows. ``W_hh^T (H, G*H)`` is its own
+        row-major copy: BLAS runs the per-step matmul faster on it than on a transposed view
+        (3x at N=8, H=64; 5-25% at H=256, NumPy/OpenBLAS).
+        """
+        if self._prepared is None:
+            b_x, b_h = self.w.b_ih, self.w.b_hh
+            if self.cell.fold_bias and b_h is not None:
+                b_x, b_h = (b_h if b_x is None else b_x + b_h), None
+            gates, hidden = self.w.w_hh.shape
+            w_hh_t = self.xp.reshape(self.xp.matrix_transpose(self.w.w_hh), (hidden, gates), copy=True)
+            self._prepared = ((b_x, b_h), w_hh_t)
+        return self._prepared
 
     def forward(self, x: Array, state: State, lengths: Array | None) -> tuple[Array, State, Sequence[Any]]:
         """The hoisted projection of ``x (T, N, I)``, then the ``Ops`` forward loop over it."""
         t_steps, n, n_in = x.shape
         gx = self.ops.project(self.xp.reshape(x, (t_steps * n, n_in)), self.w.w_ih)  # (T*N, GH)
         gx = self.xp.reshape(gx, (t_steps, n, -1))
-        return self.ops.forward(self.cell, gx, self.w_hh_t, self.biases, state, lengths)
+        biases, w_hh_t = self._prepare()
+        return self.ops.forward(self.cell, gx, w_hh_t, biases, state, lengths)
 
     def gradients(
         self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array
