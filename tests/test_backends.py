@@ -10,7 +10,7 @@ import pytest
 from array_api_compat import array_namespace
 
 import xrnn
-from helpers import asarray, assert_close, backend_name, to_numpy
+from helpers import asarray, assert_close, backend_name, layer_class, to_numpy
 from xrnn import classic
 from xrnn._backend import resolve_namespace
 
@@ -97,11 +97,10 @@ def test_xp_accepts_a_namespace_module(module_name):
     assert array_namespace(layer.params["weight_ih_l0"]) is expected
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_every_backend_equals_numpy_within_dtype_tolerance(xp, dtype, cell):
-    cls = {"rnn": xrnn.RNN, "lstm": xrnn.LSTM, "gru": xrnn.GRU}[cell]
-    ref = cls(3, 5, num_layers=2, bidirectional=True, xp="numpy", dtype="float64", seed=1)
-    layer = cls.from_state_dict(ref.state_dict(), xp=xp, dtype=dtype)
+def test_every_backend_equals_numpy_within_dtype_tolerance(xp, dtype, kind):
+    cls, options = layer_class(kind)
+    ref = cls(3, 5, num_layers=2, bidirectional=True, xp="numpy", dtype="float64", seed=1, **options)
+    layer = cls.from_state_dict(ref.state_dict(), xp=xp, dtype=dtype, **options)
     rng = np.random.default_rng(2)
     x, dy = rng.standard_normal((7, 4, 3)), rng.standard_normal((7, 4, 10))
     lengths = [7, 3, 1, 6]
