@@ -146,3 +146,51 @@ def test_sampling_at_a_vanishing_temperature_is_greedy_decoding(temperature):
     greedy = xrnn.sample(model, [0, 1], 20, temperature=0, seed=1)
     assert xrnn.sample(model, [0, 1], 20, temperature=TEMPERATURES[temperature], seed=1) == greedy
     assert set(greedy) != {0}  # not "always symbol 0"
+
+
+def test_check_finite_in_backward_also_ignores_dy_past_each_length(xp, numpy_path):
+    layer = xrnn.LSTM(IN, H, xp=xp, seed=0)
+    x, dy = _data(xp, "float32")
+    padded = to_numpy(dy).copy()
+    padded[2:, 1] = np.nan  # the second sequence has 2 valid steps
+    _, _, cache = layer.forward(x, lengths=LENGTHS)
+    dx, _, _ = layer.backward(cache, asarray(xp, padded, "float32"), check_finite=True)
+    assert np.all(np.isfinite(to_numpy(dx)))
+    padded[1, 1] = np.nan  # ... but a NaN in a valid step is reported
+    with pytest.raises(ValueError, match="dy must be finite"):
+        layer.backward(cache, asarray(xp, padded, "float32"), check_finite=True)
+
+
+def test_y_is_writable_where_no_cache_shares_it(kind, numpy_path):
+    x, _ = _data(np, "float32")
+    for layer, options in [
+        (make_layer(kind, IN, H, seed=0), {"need_cache": False}),
+        (make_layer(kind, IN, H, bidirectional=True, seed=0), {}),
+    ]:
+        y, _, _ = layer.forward(x, **options)
+        y += 1  # a fresh array: nothing to protect
+
+
+def test_torch_inference_mode_and_a_changed_bidirectional_y_are_fine():
+    torch = pytest.importorskip("torch")
+    layer = xrnn.LSTM(IN, H, bidirectional=True, xp="torch", seed=0)
+    x = torch.ones(T, N, IN)
+    with torch.inference_mode():
+        y, _, _ = xrnn.LSTM(IN, H, xp="torch", seed=0).forward(x)
+    assert y.shape == (T, N, H)
+    y, _, cache = layer.forward(x)
+    expected = layer.backward(cache, torch.ones_like(y))[2]
+    y.mul_(0)  # the concatenation of both directions: no cache shares it
+    for key, value in layer.backward(cache, torch.ones_like(y))[2].items():
+        assert torch.equal(value, expected[key]), key
+
+
+def test_sampling_gives_a_logit_of_minus_infinity_no_weight():
+    from array_api_compat import numpy as npx
+
+    from xrnn.sampling import _weights
+
+    logits = np.array([0.5, -np.inf, 0.2, 0.5], np.float32)
+    for temperature in (1.0, 1e-30, 1e-300):
+        w = _weights(logits, temperature, xp=npx)
+        assert np.all(np.isfinite(w)) and w[1] == 0 and w[0] == w[3] == 1

@@ -354,3 +354,17 @@ def test_numba_ops_refuse_weights_that_do_not_fit_before_running(cell, ops, monk
 
 def test_the_cell_table_names_every_cell_the_kernels_serve():
     assert set(table.KERNELS) == set(CELLS)
+
+
+@pytest.mark.parametrize("cell", [LSTM_CELL, GRU_CELL, RNN_TANH], ids=lambda c: c.name)
+def test_every_ops_adds_a_recurrent_bias_given_apart(cell, ops):
+    # the scan folds b_hh into b_x where the cell allows; an Ops given it apart must still add it
+    rng = np.random.default_rng(9)
+    gates = cell.n_gates * H
+    gx = rng.standard_normal((T, N, gates))
+    w_hh_t = rng.standard_normal((H, gates))
+    b_h = rng.standard_normal(gates)
+    state = tuple(rng.standard_normal((N, H)) for _ in range(cell.n_states))
+    y, _, _ = ops.forward(cell, gx, w_hh_t, (None, b_h), state, None)
+    y_ref, _, _ = GENERIC.forward(cell, gx, w_hh_t, (None, b_h), state, None)
+    assert_close(y, y_ref, dtype="float64")

@@ -374,7 +374,8 @@ class Recurrent:
                     scans.append(sc)
             inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
         y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
-        y, output = _guard(y, xp=xp)
+        # one direction's y is its scan's own (bidirectional: a fresh concatenation)
+        y, output = _guard(y, xp=xp) if need_cache and self.num_directions == 1 else (y, None)
         stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
         out_state = stacked[0] if self._cell.n_states == 1 else stacked
         if not need_cache:
@@ -424,12 +425,18 @@ class Recurrent:
         names = ("dstate",) if len(parts) == 1 else ("dstate[0]", "dstate[1]")
         xp = namespace(cached=h0, dy=dy, **dict(zip(names, parts)))
         check_dtypes(xp, cached=h0, dy=dy, **dict(zip(names, parts)))
-        if check_finite:
-            _check_finite(xp, dy=dy, **dict(zip(names, parts)))
         if dy is not None:
             layout = "(N, T, D*H)" if cache.batch_first else "(T, N, D*H)"
             expected = (n, t_steps, dirs * hidden) if cache.batch_first else (t_steps, n, dirs * hidden)
             check_shape("dy", dy, expected, f"{layout} like forward's y")
+        if check_finite:  # as forward: what dy holds past each length is never read
+            lens = cache.scans[0].lengths
+            valid = dy
+            if dy is not None and lens is not None:
+                mask = length_mask(lens, t_steps, xp=xp)
+                mask = xp.permute_dims(mask, (1, 0, 2)) if cache.batch_first else mask
+                valid = xp.where(mask, dy, xp.zeros_like(dy))
+            _check_finite(xp, dy=valid, **dict(zip(names, parts)))
             if cache.batch_first:
                 dy = xp.permute_dims(dy, (1, 0, 2))
         self._check_state(parts, n, "dstate", xp)
@@ -485,7 +492,7 @@ class Recurrent:
 def _guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None]:
     """``y`` as forward returns it, so that a change in place cannot alter what backward reads.
 
-    The caches share ``y``'s memory (the next layer's input, ``h_prev`` of the weight
+    Called when the caches share ``y``'s memory (the next layer's input, ``h_prev`` of the weight
     gradients, a fast path's step caches). NumPy gets a read-only view (a write raises at
     once); torch keeps its tensor and its version counter, which backward checks; JAX arrays
     are immutable; other namespaces (CuPy, array-api-strict) get a copy.
@@ -495,6 +502,8 @@ def _guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None
         view.flags.writeable = False
         return view, None
     if is_torch_namespace(xp):
+        if y.is_inference():  # inference tensors keep no version counter and cannot be changed outside it
+            return y, None
         return y, (y, int(y._version))
     if is_jax_namespace(xp):
         return y, None

@@ -99,7 +99,10 @@ def _weights(logits: Array, temperature: float, *, xp: ModuleType) -> Array:
     at most what the dtype holds, so the weights stay finite: as the temperature goes to 0
     every symbol but the most likely gets weight 0 (greedy decoding), as it should.
     """
-    gaps = xp.max(logits) - logits  # (C,) >= 0
-    largest = float(xp.finfo(logits.dtype).max) / max(float(xp.max(gaps)), 1.0)
+    gaps = xp.max(logits) - logits  # (C,) >= 0; infinite for a logit of -inf (weight 0)
+    finite = xp.isfinite(gaps)
+    zero = xp.zeros_like(gaps)
+    widest = float(xp.max(xp.where(finite, gaps, zero)))
+    largest = float(xp.finfo(logits.dtype).max) / (2.0 * max(widest, 1.0))  # half: no rounding past max
     scale = 1.0 / temperature if temperature * largest >= 1.0 else largest
-    return xp.exp(-(gaps * scale))
+    return xp.where(finite, xp.exp(-(xp.where(finite, gaps, zero) * scale)), zero)

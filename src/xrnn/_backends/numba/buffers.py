@@ -67,13 +67,6 @@ class Recycler:
             self.raw.append(raw)
         return raw[:nbytes].view(dtype).reshape(shape)
 
-    def trim(self) -> None:
-        """Let go of the oldest idle buffers beyond ``keep``."""
-        with self.lock:
-            idle = [j for j in range(len(self.raw)) if sys.getrefcount(self.raw[j]) == _IDLE_REFS]
-            drop = set(idle[: max(0, len(idle) - self.keep)])
-            self.raw = [r for j, r in enumerate(self.raw) if j not in drop]
-
     def release(self) -> None:
         """Let go of every idle buffer."""
         with self.lock:

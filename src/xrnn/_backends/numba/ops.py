@@ -95,6 +95,8 @@ class NumbaOps(Ops):
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths)
         t_steps, n, width = gx.shape
         hidden, dtype = w_hh_t.shape[0], gx.dtype
+        if cell.fold_bias and biases[1] is not None:  # the LSTM's kernel takes one bias
+            biases = (biases[1] if biases[0] is None else biases[0] + biases[1], None)
         b_x, b_h = (np.zeros(width, dtype) if b is None else contiguous(b) for b in biases)
         # the compiled loops read and write without bounds checks: the sizes must agree first
         fits = f"for hidden size {hidden}"
