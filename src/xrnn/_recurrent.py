@@ -7,26 +7,23 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Literal, NamedTuple, TypeVar, overload
+from typing import Any, Literal, NamedTuple, overload
 
 from array_api_compat import device as device_of
 from array_api_compat import is_jax_namespace, is_numpy_namespace, is_torch_namespace
 
-from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
+from ._backend import host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._engine.ops import length_mask
 from ._engine.scan import ScanCache, Weights, scan, scan_backward
+from ._state_dict import StateDict
 from ._typing import Array
 from ._validation import check_dtypes, check_int, check_shape, lengths_list
 from ._validation import check_finite as _check_finite
 from .cells import Cell
 
 __all__ = ["LayerCache", "Recurrent"]
-
-_Layer = TypeVar("_Layer", bound="Recurrent")
-_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 
 
 class LayerCache(NamedTuple):
@@ -54,7 +51,7 @@ class LayerCache(NamedTuple):
     output: tuple[Array, int] | None = None
 
 
-class Recurrent:
+class Recurrent(StateDict):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -116,112 +113,6 @@ class Recurrent:
         s = f"l{k}" + ("_reverse" if direction else "")
         p = self.params
         return Weights(p[f"weight_ih_{s}"], p[f"weight_hh_{s}"], p[f"bias_ih_{s}"], p[f"bias_hh_{s}"])
-
-    def state_dict(self) -> dict[str, Array]:
-        """The parameters under ``torch.nn``'s keys.
-
-        Returns
-        -------
-        dict of str to array
-            A new dict of the parameter arrays (not copies), shapes as in the table
-            of the module docstring; convert each with ``torch.from_dlpack`` or
-            ``torch.as_tensor`` for ``torch_module.load_state_dict``.
-        """
-        return dict(self.params)
-
-    @classmethod
-    def from_state_dict(
-        cls: type[_Layer],
-        sd: Mapping[str, Any],
-        *,
-        batch_first: bool = False,
-        xp: str | ModuleType | None = None,
-        dtype: Any = None,
-        device: Any = None,
-    ) -> _Layer:
-        """Build a layer from a ``torch.nn``-style state dict of the same kind of layer.
-
-        Parameters
-        ----------
-        sd : mapping of str to array
-            Keys and shapes as in :mod:`xrnn.layers`; values of any namespace (torch
-            tensors included). Sizes, layers and directions are read from the keys.
-        batch_first : bool, default False
-            Layout of ``x`` for the new layer.
-        xp : str or module, optional
-            Target namespace (default: ``XRNN_BACKEND``).
-        dtype : dtype, optional
-            Target dtype (default: that of the values).
-        device : device, optional
-            Target device.
-
-        Returns
-        -------
-        layer
-            A layer of this class holding copies of the values.
-        """
-        return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
-
-    @classmethod
-    def _build_from_state_dict(
-        cls,
-        sd: Mapping[str, Any],
-        *,
-        batch_first: bool,
-        xp: str | ModuleType | None,
-        dtype: Any,
-        device: Any,
-        **extra: Any,
-    ) -> Any:
-        if not isinstance(sd, Mapping):
-            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
-        unknown = sorted(k for k in sd if not _KEY.match(k))
-        if unknown:
-            raise ValueError(
-                f"state_dict has unexpected key(s) {unknown}; expected keys like "
-                "weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (and _reverse)"
-            )
-        if "weight_hh_l0" not in sd or "weight_ih_l0" not in sd:
-            raise ValueError(f"state_dict must hold weight_ih_l0 and weight_hh_l0, got keys {sorted(sd)}")
-        layers = 1 + max(int(_KEY.match(k).group(2)) for k in sd)  # type: ignore[union-attr]
-        bidirectional = any(k.endswith("_reverse") for k in sd)
-        w_hh, w_ih = sd["weight_hh_l0"], sd["weight_ih_l0"]
-        if len(w_hh.shape) != 2 or len(w_ih.shape) != 2:
-            raise ValueError(
-                "state_dict['weight_hh_l0'] and ['weight_ih_l0'] must be 2-d, got shapes "
-                f"{tuple(w_hh.shape)} and {tuple(w_ih.shape)}"
-            )
-        hidden, n_in = int(w_hh.shape[1]), int(w_ih.shape[1])
-        source_dtype = str(w_ih.dtype).rsplit(".", 1)[-1]
-        layer = cls(
-            n_in,
-            hidden,
-            num_layers=layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            xp=xp,
-            dtype=dtype if dtype is not None else source_dtype,
-            device=device,
-            **extra,
-        )
-        expected = layer._param_shapes()
-        missing = sorted(set(expected) - set(sd))
-        if missing:
-            raise ValueError(
-                f"state_dict is missing key(s) {missing} for a {cls.__name__} with "
-                f"{layers} layer(s), bidirectional={bidirectional}"
-            )
-        for key, shape in expected.items():
-            got = tuple(sd[key].shape)
-            if got != shape:
-                raise ValueError(
-                    f"state_dict[{key!r}] must have shape {shape} for a {cls.__name__} "
-                    f"with input_size={n_in}, hidden_size={hidden}, got {got}"
-                )
-        layer.params = {
-            key: convert(sd[key], xp=layer.xp, dtype=layer.dtype, device=device) for key in expected
-        }
-        return layer
 
     def __repr__(self) -> str:
         return (
@@ -437,8 +328,8 @@ class Recurrent:
                 mask = xp.permute_dims(mask, (1, 0, 2)) if cache.batch_first else mask
                 valid = xp.where(mask, dy, xp.zeros_like(dy))
             _check_finite(xp, dy=valid, **dict(zip(names, parts)))
-            if cache.batch_first:
-                dy = xp.permute_dims(dy, (1, 0, 2))
+        if dy is not None and cache.batch_first:
+            dy = xp.permute_dims(dy, (1, 0, 2))
         self._check_state(parts, n, "dstate", xp)
 
         grads: dict[str, Array] = {}
