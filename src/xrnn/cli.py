@@ -28,13 +28,13 @@ import contextlib
 import math
 import pathlib
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from . import _cli_args as args_
 from ._backend import BACKENDS, convert, get_backend, host_rng, resolve_namespace
 from .data import CharVocab, read_corpus
 from .io import CheckpointError, load_checkpoint, save_checkpoint
@@ -130,12 +130,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Generate text from a checkpoint.",
     )
     smp.add_argument("checkpoint", help="a checkpoint written by 'demo --task text'")
-    smp.add_argument("--length", type=_natural, default=400, help="characters to generate (default: 400)")
     smp.add_argument(
-        "--temperature", type=_non_negative_float, default=0.7, help="sampling temperature (default: 0.7)"
+        "--length", type=args_.natural, default=400, help="characters to generate (default: 400)"
+    )
+    smp.add_argument(
+        "--temperature",
+        type=args_.non_negative_float,
+        default=0.7,
+        help="sampling temperature (default: 0.7)",
     )
     smp.add_argument("--prime", help="text read before generating (default: a line break)")
-    smp.add_argument("--seed", type=_natural, default=0, help="seed of the draws (default: 0)")
+    smp.add_argument("--seed", type=args_.natural, default=0, help="seed of the draws (default: 0)")
     _add_backend_arguments(smp)
     smp.set_defaults(run=_sample, parser=smp)
 
@@ -154,21 +159,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=_positive, help="training steps")
-    parser.add_argument("--hidden", type=_positive, help="hidden size")
+    parser.add_argument("--steps", type=args_.positive, help="training steps")
+    parser.add_argument("--hidden", type=args_.positive, help="hidden size")
     parser.add_argument(
         "--seq-len",
-        type=_sequence_length,
+        type=args_.sequence_length,
         help="steps per training sequence, at least 2 (held-out adding-problem sequences have at least 50)",
     )
-    parser.add_argument("--batch-size", type=_positive, help="sequences per batch")
-    parser.add_argument("--lr", type=_positive_float, help="Adam learning rate")
+    parser.add_argument("--batch-size", type=args_.positive, help="sequences per batch")
+    parser.add_argument("--lr", type=args_.positive_float, help="Adam learning rate")
     _add_backend_arguments(parser)
     parser.add_argument(
         "--dtype", choices=["float32", "float64"], default="float32", help="(default: float32)"
     )
     parser.add_argument(
-        "--seed", type=_natural, default=0, help="seed of the weights and the data (default: 0)"
+        "--seed", type=args_.natural, default=0, help="seed of the weights and the data (default: 0)"
     )
 
 
@@ -178,104 +183,20 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=args_.positive,
         default=1,
         help="CPU threads of the matrix products (default: 1; the matrices here are small, and "
         "on a busy machine several threads mostly wait for each other)",
     )
 
 
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-
-
-def _natural(text: str) -> int:
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _sequence_length(text: str) -> int:
-    value = _integer(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be >= 2 (a recurrence needs two steps), got {value}")
-    return value
-
-
-def _real(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _real(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _real(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-@contextlib.contextmanager
-def _usage_errors(args: argparse.Namespace) -> Iterator[None]:
-    """Report what goes wrong while the settings are checked as a usage error (exit status 2)."""
-    try:
-        yield
-    except (ValueError, TypeError, OSError) as exc:
-        args.parser.error(str(exc))
-
-
-def _output_folder(path: str) -> pathlib.Path:
-    """``--out``, created if need be, once a file could be written in it; else ValueError."""
-    out = pathlib.Path(path)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {path!r} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"--out {path!r}: cannot create the folder ({exc.strerror or exc})") from None
-    try:
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--out {path!r}: cannot write in the folder ({exc.strerror or exc})") from None
-    return out
-
-
-def _settings(args: argparse.Namespace, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The task's defaults, overridden by whatever was given on the command line."""
-    given = {k: getattr(args, k) for k in defaults if getattr(args, k) is not None}
-    return defaults | given
-
-
 # ------------------------------------------------------------------------------------ demo
 
 
 def _demo(args: argparse.Namespace) -> int:
-    s = _settings(args, DEMO_DEFAULTS[args.task])
+    s = args_.settings(args, DEMO_DEFAULTS[args.task])
     task: AddingTask | ReberTask | TextTask
-    with _usage_errors(args):
+    with args_.usage_errors(args):
         if args.task == "reber" and args.seq_len is not None:
             raise ValueError("--seq-len does not apply to --task reber: each string has its own length")
         if args.corpus is not None and args.task != "text":
@@ -292,7 +213,7 @@ def _demo(args: argparse.Namespace) -> int:
             args.cell, task.input_size, s["hidden"], task.output_size, seed=args.seed, **place
         )
         optimizer = Adam(s["lr"])
-        out = _output_folder(args.out)
+        out = args_.output_folder(args.out)
     length = "" if s["seq_len"] is None else f", seq-len {s['seq_len']}"
     print(
         f"xrnn demo: {args.task} task, {args.cell} with hidden size {s['hidden']}, "
@@ -369,12 +290,12 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _gradflow(args: argparse.Namespace) -> int:
-    s = _settings(args, GRADFLOW_DEFAULTS)
-    with _usage_errors(args):
+    s = args_.settings(args, GRADFLOW_DEFAULTS)
+    with args_.usage_errors(args):
         xp = resolve_namespace(args.backend)
         place = {"xp": xp, "dtype": args.dtype}
         probe, _ = AddingTask(s["seq_len"], 256, **place).batch(host_rng([args.seed, 2]))
-        out = _output_folder(args.out)
+        out = args_.output_folder(args.out)
     print(
         f"xrnn gradflow: adding problem, seq-len {s['seq_len']}, hidden size {s['hidden']}, "
         f"{s['steps']} training steps per cell",
