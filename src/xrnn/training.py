@@ -111,7 +111,9 @@ def train(
     if gradient is None:
         gradient = local_gradient
     elif not callable(gradient):
-        raise TypeError(f"gradient must be a function (model, task, batch) -> (loss, grads), got {gradient!r}")
+        raise TypeError(
+            f"gradient must be a function (model, task, batch) -> (loss, grads), got {gradient!r}"
+        )
     rng = host_rng(seed)
     losses: list[float] = []
     for step in range(1, steps + 1):

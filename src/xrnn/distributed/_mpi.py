@@ -68,7 +68,9 @@ def abort_on_error(comm: Any) -> Iterator[None]:
         if comm.size == 1:
             raise
         text = traceback.format_exc()
-        sys.stderr.write(f"xrnn.distributed: rank {comm.rank} of {comm.size} raised; aborting the job\n{text}")
+        sys.stderr.write(
+            f"xrnn.distributed: rank {comm.rank} of {comm.size} raised; aborting the job\n{text}"
+        )
         sys.stderr.flush()
         mpi().COMM_WORLD.Abort(1)
         raise  # not reached: Abort ends the process
@@ -85,7 +87,7 @@ def on_root(comm: Any, read: Callable[[], T]) -> T:
     ok, value = comm.bcast(outcome, root=0)
     if not ok:
         raise CollectiveError(f"rank 0 failed: {value}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def check_agreement(comm: Any, facts: Mapping[str, Any]) -> None:

@@ -91,7 +91,7 @@ def predict(model: SequenceModel, x: Any) -> Any:
     spec = dask.delayed((token, model.config, dtype, params), pure=True, name=f"xrnn-params-{token}")
     out_chunks = (x.chunks[0], x.chunks[1], (model.head.out_features,))
     meta = x._meta[:0, :0, :0]
-    return x.map_blocks(_forward_block, spec, chunks=out_chunks, dtype=x.dtype, meta=meta)
+    return da.map_blocks(_forward_block, x, spec, chunks=out_chunks, dtype=x.dtype, meta=meta)
 
 
 def _forward_block(block: Array, spec: tuple[str, dict[str, Any], str, dict[str, Any]]) -> Array:
@@ -121,4 +121,5 @@ def _worker_model(spec: tuple[str, dict[str, Any], str, dict[str, Any]], block: 
 
 
 def _dtype_name(dtype: Any) -> str:
-    return str(dtype).removeprefix("torch.")
+    """``"float64"`` for NumPy's, CuPy's and JAX's float64 classes and for ``torch.float64``."""
+    return str(getattr(dtype, "__name__", dtype)).removeprefix("torch.")

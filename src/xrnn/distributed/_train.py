@@ -26,6 +26,7 @@ from ..optim import Optimizer
 from ..training import local_gradient
 from ..training import train as train_locally
 from . import _mpi
+from ._predict import _dtype_name
 
 __all__ = ["block_bounds", "train"]
 
@@ -152,7 +153,7 @@ def _train(
     resume: bool,
 ) -> list[float]:
     facts = {
-        "model": model.config | {"dtype": str(model.dtype)},
+        "model": model.config | {"dtype": _dtype_name(model.dtype)},
         "optimizer": {"name": optimizer.name, **optimizer.hyperparameters()},
         "settings": {"steps": steps, "clip": clip, "own batches": batches is not None,
                      "checkpoint_every": every, "resume": resume},
@@ -183,7 +184,14 @@ def _train(
             save_checkpoint(checkpoint, model, optimizer, metadata={META: meta})
 
     return train_locally(
-        model, feed, optimizer, steps=steps - start, clip=clip, seed=rng, callback=after_step, gradient=gradient
+        model,
+        feed,
+        optimizer,
+        steps=steps - start,
+        clip=clip,
+        seed=rng,
+        callback=after_step,
+        gradient=gradient,
     )
 
 
@@ -215,7 +223,9 @@ def block_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
     if rank >= size:
         raise ValueError(f"rank must be below size={size}, got {rank}")
     if n < size:
-        raise ValueError(f"a batch of {n} sequences cannot be split over {size} processes (one at least each)")
+        raise ValueError(
+            f"a batch of {n} sequences cannot be split over {size} processes (one at least each)"
+        )
     q, r = divmod(n, size)
     start = rank * q + min(rank, r)
     return start, start + q + (rank < r)
@@ -273,7 +283,7 @@ def _rows(task: Any, batch: Any, start: int, stop: int) -> Any:
         )
     if len(axes) != len(batch):
         raise ValueError(f"task.sequence_axes has {len(axes)} entries for a batch of {len(batch)} items")
-    cut = [a[(slice(None),) * axis + (slice(start, stop),)] for a, axis in zip(batch, axes)]
+    cut = [a[(slice(None),) * axis + (slice(start, stop), ...)] for a, axis in zip(batch, axes)]
     return type(batch)(*cut) if hasattr(batch, "_fields") else tuple(cut)
 
 
