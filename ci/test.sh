@@ -18,8 +18,9 @@ fi
 python -m pip install --quiet --upgrade pip
 # Pinned: on the project's machines this resolves to a CPU build; an unpinned torch pulls CUDA.
 python -m pip install --quiet "torch==2.13.0"
-# [fast] adds numba, so the NumPy tests run the Numba Ops too (tests/test_ops.py).
-python -m pip install --quiet -e ".[test,docs,fast]"
+# [fast] adds numba, so the NumPy tests run the Numba Ops too (tests/test_ops.py);
+# [distributed] adds mpi4py, MPICH (its mpiexec beside python) and Dask for tests/test_distributed.py.
+python -m pip install --quiet -e ".[test,docs,fast,distributed]"
 
 echo "=== ruff"
 ruff check src tests docs benchmarks

@@ -233,3 +233,39 @@ def test_predict_on_two_worker_processes_equals_forward():
             )
     np.testing.assert_allclose(got, model.forward(x)[0], rtol=0, atol=1e-12)
     assert len(built) == 2 and all(n <= 1 for n in built.values())  # a model per worker, not per block
+
+
+def test_train_takes_the_gradient_of_a_batch_from_a_function(monkeypatch):
+    monkeypatch.setenv("XRNN_NUMBA", "0")
+    task = xrnn.AddingTask(5, 4, dtype="float64", xp="numpy")
+    calls: list[int] = []
+
+    def halved(model, task, batch):  # the gradient of half the loss
+        calls.append(batch[0].shape[1])
+        loss, grads = xrnn.training.local_gradient(model, task, batch)
+        return loss / 2, {k: g / 2 for k, g in grads.items()}
+
+    ours = xrnn.SequenceModel("gru", 2, 3, 1, dtype="float64", seed=0, xp="numpy")
+    ref = xrnn.SequenceModel("gru", 2, 3, 1, dtype="float64", seed=0, xp="numpy")
+    losses = xrnn.train(ours, task, xrnn.SGD(0.2), steps=3, clip=None, seed=1, gradient=halved)
+    ref_losses = xrnn.train(ref, task, xrnn.SGD(0.1), steps=3, clip=None, seed=1)
+    assert calls == [4, 4, 4] and np.allclose(losses, np.array(ref_losses) / 2, rtol=1e-12)
+    for key, value in ref.params.items():
+        np.testing.assert_allclose(ours.params[key], value, rtol=0, atol=1e-14)
+    with pytest.raises(TypeError, match="gradient must be a function"):
+        xrnn.train(ours, task, xrnn.SGD(0.1), steps=1, gradient="local")
+
+
+@needs_mpiexec
+def test_scaling_benchmark_runs_in_quick_mode(tmp_path):
+    out, md = tmp_path / "d.json", tmp_path / "benchmarks.md"
+    md.write_text("# Benchmarks\n\nNotes kept by hand.\n")
+    script = HERE.parent / "benchmarks" / "distributed.py"
+    env = os.environ | {"PYTHONPATH": str(SRC), "XRNN_BACKEND": "numpy", "XRNN_NUMBA": "0"}
+    cmd = [sys.executable, str(script), "--quick", "--out", str(out), "--markdown", str(md)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())["cases"]["tiny LSTM"]
+    assert result["step_1"] > 0 and result["step_2"] > 0 and 0 < result["allreduce_share"]
+    text = md.read_text()
+    assert text.startswith("# Benchmarks\n\nNotes kept by hand.") and "| tiny LSTM | 133 |" in text

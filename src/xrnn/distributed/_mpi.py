@@ -48,7 +48,15 @@ def communicator(comm: Any) -> Any:
 
 
 class CollectiveError(ValueError):
-    """An error that every process of the communicator raises together, so none waits for another."""
+    """An error that every process raises together, so that none waits for another.
+
+    Raised by :func:`xrnn.distributed.train` on every process when the processes disagree
+    (models of other sizes, other optimisers or settings) or when rank 0 cannot read the
+    checkpoint to resume from. It ends each process as any exception does, without
+    ``MPI.COMM_WORLD.Abort``.
+    """
+
+    __module__ = "xrnn.distributed"
 
 
 @contextlib.contextmanager

@@ -214,6 +214,7 @@ def block_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
 
     Examples
     --------
+    >>> from xrnn.distributed import block_bounds
     >>> [block_bounds(65, r, 2) for r in range(2)]
     [(0, 33), (33, 65)]
     """
