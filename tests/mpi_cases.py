@@ -5,8 +5,8 @@
 in one process; rank 0 writes ``OUT_DIR/results.json`` (per case: the largest parameter and
 loss differences, and the largest difference between the ranks' parameters).
 
-``python mpi_cases.py raise`` and ``python mpi_cases.py mismatch``: the faults (rank 1
-raises at step 3; rank 1 builds a smaller model).
+``python mpi_cases.py raise``, ``mismatch`` and ``bad-argument``: the faults (rank 1 raises
+at step 3; rank 1 builds a smaller model; rank 1 passes ``steps=-1``).
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def faults(kind: str) -> None:
     task = _FailingTask(6, 8, dtype="float64") if kind == "raise" else _task("adding", 8)
     hidden = 3 if kind == "mismatch" and COMM.rank == 1 else 5
     model = xrnn.SequenceModel("lstm", 2, hidden, 1, dtype="float64", seed=0)
-    distributed.train(model, task, xrnn.Adam(), steps=STEPS)
+    steps = -1 if kind == "bad-argument" and COMM.rank == 1 else STEPS
+    distributed.train(model, task, xrnn.Adam(), steps=steps)
 
 
 if __name__ == "__main__":

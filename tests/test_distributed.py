@@ -111,10 +111,17 @@ def test_a_checkpoint_of_two_processes_resumes_on_one(mpi_results, tmp_path):
 
 
 @needs_mpiexec
-def test_a_rank_that_raises_ends_the_job_with_its_error():
-    done = _run_mpi("raise", timeout=60)  # a hang would time out
+@pytest.mark.parametrize(
+    "kind,error",
+    [
+        ("raise", "RuntimeError: rank 1 fails at step 3"),
+        ("bad-argument", "ValueError: steps must be an int >= 0"),
+    ],
+)
+def test_a_rank_that_raises_ends_the_job_with_its_error(kind, error):
+    done = _run_mpi(kind, timeout=60)  # a hang would time out
     assert done.returncode != 0
-    assert "rank 1 of 2 raised" in done.stderr and "RuntimeError: rank 1 fails at step 3" in done.stderr
+    assert "rank 1 of 2 raised" in done.stderr and error in done.stderr
 
 
 @needs_mpiexec

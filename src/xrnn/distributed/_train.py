@@ -117,6 +117,25 @@ def train(
     (with more than one) is printed with its rank and ends the whole job through
     ``MPI.COMM_WORLD.Abort``, so no process waits forever.
     """
+    MPI = _mpi.mpi()
+    # Bad arguments on one process end the job too: the others would wait in the first collective.
+    with _mpi.abort_on_error(comm if isinstance(comm, MPI.Intracomm) else MPI.COMM_WORLD):
+        comm = _mpi.communicator(comm)
+        _check_arguments(model, optimizer, steps, batches, callback, checkpoint, checkpoint_every, resume)
+        return _train(model, task, optimizer, steps, comm, clip, seed, batches, callback, checkpoint,
+                      checkpoint_every, resume)  # fmt: skip
+
+
+def _check_arguments(
+    model: Any,
+    optimizer: Any,
+    steps: Any,
+    batches: Any,
+    callback: Any,
+    checkpoint: Any,
+    checkpoint_every: Any,
+    resume: bool,
+) -> None:
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
     if not isinstance(optimizer, Optimizer):
@@ -132,10 +151,6 @@ def train(
         raise TypeError(f"callback must be a function (step, loss), got {callback!r}")
     if batches is not None:
         _check_batches(batches)
-    comm = _mpi.communicator(comm)
-    with _mpi.abort_on_error(comm):
-        return _train(model, task, optimizer, steps, comm, clip, seed, batches, callback, checkpoint,
-                      checkpoint_every, resume)  # fmt: skip
 
 
 def _train(
