@@ -23,7 +23,8 @@ python -m pip install --quiet "torch==2.13.0"
 python -m pip uninstall --quiet --yes xrnn
 # The project (distribution xrnn-bptt) from this checkout. Numba comes with it where it has
 # wheels, so the NumPy tests run the Numba Ops too (tests/test_ops.py).
-python -m pip install --quiet -e ".[test,docs]"
+# [distributed] adds mpi4py, MPICH (its mpiexec beside python) and Dask for tests/test_distributed.py.
+python -m pip install --quiet -e ".[test,docs,distributed]"
 
 echo "=== ruff"
 ruff check src tests docs benchmarks

@@ -8,11 +8,12 @@ import pathlib
 import pytest
 
 import xrnn
-from xrnn import classic
+from xrnn import classic, distributed
 
 API_PAGE = pathlib.Path(__file__).parents[1] / "docs" / "api.rst"
 PUBLIC = [(f"xrnn.{n}", getattr(xrnn, n)) for n in xrnn.__all__ if n != "BACKENDS"]
 PUBLIC += [(f"xrnn.classic.{n}", getattr(classic, n)) for n in classic.__all__]
+PUBLIC += [(f"xrnn.distributed.{n}", getattr(distributed, n)) for n in distributed.__all__]
 METHODS = [
     (f"xrnn.{cls.__name__}.{m}", getattr(cls, m))
     for cls in (xrnn.RNN, xrnn.LSTM, xrnn.GRU)

@@ -63,12 +63,32 @@ class _Task:
     name: str
     input_size: int
     output_size: int
+    #: The axis of the sequences in each item of a batch (``x (T, N, I)``: 1), for
+    #: cutting a batch into blocks of sequences (:mod:`xrnn.distributed`).
+    sequence_axes: tuple[int, ...]
 
     def __init__(self, *, xp: str | ModuleType | None, dtype: Any, device: Any, eval_seed: int) -> None:
         self.xp = resolve_namespace(xp)
         self.dtype = resolve_dtype(dtype, self.xp)
         self.device = device
         self.eval_seed = eval_seed
+
+    def loss_count(self, batch: Any) -> Any:
+        """How many terms the mean of the loss is over: one per target, or per step of a ``mask``.
+
+        Parameters
+        ----------
+        batch : tuple
+            A batch or a block of its sequences.
+
+        Returns
+        -------
+        int or array of shape ()
+            The denominator of the loss's mean: blocks with losses ``l_b`` and counts
+            ``c_b`` have the loss of their whole batch ``sum(c_b * l_b) / sum(c_b)``.
+        """
+        mask = getattr(batch, "mask", None)  # ReberBatch: the valid steps
+        return math.prod(batch[1].shape) if mask is None else self.xp.sum(self.xp.astype(mask, self.dtype))
 
     def _placement(self) -> dict[str, Any]:
         return {"xp": self.xp, "dtype": self.dtype, "device": self.device}
@@ -103,6 +123,7 @@ class AddingTask(_Task):
 
     name = "adding"
     input_size, output_size = 2, 1
+    sequence_axes = (1, 0)  # x (T, N, 2), target (N, 1)
 
     def __init__(
         self,
@@ -200,6 +221,7 @@ class ReberTask(_Task):
 
     name = "reber"
     input_size = output_size = 7
+    sequence_axes = (1, 1, 1, 1)  # x, targets, mask, legal: (T, N, ...)
 
     def __init__(
         self,
@@ -304,6 +326,7 @@ class TextTask(_Task):
     """
 
     name = "text"
+    sequence_axes = (1, 1)  # x (T, N, C), targets (T, N)
 
     def __init__(
         self,

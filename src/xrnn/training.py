@@ -4,11 +4,14 @@
 
     for each step:
         batch = task.batch(rng)
-        z, _, cache = model.forward(batch[0])
-        loss, dz = task.loss(z, batch)
-        _, grads = model.backward(cache, dz)
+        loss, grads = gradient(model, task, batch)     # local_gradient unless given
         grads, _ = clip_grad_norm(grads, clip)
         model.set_params(optimizer.step(model.params, grads))
+
+The gradient of a batch is the one seam: :func:`local_gradient` (forward, loss, backward
+on this process) by default, or a function with its signature, such as the one of
+:func:`xrnn.distributed.train` that reduces the gradients of every process's share of the
+batch before the clipping and the update.
 
 Also :func:`gradient_by_step`, the size of the gradient that reaches each time step
 (the vanishing-gradient measurement of ``python -m xrnn gradflow``).
@@ -27,7 +30,39 @@ from ._validation import check_int
 from .model import SequenceModel
 from .optim import clip_grad_norm
 
-__all__ = ["gradient_by_step", "train"]
+__all__ = ["Gradient", "gradient_by_step", "local_gradient", "train"]
+
+#: ``gradient(model, task, batch) -> (loss, grads)``: the loss of a batch and the gradient
+#: of every parameter under the keys of ``model.params``.
+Gradient = Callable[[SequenceModel, Any, Any], tuple[Any, dict[str, Array]]]
+
+
+def local_gradient(model: SequenceModel, task: Any, batch: Any) -> tuple[Array, dict[str, Array]]:
+    """The loss of a batch and the gradient of every parameter, on this process.
+
+    The default ``gradient`` of :func:`train`: ``model.forward(batch[0])``, then
+    ``task.loss``, then ``model.backward``.
+
+    Parameters
+    ----------
+    model : SequenceModel
+        The model.
+    task : AddingTask, ReberTask or TextTask
+        Anything with ``loss(z, batch) -> (loss, dz)``.
+    batch : tuple
+        From ``task.batch``; its first item is ``x (T, N, input_size)``.
+
+    Returns
+    -------
+    loss : array, shape ()
+        The task's loss of the batch.
+    grads : dict of str to array
+        Its gradient with respect to every parameter, keys and shapes of ``model.params``.
+    """
+    z, _, cache = model.forward(batch[0])  # (T, N, O)
+    loss, dz = task.loss(z, batch)
+    _, grads = model.backward(cache, dz)
+    return loss, grads
 
 
 def train(
@@ -39,6 +74,7 @@ def train(
     clip: float | None = 1.0,
     seed: Any = None,
     callback: Callable[[int, float], None] | None = None,
+    gradient: Gradient | None = None,
 ) -> list[float]:
     """Train ``model`` on ``task`` for ``steps`` batches.
 
@@ -59,6 +95,10 @@ def train(
         Seed of the training batches.
     callback : callable, optional
         ``callback(step, loss)`` after every update, ``step`` counting from 1.
+    gradient : callable, optional
+        ``gradient(model, task, batch) -> (loss, grads)`` (default :func:`local_gradient`):
+        how the loss and the gradients of a batch are computed, e.g. over several
+        processes (:func:`xrnn.distributed.train`). Clipping acts on what it returns.
 
     Returns
     -------
@@ -68,13 +108,17 @@ def train(
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
     check_int("steps", steps, least=0)
+    if gradient is None:
+        gradient = local_gradient
+    elif not callable(gradient):
+        raise TypeError(
+            f"gradient must be a function (model, task, batch) -> (loss, grads), got {gradient!r}"
+        )
     rng = host_rng(seed)
     losses: list[float] = []
     for step in range(1, steps + 1):
         batch = task.batch(rng)
-        z, _, cache = model.forward(batch[0])
-        loss, dz = task.loss(z, batch)
-        _, grads = model.backward(cache, dz)
+        loss, grads = gradient(model, task, batch)
         if clip is not None:
             grads, _ = clip_grad_norm(grads, clip)
         model.set_params(optimizer.step(model.params, grads))
