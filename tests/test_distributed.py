@@ -200,7 +200,7 @@ def test_importing_needs_neither_mpi4py_nor_dask():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ | {
         "PYTHONPATH": str(SRC)})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("pip install 'xrnn[distributed]'") == 2, done.stdout
+    assert done.stdout.count("pip install '.[distributed]' (from the checkout)") == 2, done.stdout
 
 
 @needs_dask

@@ -11,7 +11,7 @@
 :exc:`CollectiveError`    the error every process raises together when they disagree
 ========================  ==========================================================================
 
-Needs the extra ``distributed`` (``pip install 'xrnn[distributed]'``: mpi4py, MPICH from
+Needs the extra ``distributed`` (``pip install '.[distributed]' (from the checkout)``: mpi4py, MPICH from
 wheels and ``dask[distributed]``); importing this module does not, each function imports
 what it uses when called.
 """

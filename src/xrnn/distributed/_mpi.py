@@ -25,7 +25,7 @@ from .._typing import Array
 
 T = TypeVar("T")
 
-EXTRA = "pip install 'xrnn[distributed]'"
+EXTRA = "pip install '.[distributed]' (from the checkout)"
 
 
 def mpi() -> Any:

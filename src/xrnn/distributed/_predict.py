@@ -21,7 +21,7 @@ from ..model import SequenceModel
 
 __all__ = ["predict"]
 
-EXTRA = "pip install 'xrnn[distributed]'"
+EXTRA = "pip install '.[distributed]' (from the checkout)"
 # Models rebuilt on this worker, by token and namespace: a few, for a few models in turn.
 _MODELS: collections.OrderedDict[tuple[str, str], SequenceModel] = collections.OrderedDict()
 _LOCK = threading.Lock()
@@ -53,7 +53,7 @@ def predict(model: SequenceModel, x: Any) -> Any:
         If ``x`` is not 3-d with ``input_size`` features, or is chunked along ``T`` or
         ``input_size`` (``x.rechunk({0: -1, 2: -1})`` fixes that).
     ImportError
-        If Dask is not installed (``pip install 'xrnn[distributed]'``).
+        If Dask is not installed (``pip install '.[distributed]' (from the checkout)``).
 
     Examples
     --------

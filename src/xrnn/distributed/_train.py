@@ -107,7 +107,7 @@ def train(
         optimiser, ``steps``, ``clip`` or the other settings (checked before the first
         broadcast), or when the checkpoint cannot be resumed.
     ImportError
-        If mpi4py is not installed (``pip install 'xrnn[distributed]'``).
+        If mpi4py is not installed (``pip install '.[distributed]' (from the checkout)``).
 
     Notes
     -----
