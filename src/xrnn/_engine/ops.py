@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from array_api_compat import device, is_numpy_namespace
+from array_api_compat import device, is_jax_namespace, is_numpy_namespace
 
 from .._typing import Array, State
 from ..cells import Cell
@@ -215,7 +215,8 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
 
     NumPy arrays of float32 or float64 get Numba's compiled loops
     (:mod:`xrnn._backends.numba`) when numba is installed and the environment variable
-    ``XRNN_NUMBA`` is not ``0``; everything else gets the generic :class:`Ops`. Either way
+    ``XRNN_NUMBA`` is not ``0``; JAX arrays get one ``lax.scan`` per sequence
+    (:mod:`xrnn._backends.jax`); everything else gets the generic :class:`Ops`. Either way
     the results are the same (tests/test_ops.py).
 
     Parameters
@@ -242,4 +243,8 @@ def _ops(xp: ModuleType, dtype: str, numba: bool) -> Ops:
         fast = numba_ops(xp)
         if fast is not None:
             return fast
+    if is_jax_namespace(xp):
+        from .._backends.jax import JaxOps
+
+        return JaxOps(xp)
     return Ops(xp)
