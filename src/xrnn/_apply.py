@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from array_api_compat import is_jax_namespace, is_torch_namespace
+from array_api_compat import is_jax_namespace
 
 from ._backend import namespace
 from ._typing import Array
@@ -20,7 +20,7 @@ from ._validation import check_keys
 if TYPE_CHECKING:
     from ._recurrent import Recurrent
 
-__all__ = ["Functional"]
+__all__ = ["Functional", "checked_params"]
 
 
 class Functional:
@@ -82,20 +82,37 @@ class Functional:
         >>> y.shape, h.shape
         ((5, 2, 4), (1, 2, 4))
         """
-        check_keys("params", params, list(self._param_shapes()))
-        unexpected = sorted(set(params) - set(self._param_shapes()))
-        if unexpected:
-            raise ValueError(f"params has key(s) {unexpected} that this {type(self).__name__} does not use")
-        params = dict(params)
+        if type(x).__module__.startswith("torch"):  # first: torch.compile traces nothing of xrnn
+            from ._backends.torch import apply_torch
+
+            return apply_torch(self, params, x, state, lengths, checkpoint=checkpoint)
+        params = checked_params(self, params)
         xp = namespace(x=x, **{f"params[{k!r}]": v for k, v in params.items()})
         if is_jax_namespace(xp):
             from ._backends.jax.apply import apply_jax
 
             return apply_jax(self, params, x, state, lengths, checkpoint=checkpoint)
-        if is_torch_namespace(xp):
-            from ._backends.torch import apply_torch, needs_autograd
-
-            if needs_autograd(params, x, state):
-                return apply_torch(self, params, x, state, lengths, checkpoint=checkpoint)
         y, out, _ = self._forward(params, x, state, lengths, checkpoint=checkpoint, need_cache=False)
         return y, out
+
+
+def checked_params(layer: Recurrent, params: Any) -> dict[str, Array]:
+    """``params`` as a new dict, once checked to hold exactly the layer's keys.
+
+    Parameters
+    ----------
+    layer : RNN, LSTM or GRU
+        The layer.
+    params : dict of str to array
+        What ``apply`` was given (shapes are checked by the forward pass).
+
+    Returns
+    -------
+    dict of str to array
+    """
+    shapes = layer._param_shapes()
+    check_keys("params", params, list(shapes))
+    unexpected = sorted(set(params) - set(shapes))
+    if unexpected:
+        raise ValueError(f"params has key(s) {unexpected} that this {type(layer).__name__} does not use")
+    return dict(params)

@@ -197,6 +197,41 @@ class SequenceModel:
 
     __call__ = forward
 
+    def apply(
+        self, params: Mapping[str, Array], x: Array, state: Any = None, lengths: Any = None
+    ) -> tuple[Array, Any]:
+        """The model as a pure function of ``params``, differentiable by JAX and torch.
+
+        The recurrent layer runs :meth:`LSTM.apply <xrnn.LSTM.apply>` (xrnn's own
+        backward under ``jax.grad`` and torch autograd) and the head is ``h @ W^T + b`` in
+        the arrays' namespace; nothing of the model is read but its configuration.
+
+        Parameters
+        ----------
+        params : dict of str to array
+            Exactly the keys and shapes of :attr:`params`, in the namespace of ``x``.
+        x : array, shape (T, N, input_size)
+            Input sequences (time-major).
+        state : array (L, N, H), or tuple (h, c) for the LSTM, optional
+            Initial recurrent state; zeros if omitted.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps per sequence; past its length a sequence's output is the head's bias.
+
+        Returns
+        -------
+        z : array, shape (T, N, output_size)
+            Outputs at every step.
+        state : array (L, N, H), or tuple (h, c)
+            Recurrent state after each sequence's last valid step.
+        """
+        shapes = self.param_shapes()
+        if not isinstance(params, Mapping) or set(params) != set(shapes):
+            got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+            raise ValueError(f"params must have the keys {sorted(shapes)} of this model, got {got}")
+        h, state = self.rnn.apply({k: params[f"rnn.{k}"] for k in self.rnn.params}, x, state, lengths)
+        z = h @ params["head.weight"].T + params["head.bias"]  # (T, N, H) @ (H, O) -> (T, N, O)
+        return z, state
+
     def backward(self, cache: ModelCache, dz: Array) -> tuple[Array, dict[str, Array]]:
         """Backpropagate a gradient of the outputs through the head and through time.
 

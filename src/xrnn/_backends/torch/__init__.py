@@ -9,7 +9,7 @@ where present.
 ``torch.compile`` cannot trace the engine (Python loops over the sequence, array-api-compat
 wrappers): :func:`apply_torch` is marked ``torch.compiler.disable``, so a compiled module
 that calls ``apply`` compiles everything around it and runs the layer as it is (one graph
-break).
+break); with ``fullgraph=True`` the compile fails, and its message gives this reason.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..._apply import checked_params
+from ..._backend import namespace
 from ..._typing import Array
 
 if TYPE_CHECKING:
     from ..._recurrent import Recurrent
 
-__all__ = ["apply_torch", "needs_autograd"]
+__all__ = ["apply_torch"]
 
 
-def needs_autograd(params: Mapping[str, Array], x: Array, state: Any) -> bool:
+def _needs_autograd(params: Mapping[str, Array], x: Array, state: Any) -> bool:
     """Whether autograd is on and any tensor given requires a gradient.
 
     Parameters
@@ -50,7 +52,11 @@ def needs_autograd(params: Mapping[str, Array], x: Array, state: Any) -> bool:
     return any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
 
 
-@torch.compiler.disable
+@torch.compiler.disable(
+    reason="xrnn's layer.apply runs its own time loop and backward (a torch.autograd.Function over "
+    "array-API code): torch.compile runs it outside the graph, as one graph break, so it cannot "
+    "be part of a fullgraph=True compile"
+)
 def apply_torch(
     layer: Recurrent,
     params: dict[str, Array],
@@ -60,7 +66,10 @@ def apply_torch(
     *,
     checkpoint: int | str | None,
 ) -> tuple[Array, Any]:
-    """``layer.apply`` for tensors that need a gradient (see :meth:`xrnn.LSTM.apply`).
+    """``layer.apply`` for torch tensors (see :meth:`xrnn.LSTM.apply`).
+
+    Without autograd (no tensor requires a gradient, or ``torch.no_grad``) it is the
+    layer's forward pass without a cache.
 
     Parameters
     ----------
@@ -80,10 +89,15 @@ def apply_torch(
     Returns
     -------
     y : tensor
-        As :meth:`xrnn.LSTM.forward`, with a ``grad_fn``.
+        As :meth:`xrnn.LSTM.forward` (with a ``grad_fn`` under autograd).
     state : tensor or tuple (h, c)
-        As :meth:`xrnn.LSTM.forward`, with a ``grad_fn``.
+        As :meth:`xrnn.LSTM.forward` (with a ``grad_fn`` under autograd).
     """
+    params = checked_params(layer, params)
+    namespace(x=x, **{f"params[{k!r}]": v for k, v in params.items()})
+    if not _needs_autograd(params, x, state):
+        y, out, _ = layer._forward(params, x, state, lengths, checkpoint=checkpoint, need_cache=False)
+        return y, out
     keys = list(params)
     if state is None:
         parts: tuple[Any, ...] = ()
