@@ -12,6 +12,7 @@ are clipped to ``0..T`` instead (see :meth:`~xrnn.LSTM.forward`).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -65,7 +66,45 @@ def apply_jax(
     lens = layer._lengths(lengths, n, t_steps, xp=xp, like=x)
     # a list state becomes a tuple, so that its gradient has the structure of the state
     parts = None if state is None else (layer._state_tuple(state) if isinstance(state, (tuple, list)) else state)
-    return _function(layer, checkpoint)(params, x, parts, lens)
+    return _compiled(_Config(layer, checkpoint), params, x, parts, lens)
+
+
+class _Config:
+    """A layer's configuration and ``checkpoint``: the static argument of :func:`_compiled`.
+
+    Equal for two layers whose every attribute but the parameters is equal (type, cell,
+    sizes, directions, layout, and any option a layer class adds), so that a layer made
+    again with the same configuration reuses the compiled program.
+    """
+
+    def __init__(self, layer: Recurrent, checkpoint: int | str | None) -> None:
+        self.layer, self.checkpoint = layer, checkpoint
+        options = sorted((k, v) for k, v in vars(layer).items() if k != "params")
+        self.key = (type(layer), layer._cell, checkpoint, tuple((k, _hashable(v)) for k, v in options))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Config) and self.key == other.key
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", id(value))
+    return value
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _compiled(config: _Config, params: dict[str, Array], x: Array, state: Any, lengths: Any) -> Any:
+    """The layer under ``jax.jit``: one XLA program, compiled once per configuration and shapes.
+
+    Called eagerly (even inside ``jax.grad``), the engine's operations around the scans
+    would otherwise each be dispatched, and compiled for every new shape, one by one.
+    """
+    return _function(config.layer, config.checkpoint)(params, x, state, lengths)
 
 
 def _function(layer: Recurrent, checkpoint: int | str | None) -> Any:
