@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import xrnn
-from helpers import assert_close, asarray, make_layer, to_numpy
+from helpers import asarray, assert_close, make_layer, to_numpy
 
 T, N, IN, H = 5, 3, 2, 4
 

@@ -1,4 +1,4 @@
-"""``layer.apply`` inside JAX programs: ``jax.grad`` runs xrnn's backward, ``jax.jit`` and ``jax.vmap`` trace it.
+"""``layer.apply`` in JAX programs: ``jax.grad`` runs xrnn's backward, ``jax.jit`` and ``jax.vmap`` trace it.
 
 The oracle of every gradient is ``layer.backward`` of the same layer on NumPy (float64, to
 1e-10). These tests are the JAX leg's: they run when JAX is installed and ``XRNN_BACKEND``
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
 
 import xrnn
+from conftest import BACKENDS
 from helpers import assert_close, make_layer
 
 if "jax" not in BACKENDS:
@@ -186,7 +186,10 @@ def test_a_jitted_training_step_compiles_once_and_lowers_the_loss():
         m = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, moments[0], grads)
         v = jax.tree.map(lambda v, g: 0.999 * v + 0.001 * g * g, moments[1], grads)
         params = jax.tree.map(
-            lambda p, m, v: p - 0.01 * (m / (1 - 0.9**t)) / (jnp.sqrt(v / (1 - 0.999**t)) + 1e-8), params, m, v
+            lambda p, m, v: p - 0.01 * (m / (1 - 0.9**t)) / (jnp.sqrt(v / (1 - 0.999**t)) + 1e-8),
+            params,
+            m,
+            v,
         )
         return params, (m, v), value
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
 
 import xrnn
+from conftest import BACKENDS
 from helpers import assert_close, make_layer
 
 if "torch" not in BACKENDS:
@@ -62,7 +62,9 @@ def _state(states):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("num_layers", "bidirectional", "lengths"), CONFIGS)
-def test_torch_autograd_through_apply_is_the_layers_backward(kind, num_layers, bidirectional, lengths, device):
+def test_torch_autograd_through_apply_is_the_layers_backward(
+    kind, num_layers, bidirectional, lengths, device
+):
     layer, x, dy, states = _case(kind, num_layers, bidirectional)
     dstate = tuple(0.5 * s for s in states)
     _, _, cache = layer.forward(x, _state(states), lengths)

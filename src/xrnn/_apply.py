@@ -9,7 +9,7 @@ differentiable by the framework, with xrnn's own backward as the gradient
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from array_api_compat import is_jax_namespace
 
@@ -27,7 +27,7 @@ class Functional:
     """The pure-function face of a recurrent layer (mixed into the layer classes)."""
 
     def apply(
-        self: Recurrent,
+        self,
         params: Mapping[str, Array],
         x: Array,
         state: Any = None,
@@ -82,17 +82,18 @@ class Functional:
         >>> y.shape, h.shape
         ((5, 2, 4), (1, 2, 4))
         """
+        layer = cast("Recurrent", self)
         if type(x).__module__.startswith("torch"):  # first: torch.compile traces nothing of xrnn
             from ._backends.torch import apply_torch
 
-            return apply_torch(self, params, x, state, lengths, checkpoint=checkpoint)
-        params = checked_params(self, params)
+            return apply_torch(layer, params, x, state, lengths, checkpoint=checkpoint)
+        params = checked_params(layer, params)
         xp = namespace(x=x, **{f"params[{k!r}]": v for k, v in params.items()})
         if is_jax_namespace(xp):
             from ._backends.jax.apply import apply_jax
 
-            return apply_jax(self, params, x, state, lengths, checkpoint=checkpoint)
-        y, out, _ = self._forward(params, x, state, lengths, checkpoint=checkpoint, need_cache=False)
+            return apply_jax(layer, params, x, state, lengths, checkpoint=checkpoint)
+        y, out, _ = layer._forward(params, x, state, lengths, checkpoint=checkpoint, need_cache=False)
         return y, out
 
 

@@ -218,9 +218,7 @@ class Recurrent(StateDict, Functional):
         the same order); the weight gradients are the same sums over all steps, added
         segment by segment, so they may differ from ``None``'s in the last bits.
         """
-        return self._forward(
-            self.params, x, state, lengths, check_finite=check_finite, checkpoint=checkpoint, need_cache=need_cache
-        )
+        return self._forward(self.params, x, state, lengths, check_finite, checkpoint, need_cache)
 
     __call__ = forward
 
@@ -230,7 +228,6 @@ class Recurrent(StateDict, Functional):
         x: Array,
         state: Any,
         lengths: Any,
-        *,
         check_finite: bool = False,
         checkpoint: int | str | None = None,
         need_cache: bool = True,

@@ -64,9 +64,9 @@ def apply_jax(
     check_shape("x", x, (None, None, layer.input_size), layout)
     t_steps, n = (x.shape[1], x.shape[0]) if layer.batch_first else x.shape[:2]
     lens = layer._lengths(lengths, n, t_steps, xp=xp, like=x)
-    # a list state becomes a tuple, so that its gradient has the structure of the state
-    parts = None if state is None else (layer._state_tuple(state) if isinstance(state, (tuple, list)) else state)
-    return _compiled(_Config(layer, checkpoint), params, x, parts, lens)
+    if isinstance(state, (tuple, list)):  # a tuple, so that its gradient has the structure of the state
+        state = layer._state_tuple(state)
+    return _compiled(_Config(layer, checkpoint), params, x, state, lens)
 
 
 class _Config:

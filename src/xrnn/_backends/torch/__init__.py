@@ -113,7 +113,9 @@ def apply_torch(
 class _Spec:
     """What the autograd function is given besides tensors."""
 
-    def __init__(self, layer: Recurrent, keys: list[str], n_parts: int, lengths: Any, checkpoint: Any) -> None:
+    def __init__(
+        self, layer: Recurrent, keys: list[str], n_parts: int, lengths: Any, checkpoint: Any
+    ) -> None:
         self.layer, self.keys, self.n_parts = layer, keys, n_parts
         self.lengths, self.checkpoint = lengths, checkpoint
 
@@ -138,7 +140,7 @@ class _LayerFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, dy: Array | None, *dstate: Array | None) -> tuple[Any, ...]:  # noqa: D102
-        ctx.saved_tensors  # raises if an input was changed in place since forward
+        _ = ctx.saved_tensors  # raises if an input was changed in place since forward
         spec, layer = ctx.spec, ctx.spec.layer
         if all(d is None for d in dstate):
             ds: Any = None
