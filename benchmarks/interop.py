@@ -2,7 +2,8 @@
 
 ::
 
-    python benchmarks/interop.py --markdown docs/benchmarks.md --out benchmarks/results-interop.json
+    python benchmarks/interop.py --threads 1 --markdown docs/benchmarks.md \
+        --out benchmarks/results-interop-threads1.json
     python benchmarks/interop.py --quick          # tiny shapes, seconds; prints the table
 
 An LSTM at T=100, N=32, I=H=128, float32, gradient of ``sum(y * dy)`` with respect to the
@@ -61,7 +62,12 @@ import torch  # noqa: E402
 
 import xrnn  # noqa: E402
 
-START, END = "<!-- interop:start -->", "<!-- interop:end -->"
+SECTION = "## Inside JAX and PyTorch programs"
+
+
+def markers(threads: int) -> tuple[str, str]:
+    """The lines around the generated table of a run with ``threads`` threads."""
+    return f"<!-- interop:start threads={threads} -->", f"<!-- interop:end threads={threads} -->"
 
 
 def lax_scan_lstm(params: dict[str, Any], x: Any) -> Any:
@@ -169,8 +175,9 @@ def markdown(result: dict[str, Any]) -> str:
         "torch.nn.LSTM (autograd)": ("torch.nn.LSTM", torch_nn),
     }
     m = result["machine"]
+    start, end = markers(m["threads"])
     lines = [
-        START,
+        start,
         f"LSTM training step (forward + backward, gradients of the parameters and x), T={s['T']}, "
         f"N={s['N']}, I=H={s['I']}, float32; median of {result['rounds']} alternating rounds on "
         f"{m['cpu']} ({m['threads']} threads; JAX {m['jax']}, torch {m['torch']}, NumPy {m['numpy']}). "
@@ -193,7 +200,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         f"- (not a target) xrnn torch / torch.nn.LSTM: {torch_x / torch_nn:.2f}x",
         f"- (not a target) xrnn JAX / lax.scan + jax.grad: {jax_x / scan:.2f}x",
-        END,
+        end,
     ]
     return "\n".join(lines)
 
@@ -223,11 +230,14 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     if args.markdown:
         doc = args.markdown.read_text()
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+        start, end = markers(args.threads)
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
         if pattern.search(doc):
             doc = pattern.sub(lambda _: text, doc)
+        elif SECTION in doc:  # another thread count's table is there: this one after it
+            doc = doc.rstrip("\n") + "\n\n" + text + "\n"
         else:
-            doc = doc.rstrip("\n") + "\n\n## Inside JAX and PyTorch programs\n\n" + text + "\n"
+            doc = doc.rstrip("\n") + f"\n\n{SECTION}\n\n" + text + "\n"
         args.markdown.write_text(doc)
 
 

@@ -49,7 +49,7 @@ class StackedSteps(Sequence[Any]):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, t: Any) -> Any:  # noqa: D105
+    def __getitem__(self, t: Any) -> Any:
         if isinstance(t, slice):
             return [self[j] for j in range(*t.indices(self.length))]
         if not -self.length <= t < self.length:
