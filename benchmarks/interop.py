@@ -180,7 +180,7 @@ def markdown(result: dict[str, Any]) -> str:
         start,
         f"LSTM training step (forward + backward, gradients of the parameters and x), T={s['T']}, "
         f"N={s['N']}, I=H={s['I']}, float32; median of {result['rounds']} alternating rounds on "
-        f"{m['cpu']} ({m['threads']} threads; JAX {m['jax']}, torch {m['torch']}, NumPy {m['numpy']}). "
+        f"{m['cpu']} (threads: {m['threads']}; JAX {m['jax']}, torch {m['torch']}, NumPy {m['numpy']}). "
         "The machine is shared with other jobs: ratios between cases of one run are steadier than "
         "the milliseconds.",
         "",
