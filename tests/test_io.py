@@ -220,14 +220,14 @@ MALFORMED = {
     "newer_version": (
         None,
         lambda h: h.update(version=99),
-        "has checkpoint version 99; this xrnn reads versions 1..1",
+        "has checkpoint version 99; this xrnn reads versions 1..2",
     ),
     "unknown_cell": (
         None,
         lambda h: h["model"].update(cell="transformer"),
         "model configuration is not valid",
     ),
-    "config_keys": (None, lambda h: h["model"].pop("num_layers"), "model configuration must have"),
+    "config_keys": (None, lambda h: h["model"].pop("hidden_size"), "model configuration must have"),
     "missing_array": (lambda a: a.pop("param/head.bias"), None, r"missing \['param/head.bias'\]"),
     "unlisted_array": (lambda a: a.update(extra=np.ones(2, np.float32)), None, r"unexpected \['extra'\]"),
     "manifest_shape": (
