@@ -180,9 +180,11 @@ BAD = {
     "output_size": (lambda: xrnn.SequenceModel("gru", 2, 3, 0), ValueError,
                     "output_size must be a positive int, got 0"),
     "predict_batch_size": (lambda: xrnn.SequenceModel("gru", 2, 3, 4, xp="numpy").predict(
-        np.zeros((3, 2, 2), np.float32), batch_size=0), ValueError, "batch_size must be a positive int, got 0"),
-    "predict_dims": (lambda: xrnn.SequenceModel("gru", 2, 3, 4, xp="numpy").predict(np.zeros((3, 2), np.float32)),
-                     ValueError, r"x must have 3 dimensions \(T, N, input_size\), got shape \(3, 2\)"),
+        np.zeros((3, 2, 2), np.float32), batch_size=0), ValueError,
+        "batch_size must be a positive int, got 0"),
+    "predict_dims": (lambda: xrnn.SequenceModel("gru", 2, 3, 4, xp="numpy").predict(
+        np.zeros((3, 2), np.float32)), ValueError,
+        r"x must have 3 dimensions \(T, N, input_size\), got shape \(3, 2\)"),
     "predict_lengths": (lambda: xrnn.SequenceModel("gru", 2, 3, 4, xp="numpy").predict(
         np.zeros((3, 2, 2), np.float32), lengths=[1, 2, 3], batch_size=1), ValueError,
         r"lengths must have one entry per sequence \(N=2\), got 3"),
