@@ -195,6 +195,19 @@ BAD = {
 }  # fmt: skip
 
 
+def test_task_training_sampling_and_gradient_flow_refuse_models_they_cannot_read():
+    last = xrnn.SequenceModel("rnn", 2, 3, 1, head="last", xp="numpy")
+    batch_first = xrnn.SequenceModel("rnn", 3, 3, 3, batch_first=True, xp="numpy")
+    task = xrnn.AddingTask(seq_len=4, batch_size=2, xp="numpy")
+    pattern = "must have head='every' and batch_first=False, got head="
+    with pytest.raises(ValueError, match="xrnn.train reads the outputs at every step"):
+        xrnn.train(last, task, xrnn.SGD(0.1), steps=1)
+    with pytest.raises(ValueError, match=pattern):
+        xrnn.sample(batch_first, [0], 3)
+    with pytest.raises(ValueError, match=pattern):
+        xrnn.gradient_by_step(last, np.zeros((4, 2, 2), np.float32))
+
+
 def _backward_last(dz):
     model = xrnn.SequenceModel("gru", 2, 3, 4, head="last", xp="numpy", dtype="float64")
     _, _, cache = model.forward(inputs(np))

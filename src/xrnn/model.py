@@ -293,6 +293,21 @@ class SequenceModel(ModelBase):
         }
         return dx, grads
 
+    def _require_every_step(self, user: str) -> None:
+        """Refuse this model where ``user`` reads ``z (T, N, O)``: time-major, ``head="every"`` only.
+
+        Parameters
+        ----------
+        user : str
+            What needs it, for the message (e.g. ``"xrnn.train"``).
+        """
+        if self.head_mode != "every" or self.batch_first:
+            raise ValueError(
+                f"{user} reads the outputs at every step of a time-major model: model must have "
+                f"head='every' and batch_first=False, got head={self.head_mode!r}, "
+                f"batch_first={self.batch_first} (train such a model on arrays with xrnn.fit)"
+            )
+
     def _dstate(self, dlast: Array) -> Any:
         """The gradient of the final state whose top layer ``_last`` read: zeros below it."""
         xp = namespace(dz=dlast)
