@@ -45,7 +45,7 @@ LOSSES = ("mse", "cross_entropy")
 class History:
     """What :func:`fit` measured, one entry per epoch run.
 
-    Attributes
+    Parameters
     ----------
     loss : list of float
         Training loss of each epoch: the mean of its batches' losses, each weighted by
