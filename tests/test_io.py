@@ -404,6 +404,8 @@ def test_an_option_a_file_does_not_record_takes_its_default(saved):
 LAYER_FILES = {
     "unknown_class": (lambda h: h["model"].update({"class": "Transformer"}),
                       "model class 'Transformer' is not one"),
+    "class_of_json_list": (lambda h: h["model"].update({"class": ["RNN"]}),
+                           r"model class \['RNN'\] is not one"),
     "unknown_option": (lambda h: h["model"].update(heads=2), "model configuration must have input_size"),
     "option_type": (lambda h: h["model"].update(bidirectional=1), "model configuration must have"),
     "hidden_size_20000": (lambda h: h["model"].update(hidden_size=20000),

@@ -109,11 +109,12 @@ def _check_v1_config(path: pathlib.Path, config: dict[str, Any]) -> None:
 def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
     """The class is one of :data:`CLASSES`; its options are known, the required ones there, of their types."""
     name = entry.get("class")
-    if name not in CLASSES:
+    if not isinstance(name, str) or name not in CLASSES:
         raise CheckpointError(f"{path}: model class {name!r} is not one of {', '.join(CLASSES)}")
     config = {k: v for k, v in entry.items() if k != "class"}
-    if name == "SequenceModel" and config.get("cell") not in LAYERS:
-        raise CheckpointError(f"{path}: model configuration is not valid: cell {config.get('cell')!r}")
+    cell = config.get("cell")
+    if name == "SequenceModel" and (not isinstance(cell, str) or cell not in LAYERS):
+        raise CheckpointError(f"{path}: model configuration is not valid: cell {cell!r}")
     types = option_types_of(name, config)
     required = [k for k, (_, needed) in types.items() if needed]
 
