@@ -6,8 +6,6 @@ import pathlib
 import re
 from typing import Any
 
-import numpy as np
-
 from ._model_base import LAYERS, extra_options
 from ._npz_reader import CheckpointError
 from ._options import option_types
@@ -53,7 +51,7 @@ def saved_class(header: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def check_file(
-    path: pathlib.Path, header: Any, declared: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
+    path: pathlib.Path, header: Any, declared: dict[str, tuple[tuple[int, ...], Any]]
 ) -> dict[str, Any]:
     """The header, checked; then its list of arrays and its model's sizes against ``declared``."""
     header = _check_header(path, header)
@@ -137,7 +135,7 @@ def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
 
 
 def _check_manifest(
-    path: pathlib.Path, header: dict[str, Any], declared: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
+    path: pathlib.Path, header: dict[str, Any], declared: dict[str, tuple[tuple[int, ...], Any]]
 ) -> None:
     """The archive holds exactly the arrays the header lists, of those shapes and dtypes."""
     listed = header["arrays"]
@@ -156,7 +154,7 @@ def _check_manifest(
             raise CheckpointError(
                 f"{path}: array {name!r} has shape {shape} and dtype {dtype}, but the header says {entry!r}"
             )
-        if dtype != np.dtype(header["dtype"]):
+        if str(dtype) != header["dtype"]:
             raise CheckpointError(f"{path}: array {name!r} has dtype {dtype}, expected {header['dtype']}")
 
 

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from array_api_compat import device as device_of
 
 from ._backend import host_rng, namespace
@@ -229,7 +228,7 @@ def fit(
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             model.train(True)
-            order = rng.permutation(train.n) if shuffle else np.arange(train.n)
+            order = rng.permutation(train.n).tolist() if shuffle else list(range(train.n))
             total, weight = 0.0, 0.0
             for start in range(0, train.n, batch_size):
                 xb, yb, lb, mb = train.batch(order[start : start + batch_size])
@@ -245,7 +244,7 @@ def fit(
             if valid is not None:
                 model.train(False)
                 z = model.predict(valid.x, valid.lengths, batch_size)
-                mask = valid.mask(np.arange(valid.n))
+                mask = valid.mask(list(range(valid.n)))
                 value, _ = loss_fn(z, valid.y, mask)
                 history.val_loss.append(float(value))
                 if loss == "cross_entropy":
@@ -273,7 +272,7 @@ class _Data:
 
     x: Array
     y: Array
-    lengths: np.ndarray | None  # (N,) on the host
+    lengths: list[int] | None
     n: int
     steps: int
     x_axis: int
@@ -320,26 +319,24 @@ class _Data:
                 f"y{suffix} must hold the targets of the N={n} sequences of x{suffix}, "
                 f"got shape {tuple(y.shape)}"
             )
-        lens = None if lengths is None else np.asarray(lengths_list(lengths, n, steps), dtype=np.int64)
+        lens = None if lengths is None else lengths_list(lengths, n, steps)
         return cls(x, y, lens, n, steps, x_axis, y_axis, every, model.batch_first, xp)
 
-    def batch(self, idx: np.ndarray) -> tuple[Array, Array, list[int] | None, Array | None]:
-        """``x``, ``y``, lengths and mask of the sequences ``idx`` (host integers)."""
+    def batch(self, idx: list[int]) -> tuple[Array, Array, list[int] | None, Array | None]:
+        """``x``, ``y``, lengths and mask of the sequences ``idx``."""
         xp = self.xp
-        rows = xp.asarray(idx.tolist(), dtype=xp.int64, device=device_of(self.x))
+        rows = xp.asarray(idx, dtype=xp.int64, device=device_of(self.x))
         xb = xp.take(self.x, rows, axis=self.x_axis)
-        yb = xp.take(
-            self.y, xp.asarray(idx.tolist(), dtype=xp.int64, device=device_of(self.y)), axis=self.y_axis
-        )
-        lb = None if self.lengths is None else self.lengths[idx].tolist()
+        yb = xp.take(self.y, xp.asarray(idx, dtype=xp.int64, device=device_of(self.y)), axis=self.y_axis)
+        lb = None if self.lengths is None else [self.lengths[i] for i in idx]
         return xb, yb, lb, self.mask(idx)
 
-    def mask(self, idx: np.ndarray) -> Array | None:
+    def mask(self, idx: list[int]) -> Array | None:
         """Valid steps ``(T, n)`` (``(n, T)`` batch_first) of sequences ``idx``; None if all are."""
         if self.lengths is None or not self.every:
             return None
         xp, dev = self.xp, device_of(self.y)
-        lens = xp.asarray(self.lengths[idx].tolist(), dtype=xp.int64, device=dev)
+        lens = xp.asarray([self.lengths[i] for i in idx], dtype=xp.int64, device=dev)
         steps = xp.arange(self.steps, dtype=xp.int64, device=dev)
         return lens[:, None] > steps[None, :] if self.batch_first else steps[:, None] < lens[None, :]
 
