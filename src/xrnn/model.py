@@ -187,7 +187,7 @@ class SequenceModel(ModelBase):
         dict of str to tuple of int
             ``"rnn.<torch key>"`` and ``"head.weight"``, ``"head.bias"``.
         """
-        shapes = {f"rnn.{k}": s for k, s in self.rnn._param_shapes().items()}
+        shapes = {f"rnn.{k}": tuple(v.shape) for k, v in self.rnn.params.items()}
         return shapes | {f"head.{k}": s for k, s in self.head.param_shapes().items()}
 
     @property
