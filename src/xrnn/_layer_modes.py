@@ -36,18 +36,18 @@ def check_options(hidden_size: int, num_layers: int, dropout: Any, proj_size: An
     UserWarning
         ``dropout > 0`` with one layer, where it changes nothing (torch warns the same).
     """
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= float(dropout) < 1:
         raise ValueError(
             f"dropout must be a number in [0, 1), the probability of zeroing an element, got {dropout!r}"
         )
-    if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) or proj_size < 0:
+    if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) or int(proj_size) < 0:
         raise ValueError(f"proj_size must be an int >= 0 (0: no projection), got {proj_size!r}")
-    if proj_size >= hidden_size:
+    if int(proj_size) >= hidden_size:
         raise ValueError(
             "proj_size must be smaller than hidden_size, "
             f"got proj_size={proj_size}, hidden_size={hidden_size}"
         )
-    if dropout > 0 and num_layers == 1:
+    if float(dropout) > 0 and num_layers == 1:
         warnings.warn(
             "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
             f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",

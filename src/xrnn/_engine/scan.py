@@ -341,7 +341,10 @@ class _Loop:
             dh = dh + xp.concat([recurrent, xp.zeros_like(dh[:1, ...])], axis=0)
         if dy is not None:
             dh = dh + dy
-        h_cell = xp.stack([self.cell.output(s, xp=xp) for s in steps])  # type: ignore[misc]  (T, N, H)
+        output = self.cell.output
+        if output is None:
+            raise TypeError(f"the {self.cell.name} cell takes no projection (it has no output function)")
+        h_cell = xp.stack([output(s, xp=xp) for s in steps])  # (T, N, H)
         return xp.matrix_transpose(xp.reshape(dh, (t_steps * n, proj))) @ xp.reshape(
             h_cell, (t_steps * n, hidden)
         )
