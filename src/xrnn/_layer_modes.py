@@ -63,7 +63,7 @@ class Modes:
     training: bool
     xp: Any
     dtype: Any
-    _rng: Any
+    generator: Any
 
     def train(self: _Self, mode: bool = True) -> _Self:
         """Set training mode (dropout between layers on) or, with ``mode=False``, evaluation mode.
@@ -101,5 +101,5 @@ class Modes:
         """
         if not self.training or self.dropout == 0:
             return None
-        keep = self._rng.random(shape) >= self.dropout
+        keep = self.generator.random(shape) >= self.dropout
         return convert(keep / (1.0 - self.dropout), xp=self.xp, dtype=self.dtype, device=device)

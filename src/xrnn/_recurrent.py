@@ -64,9 +64,9 @@ class Recurrent(StateDict, Modes):
         self.xp = resolve_namespace(xp)
         self.dtype = resolve_dtype(dtype, self.xp)
         bound = 1.0 / math.sqrt(hidden_size)
-        self._rng = host_rng(seed)  # initial values first, then the dropout masks
+        self.generator = host_rng(seed)  # initial values first, then the dropout masks
         self.params: dict[str, Array] = {
-            key: random_uniform(shape, bound, seed=self._rng, xp=self.xp, dtype=self.dtype, device=device)
+            key: random_uniform(shape, bound, seed=self.generator, xp=self.xp, dtype=self.dtype, device=device)
             for key, shape in self._param_shapes().items()
         }
 
@@ -341,7 +341,8 @@ class Recurrent(StateDict, Modes):
         xp = namespace(cached=h0, dy=dy, **dict(zip(names, parts)))
         check_dtypes(xp, cached=h0, dy=dy, **dict(zip(names, parts)))
         if dy is not None:
-            layout = "(N, T, D*H_out)" if cache.batch_first else "(T, N, D*H_out)"
+            size = "D*proj_size" if self.proj_size else "D*H"
+            layout = f"(N, T, {size})" if cache.batch_first else f"(T, N, {size})"
             expected = (n, t_steps, dirs * hidden) if cache.batch_first else (t_steps, n, dirs * hidden)
             check_shape("dy", dy, expected, f"{layout} like forward's y")
         if check_finite:  # as forward: what dy holds past each length is never read

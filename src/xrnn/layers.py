@@ -69,6 +69,9 @@ _INIT_DOC = """
         Parameters under ``torch.nn``'s ``state_dict`` keys (see :mod:`xrnn.layers`).
     training : bool
         True in training mode (dropout on), False after :meth:`eval`.
+    generator : numpy.random.Generator
+        The generator of the initial values and then of the dropout masks; replace it
+        (``layer.generator = numpy.random.default_rng(0)``) to draw the same masks again.
     """
 
 
