@@ -65,8 +65,9 @@ class Recurrent(StateDict, Modes):
         self.dtype = resolve_dtype(dtype, self.xp)
         bound = 1.0 / math.sqrt(hidden_size)
         self.generator = host_rng(seed)  # initial values first, then the dropout masks
+        where = {"xp": self.xp, "dtype": self.dtype, "device": device}
         self.params: dict[str, Array] = {
-            key: random_uniform(shape, bound, seed=self.generator, xp=self.xp, dtype=self.dtype, device=device)
+            key: random_uniform(shape, bound, seed=self.generator, **where)
             for key, shape in self._param_shapes().items()
         }
 
