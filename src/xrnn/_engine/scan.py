@@ -121,7 +121,7 @@ def scan(
     x : array, shape (T, N, I)
         Input sequence.
     state0 : tuple of arrays, each (N, H)
-        Initial state, ``h`` first.
+        Initial state, ``h`` first (``h`` is ``(N, P)`` with a projection ``weights.w_hr``).
     weights : Weights
         Parameters of this direction.
     lengths : integer array, shape (N,), optional
@@ -215,7 +215,8 @@ def scan_backward(
     dstate0 : tuple of arrays, each (N, H)
         Gradient with respect to the initial state.
     grads : Weights
-        Gradients of the parameters (None where the parameter is None).
+        Gradients of the parameters (None where the parameter is None); ``dW_hr`` from
+        :meth:`_Loop.projection_gradient` after the loop.
     """
     x, h0, y, steps, lengths, order, reverse, w, segment, checkpoints = cache
     loop = _Loop(ops_for(xp, x.dtype), cell, w, xp)
