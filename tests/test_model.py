@@ -50,6 +50,8 @@ def test_params_are_the_layer_and_head_parameters_under_prefixes():
         "bidirectional": False,
         "batch_first": False,
         "head": "every",
+        "bias": True,
+        "dropout": 0.0,
     }
 
 

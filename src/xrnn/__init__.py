@@ -7,7 +7,8 @@ Two faces over one engine:
 
 - :mod:`xrnn.classic`, the step-by-step formulation (column vectors, ``(n_x, m, T_x)``,
   parameter dicts, per-step caches);
-- the layers :class:`RNN`, :class:`LSTM`, :class:`GRU`, interchangeable with ``torch.nn``'s.
+- the layers :class:`RNN`, :class:`LSTM`, :class:`GRU` and the single-step cells
+  :class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell`, interchangeable with ``torch.nn``'s.
 
 And what it takes to train them: :class:`Dense` over sequences, the losses
 :func:`softmax_cross_entropy` and :func:`mse`, the optimisers :class:`SGD` and
@@ -18,6 +19,7 @@ and a dense head), :func:`fit` on arrays (and :func:`train` on tasks), :func:`so
 """
 
 from ._backend import BACKENDS, default_namespace, get_backend, use_backend
+from .cell_layers import GRUCell, LSTMCell, RNNCell
 from .fitting import History, fit
 from .io import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .layers import GRU, LSTM, RNN
@@ -33,8 +35,11 @@ from .training import gradient_by_step, train
 __all__ = [
     "BACKENDS",
     "GRU",
+    "GRUCell",
     "LSTM",
+    "LSTMCell",
     "RNN",
+    "RNNCell",
     "SGD",
     "Adam",
     "AddingTask",

@@ -38,6 +38,11 @@ class Cell:
         ``step_backward(dstate, cache_t, *, xp) -> (dgx, dgh, direct)``: gradients of the
         input and recurrent pre-activations (``dgh`` None when equal to ``dgx``), and of
         the previous state by paths other than ``W_hh`` (an entry None when there are none).
+    output : callable or None
+        ``output(cache_t, *, xp) -> h`` of shape ``(N, H)``: the step's ``h`` before any
+        projection, read from its cache. Set for the cells that take a projection
+        (the LSTM's ``proj_size``, where the state carries ``h @ W_hr^T`` instead);
+        None for the others.
     """
 
     name: str
@@ -46,3 +51,4 @@ class Cell:
     fold_bias: bool
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
+    output: Callable[..., Array] | None = None

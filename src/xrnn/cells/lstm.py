@@ -13,6 +13,13 @@ Backward, from the cached post-activation values only (no matmul recomputed)::
     dz_i = dc * g * i(1-i)        dz_f = dc * c_prev * f(1-f)
     dz_g = dc * i * (1 - g^2)     dz_o = dh * tanh(c) * o(1-o)
     dc_prev = dc * f              dgx = dgh = [dz_i, dz_f, dz_g, dz_o]
+
+With a projection (``proj_size = P > 0``, Sak et al. 2014, as ``torch.nn.LSTM``), the
+state carries ``h = (o * tanh(c)) @ W_hr^T`` of shape ``(N, P)`` and ``c`` stays
+``(N, H)``. The projection is a matmul, so it belongs to the loop
+(:class:`~xrnn._engine.ops.Ops`), around this pointwise step: the step still returns
+``o * tanh(c)`` (:func:`output` reads it back from the cache) and backward receives
+``dh @ W_hr`` in place of ``dh``.
 """
 
 from __future__ import annotations
@@ -69,4 +76,9 @@ def step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: ModuleTyp
     return dz, None, (None, dc * f)
 
 
-LSTM_CELL = Cell("lstm", 4, 2, True, step, step_backward)
+def output(cache: LSTMStep, *, xp: ModuleType) -> Array:
+    """The step's ``h = o * tanh(c)`` before any projection, ``(N, H)``, from its cache."""
+    return cache.o * cache.tanh_c
+
+
+LSTM_CELL = Cell("lstm", 4, 2, True, step, step_backward, output)
