@@ -53,19 +53,20 @@ def hand_loop(model, optimizer, x, y, loss, *, epochs, batch_size, seed, lengths
 
 
 @pytest.mark.parametrize(
-    ("loss", "head", "lengths", "clip"),
+    ("loss", "head", "lengths", "clip", "options"),
     [
-        ("cross_entropy", "last", None, None),
-        ("mse", "last", [5, 2, 3, 5, 1, 4, 5, 2, 3, 3], 0.5),
-        ("cross_entropy", "every", [5, 2, 3, 5, 1, 4, 5, 2, 3, 3], None),
-        ("mse", "every", None, 1.0),
+        ("cross_entropy", "last", None, None, {}),
+        ("mse", "last", [5, 2, 3, 5, 1, 4, 5, 2, 3, 3], 0.5, {}),
+        ("cross_entropy", "every", [5, 2, 3, 5, 1, 4, 5, 2, 3, 3], None, {}),
+        ("mse", "every", None, 1.0, {}),
+        ("cross_entropy", "last", None, None, {"num_layers": 2, "dropout": 0.3, "bidirectional": True}),
     ],
 )
-def test_fit_equals_a_hand_written_loop_with_the_same_seed(xp, loss, head, lengths, clip):
+def test_fit_equals_a_hand_written_loop_with_the_same_seed(xp, loss, head, lengths, clip, options):
     x, labels, values = data(xp, head=head)
     y = labels if loss == "cross_entropy" else values
     fn = xrnn.softmax_cross_entropy if loss == "cross_entropy" else xrnn.mse
-    by_hand, fitted = model_for(xp, head), model_for(xp, head)
+    by_hand, fitted = model_for(xp, head, **options), model_for(xp, head, **options)
     hand_loop(by_hand, xrnn.Adam(0.01), x, y, fn, epochs=2, batch_size=4, seed=3, lengths=lengths, clip=clip)
     history = xrnn.fit(
         fitted, xrnn.Adam(0.01), x, y, loss=loss, epochs=2, batch_size=4, seed=3, lengths=lengths,

@@ -102,16 +102,26 @@ def test_softmax_is_the_classic_softmax_over_the_last_axis(xp):
     assert_close(xrnn.softmax(z, axis=0), to_numpy(xrnn.classic.softmax(z)), xp=xp, dtype="float64")
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_a_torch_module_with_rnn_and_head_loads_and_agrees(cell):
+@pytest.mark.parametrize(
+    ("cell", "options"),
+    [
+        ("rnn", {}),
+        ("lstm", {}),
+        ("gru", {}),
+        ("lstm", {"proj_size": 2, "bias": False}),
+        ("gru", {"bias": False}),
+    ],
+)
+def test_a_torch_module_with_rnn_and_head_loads_and_agrees(cell, options):
     torch = pytest.importorskip("torch")
+    width = 2 * options.get("proj_size", 3)
 
     class Classifier(torch.nn.Module):
         def __init__(self):
             super().__init__()
             kinds = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
-            self.rnn = kinds[cell](2, 3, num_layers=2, bidirectional=True, batch_first=True)
-            self.head = torch.nn.Linear(6, 4)
+            self.rnn = kinds[cell](2, 3, num_layers=2, bidirectional=True, batch_first=True, **options)
+            self.head = torch.nn.Linear(width, 4)
 
         def forward(self, x, lengths):
             packed = torch.nn.utils.rnn.pack_padded_sequence(
@@ -157,11 +167,44 @@ def test_layer_options_reach_the_layer_and_the_configuration_rebuilds_the_model(
         assert np.array_equal(rebuilt.params[key], value)
 
 
-def test_train_and_eval_set_the_mode():
-    model = xrnn.SequenceModel("lstm", 2, 3, 4, xp="numpy")
+def test_train_and_eval_set_the_mode_of_the_layer():
+    model = xrnn.SequenceModel("lstm", 2, 3, 4, num_layers=2, dropout=0.5, xp="numpy")
+    assert model.training and model.rnn.training
+    assert model.eval() is model and not model.training and not model.rnn.training
+    assert model.train() is model and model.training and model.rnn.training
+
+
+def test_predict_runs_without_dropout_and_restores_the_mode():
+    model = xrnn.SequenceModel("gru", 2, 8, 4, num_layers=2, dropout=0.5, xp="numpy", dtype="float64", seed=0)
+    x = inputs(np)
+    predicted = model.predict(x)
     assert model.training
-    assert model.eval() is model and not model.training
-    assert model.train() is model and model.training
+    dropped, _, _ = model.forward(x)  # training mode: a dropout mask between the layers
+    assert not np.allclose(dropped, predicted)
+    assert np.array_equal(model.eval().forward(x)[0], predicted)
+
+
+@pytest.mark.parametrize("head", ["every", "last"])
+def test_options_of_the_layer_reach_it_and_the_head_reads_the_projection(head):
+    model = xrnn.SequenceModel("lstm", 2, 5, 4, num_layers=2, bidirectional=True, bias=False, dropout=0.25,
+                               proj_size=3, head=head, xp="numpy", dtype="float64", seed=0)  # fmt: skip
+    assert (model.rnn.bias, model.rnn.dropout, model.rnn.proj_size) == (False, 0.25, 3)
+    assert model.head.in_features == 6 and not any("bias_" in k for k in model.params if k.startswith("rnn."))
+    assert {k: model.config[k] for k in ("bias", "dropout", "proj_size")} == {"bias": False, "dropout": 0.25,
+                                                                          "proj_size": 3}  # fmt: skip
+    model.eval()  # no dropout: the gradients are those of a fixed function
+    x, params = inputs(np), model.params
+    dz = np.random.default_rng(1).standard_normal(model.forward(x, lengths=LENGTHS)[0].shape)
+
+    def loss():
+        model.set_params(params)
+        return float(np.sum(model.forward(x, lengths=LENGTHS)[0] * dz))
+
+    _, _, cache = model.forward(x, lengths=LENGTHS)
+    dx, grads = model.backward(cache, dz)
+    assert np.allclose(dx, numeric_gradient(loss, x), atol=1e-7)
+    for key, value in params.items():
+        assert np.allclose(grads[key], numeric_gradient(loss, value), atol=1e-7), key
 
 
 def test_state_dict_keys_are_the_params_keys(xp):
