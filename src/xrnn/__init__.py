@@ -13,15 +13,17 @@ Two faces over one engine:
 And what it takes to train them: :class:`Dense` over sequences, the losses
 :func:`softmax_cross_entropy` and :func:`mse`, the optimisers :class:`SGD` and
 :class:`Adam` with :func:`clip_grad_norm`, :class:`SequenceModel` (a recurrent layer
-and a dense head), :func:`train`, :func:`sample`, checkpoints (:func:`save_checkpoint`,
+and a dense head), :func:`fit` on arrays (and :func:`train` on tasks), :func:`softmax`,
+:func:`sample`, checkpoints of any model or layer (:func:`save_checkpoint`,
 :func:`load_checkpoint`), the data of :mod:`xrnn.data`, and ``python -m xrnn``.
 """
 
 from ._backend import BACKENDS, default_namespace, get_backend, use_backend
 from .cell_layers import GRUCell, LSTMCell, RNNCell
+from .fitting import History, fit
 from .io import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .layers import GRU, LSTM, RNN
-from .losses import mse, softmax_cross_entropy
+from .losses import mse, softmax, softmax_cross_entropy
 from .model import SequenceModel
 from .optim import SGD, Adam, clip_grad_norm
 from .output import Dense
@@ -44,17 +46,20 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Dense",
+    "History",
     "ReberTask",
     "SequenceModel",
     "TextTask",
     "clip_grad_norm",
     "default_namespace",
+    "fit",
     "get_backend",
     "gradient_by_step",
     "load_checkpoint",
     "mse",
     "sample",
     "save_checkpoint",
+    "softmax",
     "softmax_cross_entropy",
     "train",
     "truncated_bptt",
