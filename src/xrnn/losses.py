@@ -17,7 +17,7 @@ from types import ModuleType
 
 from array_api_compat import device as device_of
 
-from ._backend import namespace
+from ._backend import namespace, on_host
 from ._typing import Array
 from ._validation import check_dtypes
 
@@ -45,6 +45,14 @@ def softmax_cross_entropy(logits: Array, targets: Array, mask: Array | None = No
     dlogits : array, shape (..., C)
         Gradient of ``loss`` with respect to ``logits``; zero at masked positions.
 
+    Raises
+    ------
+    ValueError
+        If a target lies outside ``0..C-1``, for arrays on the host (NumPy, array-api-strict,
+        torch on the CPU). On a device (CuPy, torch on a GPU, JAX) reading the check would
+        wait for the device at every call: there an out-of-range target makes the loss and
+        its gradient at that position NaN instead.
+
     Notes
     -----
     ``log softmax`` is computed shifted by each position's maximum, so any finite logits
@@ -62,7 +70,8 @@ def softmax_cross_entropy(logits: Array, targets: Array, mask: Array | None = No
             f"targets must have shape {tuple(logits.shape[:-1])} (logits' shape without the class axis), "
             f"got shape {tuple(targets.shape)}"
         )
-    if bool(xp.any((targets < 0) | (targets >= n_classes))):
+    out_of_range = (targets < 0) | (targets >= n_classes)
+    if on_host(targets) and bool(xp.any(out_of_range)):  # elsewhere: no wait for the device, a NaN
         raise ValueError(f"targets must lie in 0..{n_classes - 1} (C={n_classes} classes)")
     weights = _weights(mask, targets.shape, like=logits, xp=xp)  # (...)
 
@@ -75,6 +84,10 @@ def softmax_cross_entropy(logits: Array, targets: Array, mask: Array | None = No
     count = xp.maximum(xp.sum(weights), xp.asarray(1e-30, dtype=logits.dtype, device=device_of(logits)))
     loss = -xp.sum(weights * xp.sum(onehot * log_probs, axis=-1)) / count
     dlogits = (exp / total - onehot) * (weights / count)[..., None]
+    if not on_host(targets):
+        nan = xp.asarray(xp.nan, dtype=logits.dtype, device=device_of(logits))
+        loss = xp.where(xp.any(out_of_range), nan, loss)
+        dlogits = xp.where(out_of_range[..., None], nan, dlogits)
     return loss, dlogits
 
 

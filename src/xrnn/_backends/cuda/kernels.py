@@ -70,13 +70,13 @@ def build(one: Any) -> dict[str, Kernels]:
     """
     device = cuda.jit(device=True)
 
-    @device  # type: ignore[misc]
+    @device
     def sigmoid(z: Any) -> Any:  # exp only ever sees -|z| <= 0: no overflow for any finite z
         e = math.exp(-abs(z))
         q = one / (one + e)
         return q if z >= 0 else e * q
 
-    @device  # type: ignore[misc]
+    @device
     def tanh(x: Any) -> Any:
         return math.tanh(x)
 
@@ -90,7 +90,7 @@ def build(one: Any) -> dict[str, Kernels]:
 
 
 def _rnn(one: Any, step: Any, step_backward: Any) -> Kernels:
-    @cuda.jit  # type: ignore[misc]
+    @cuda.jit
     def forward(t, lengths, gx, gh, b_x, b_h, h0, c0, y, kept):  # type: ignore[no-untyped-def]
         k = cuda.grid(1)
         n, hidden = h0.shape
@@ -102,7 +102,7 @@ def _rnn(one: Any, step: Any, step_backward: Any) -> Kernels:
         h = step(one, gx[t, b, j] + b_x[j], gh[b, j] + b_h[j])
         y[t, b, j] = h if t < lengths[b] else h_prev
 
-    @cuda.jit  # type: ignore[misc]
+    @cuda.jit
     def backward(t, lengths, has_dy, dy, ds, mm, carry, y, kept, first, dgx, dgh):  # type: ignore[no-untyped-def]
         k = cuda.grid(1)
         n, hidden = ds.shape
@@ -121,7 +121,7 @@ def _rnn(one: Any, step: Any, step_backward: Any) -> Kernels:
 
 
 def _lstm(one: Any, step: Any, step_backward: Any) -> Kernels:
-    @cuda.jit  # type: ignore[misc]
+    @cuda.jit
     def forward(t, lengths, gx, gh, b_x, b_h, h0, c0, y, kept):  # type: ignore[no-untyped-def]
         k = cuda.grid(1)
         n, hidden = h0.shape
@@ -153,7 +153,7 @@ def _lstm(one: Any, step: Any, step_backward: Any) -> Kernels:
         y[t, b, j] = h if inside else h_prev
         kept[t, 5, b, j] = c if inside else c_prev
 
-    @cuda.jit  # type: ignore[misc]
+    @cuda.jit
     def backward(t, lengths, has_dy, dy, ds, mm, carry, y, kept, first, dgx, dgh):  # type: ignore[no-untyped-def]
         k = cuda.grid(1)
         n, hidden = ds.shape
@@ -184,7 +184,7 @@ def _lstm(one: Any, step: Any, step_backward: Any) -> Kernels:
 
 
 def _gru(one: Any, step: Any, step_backward: Any) -> Kernels:
-    @cuda.jit  # type: ignore[misc]
+    @cuda.jit
     def forward(t, lengths, gx, gh, b_x, b_h, h0, c0, y, kept):  # type: ignore[no-untyped-def]
         k = cuda.grid(1)
         n, hidden = h0.shape
@@ -211,7 +211,7 @@ def _gru(one: Any, step: Any, step_backward: Any) -> Kernels:
         kept[t, 3, b, j] = gh_n
         y[t, b, j] = h if t < lengths[b] else h_prev
 
-    @cuda.jit  # type: ignore[misc]
+    @cuda.jit
     def backward(t, lengths, has_dy, dy, ds, mm, carry, y, kept, first, dgx, dgh):  # type: ignore[no-untyped-def]
         k = cuda.grid(1)
         n, hidden = ds.shape

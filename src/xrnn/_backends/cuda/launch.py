@@ -78,4 +78,3 @@ class Launcher:
         """Launch ``kernel`` over ``size`` elements on ``stream`` with ``args``."""
         blocks = (size + self.threads - 1) // self.threads
         kernel[blocks, self.threads, stream](*args)
-
