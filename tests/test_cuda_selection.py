@@ -54,3 +54,17 @@ def test_running_numpy_arrays_imports_neither_cupy_nor_numba_cuda():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_cuda_ops_refuse_host_arrays_outside_the_simulator():
+    # numba-cuda would copy NumPy arrays to the GPU and back at every launch: refused instead
+    pytest.importorskip("numba.cuda")
+    import numpy as np
+    from array_api_compat import numpy as npx
+
+    from xrnn._backends.cuda import CudaOps
+    from xrnn.cells import GRU_CELL
+
+    gx, w_hh_t, h0 = np.zeros((2, 1, 3)), np.zeros((1, 3)), np.zeros((1, 1))
+    with pytest.raises(ValueError, match="the CUDA kernels take CuPy arrays .* got namespace .*numpy"):
+        CudaOps(npx).forward(GRU_CELL, gx, w_hh_t, (None, None), (h0,), None)

@@ -7,6 +7,7 @@ gradients and every parameter gradient, with packed sequences for ragged batches
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from helpers import asarray, assert_close, layer_class, to_numpy, torch_class
 torch = pytest.importorskip("torch")
 
 INPUT, HIDDEN = 3, 4
+TORCH_DEVICE = os.environ.get("XRNN_TORCH_DEVICE", "cpu")  # where the oracle runs
 
 
 def _torch_module(kind: str, num_layers: int, bidirectional: bool, batch_first: bool, seed: int = 0):
@@ -42,8 +44,12 @@ def reference(
     t_steps: int = 5,
     n: int = 3,
 ) -> dict:
-    """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64)."""
-    module = _torch_module(kind, num_layers, bidirectional, batch_first)
+    """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64).
+
+    Torch runs on ``$XRNN_TORCH_DEVICE`` (default ``cpu``; ``ci/gpu.sh`` sets ``cuda``: cuDNN).
+    """
+    on = {"device": TORCH_DEVICE}
+    module = _torch_module(kind, num_layers, bidirectional, batch_first).to(TORCH_DEVICE)
     rng = np.random.default_rng(1)
     d = 2 if bidirectional else 1
     x = rng.standard_normal((n, t_steps, INPUT) if batch_first else (t_steps, n, INPUT))
@@ -51,8 +57,8 @@ def reference(
     dy = rng.standard_normal((n, t_steps, d * HIDDEN) if batch_first else (t_steps, n, d * HIDDEN))
     dstate = [rng.standard_normal(s.shape) for s in state0]
 
-    xt = torch.tensor(x, requires_grad=True)
-    st = [torch.tensor(s, requires_grad=True) for s in state0]
+    xt = torch.tensor(x, requires_grad=True, **on)
+    st = [torch.tensor(s, requires_grad=True, **on) for s in state0]
     hx = tuple(st) if kind == "lstm" else st[0]
     if lengths is None:
         yt, sn = module(xt, hx)
@@ -63,19 +69,20 @@ def reference(
         yp, sn = module(packed, hx)
         yt, _ = torch.nn.utils.rnn.pad_packed_sequence(yp, batch_first=batch_first, total_length=t_steps)
     sn = list(sn) if kind == "lstm" else [sn]
-    loss = (yt * torch.tensor(dy)).sum() + sum((s * torch.tensor(g)).sum() for s, g in zip(sn, dstate))
+    upstream = sum((s * torch.tensor(g, **on)).sum() for s, g in zip(sn, dstate))
+    loss = (yt * torch.tensor(dy, **on)).sum() + upstream
     loss.backward()
     return {
-        "state_dict": {k: v.detach().numpy().copy() for k, v in module.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()},
         "x": x,
         "state0": state0,
         "dy": dy,
         "dstate": dstate,
-        "y": yt.detach().numpy(),
-        "state": [s.detach().numpy() for s in sn],
-        "dx": xt.grad.numpy(),
-        "dstate0": [s.grad.numpy() for s in st],
-        "grads": {k: p.grad.numpy().copy() for k, p in module.named_parameters()},
+        "y": yt.detach().cpu().numpy(),
+        "state": [s.detach().cpu().numpy() for s in sn],
+        "dx": xt.grad.cpu().numpy(),
+        "dstate0": [s.grad.cpu().numpy() for s in st],
+        "grads": {k: p.grad.cpu().numpy().copy() for k, p in module.named_parameters()},
     }
 
 
