@@ -16,6 +16,7 @@ the kernels) is the code that runs on a GPU.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -66,15 +67,29 @@ class Launcher:
 
         index = device_of(array).id
         with cupy.cuda.Device(index), self.cuda.gpus[index]:
-            yield self.cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+            ptr = cupy.cuda.get_current_stream().ptr  # 0: the legacy default stream
+            yield self.cuda.external_stream(ptr) if ptr else self.cuda.default_stream()
 
     def array(self, a: Any) -> Any:
-        """``a`` as the kernels take it: a numba-cuda view of a CuPy array (no copy)."""
+        """``a`` as the kernels take it: a numba-cuda view of a CuPy array (no copy).
+
+        A view with negative strides (a time-reversed ``dy``) is copied first: numba-cuda's
+        arrays start at their lowest address.
+        """
         if self.on_gpu:
+            if any(s < 0 for s in a.strides):
+                a = a.copy()
             return self.cuda.as_cuda_array(a, sync=False)
         return self.cuda.devicearray.FakeCUDAArray(a)  # the simulator's view of a NumPy array
 
-    def __call__(self, kernel: Any, size: int, stream: Any, *args: Any) -> None:
-        """Launch ``kernel`` over ``size`` elements on ``stream`` with ``args``."""
+    def configure(self, kernel: Any, size: int, stream: Any) -> Any:
+        """``kernel`` ready to launch over ``size`` elements on ``stream``: call it with the arguments.
+
+        Made once per sequence and launched at every step. numba-cuda warns of "low
+        occupancy" for grids under 128 blocks, which a step of a small batch is by nature
+        (``N*H/threads`` blocks): not a mistake here, so not a warning.
+        """
         blocks = (size + self.threads - 1) // self.threads
-        kernel[blocks, self.threads, stream](*args)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under")
+            return kernel[blocks, self.threads, stream]

@@ -121,9 +121,10 @@ class CudaOps(Ops):
             a = launch.array
             kept_4d = y[:, None, ...] if kept is None else kept  # the RNN keeps nothing beside h
             args = (a(lens), a(gx), a(gh), a(b_x), a(b_h), a(h0), a(c0), a(y), a(kept_4d))
+            step = launch.configure(kernels.forward, n * hidden, stream)
             for t in range(t_steps):
                 raw.matmul(h0 if t == 0 else y[t - 1, ...], w_hh_t, out=gh)
-                launch(kernels.forward, n * hidden, stream, t, *args)
+                step(t, *args)
         kept = y[:, None, ...] if kept is None else kept
         state = (y[-1, ...],) if layout.c_slot is None else (y[-1, ...], kept[-1, layout.c_slot, ...])
         return y, state, Steps(layout, y, kept, c0 if layout.c_slot is not None else h0)
@@ -167,8 +168,9 @@ class CudaOps(Ops):
             dy_3d = dy if dy is not None else ds[None, ...]  # never read without dy
             buffers_ = (a(ds), a(mm), a(carry), a(y), a(kept), a(first), a(dgx), a(dgh))
             args = (a(lens), has_dy, a(dy_3d), *buffers_)
+            step = launch.configure(kernels.backward, n * hidden, stream)
             for t in range(t_steps - 1, -1, -1):
-                launch(kernels.backward, n * hidden, stream, t, *args)
+                step(t, *args)
                 raw.matmul(dgh[t, ...], w_hh, out=mm)
         # the gradient of h0: through step 0 where it was inside the sequence, else carried past it
         dh0 = mm + carry if layout.grads > 1 else mm
