@@ -50,14 +50,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 echo "=== 1. CUDA kernels against the generic loop, on the GPU"
-timeout 150 python -m pytest -p no:cacheprovider -q tests/test_cuda_sim.py 2>&1 | tee "$log" || status=$?
+timeout 120 python -m pytest -p no:cacheprovider -q tests/test_cuda_sim.py 2>&1 | tee "$log" || status=$?
 if grep -q -E "[0-9]+ skipped|no tests ran" "$log"; then
   echo "ci/gpu.sh: tests/test_cuda_sim.py must run on the GPU, none skipped"
   status=1
 fi
 
 echo "=== 2. the test suite on CuPy (float32 and float64), torch's oracle on the GPU"
-timeout 270 python -m pytest -p no:cacheprovider -q --durations=10 --ignore=tests/test_cuda_sim.py || status=$?
+timeout 280 python -m pytest -p no:cacheprovider -q --durations=10 --ignore=tests/test_cuda_sim.py || status=$?
 
 echo "=== 3. benchmark: xrnn on CuPy against cuDNN"
 timeout 60 python benchmarks/gpu.py --json "${XRNN_GPU_JSON:-gpu-results.json}" || status=$?

@@ -8,6 +8,10 @@ cell           module                 gates (torch's order)
 ``LSTM_CELL``  :mod:`.lstm`           ``i, f, g, o``; state ``(h, c)``
 ``GRU_CELL``   :mod:`.gru`            ``r, z, n``
 =============  =====================  ======================================
+
+Each module also writes its step once more as scalar functions of one element
+(:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
+compile into the fused kernels of :mod:`xrnn._backends`.
 """
 
 from collections.abc import Callable
