@@ -68,3 +68,15 @@ def test_cuda_ops_refuse_host_arrays_outside_the_simulator():
     gx, w_hh_t, h0 = np.zeros((2, 1, 3)), np.zeros((1, 3)), np.zeros((1, 1))
     with pytest.raises(ValueError, match="the CUDA kernels take CuPy arrays .* got namespace .*numpy"):
         CudaOps(npx).forward(GRU_CELL, gx, w_hh_t, (None, None), (h0,), None)
+
+
+def test_cuda_ops_have_the_signatures_of_the_base():
+    # a keyword the seam gains must reach CudaOps too (which sends what it has no kernel for to super())
+    import inspect
+
+    from xrnn._backends.cuda import CudaOps
+
+    public = [name for name, _ in inspect.getmembers(Ops, inspect.isfunction) if not name.startswith("_")]
+    assert {"forward", "backward", "project"} <= set(public)
+    for name in public:
+        assert inspect.signature(getattr(CudaOps, name)) == inspect.signature(getattr(Ops, name)), name
