@@ -9,6 +9,7 @@ NumPy runs both of its paths (:data:`PATHS`): the Numba Ops and the generic one.
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from xrnn._engine.ops import ops_for
 torch = pytest.importorskip("torch")
 
 INPUT, HIDDEN, PROJ = 3, 4, 2
+TORCH_DEVICE = os.environ.get("XRNN_TORCH_DEVICE", "cpu")  # where the oracle runs
 
 #: Every backend under test, and NumPy twice: on the Numba Ops and on the generic one.
 PATHS = [(name, "numba" if name == "numpy" else "") for name in BACKENDS]
@@ -71,9 +73,11 @@ def reference(
     """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64).
 
     With ``dropout``, torch runs in eval mode (no dropout: the output is deterministic).
+    Torch runs on ``$XRNN_TORCH_DEVICE`` (default ``cpu``; ``ci/gpu.sh`` sets ``cuda``: cuDNN).
     """
+    on = {"device": TORCH_DEVICE}
     options = {"bias": bias, "dropout": dropout} | ({"proj_size": proj_size} if proj_size else {})
-    module = _torch_module(kind, num_layers, bidirectional, batch_first, **options)
+    module = _torch_module(kind, num_layers, bidirectional, batch_first, **options).to(TORCH_DEVICE)
     if dropout:
         module.eval()
     rng = np.random.default_rng(1)
@@ -86,8 +90,8 @@ def reference(
     dy = rng.standard_normal((n, t_steps, d * h_out) if batch_first else (t_steps, n, d * h_out))
     dstate = [rng.standard_normal(s.shape) for s in state0]
 
-    xt = torch.tensor(x, requires_grad=True)
-    st = [torch.tensor(s, requires_grad=True) for s in state0]
+    xt = torch.tensor(x, requires_grad=True, **on)
+    st = [torch.tensor(s, requires_grad=True, **on) for s in state0]
     hx = tuple(st) if kind == "lstm" else st[0]
     if lengths is None:
         yt, sn = module(xt, hx)
@@ -98,19 +102,20 @@ def reference(
         yp, sn = module(packed, hx)
         yt, _ = torch.nn.utils.rnn.pad_packed_sequence(yp, batch_first=batch_first, total_length=t_steps)
     sn = list(sn) if kind == "lstm" else [sn]
-    loss = (yt * torch.tensor(dy)).sum() + sum((s * torch.tensor(g)).sum() for s, g in zip(sn, dstate))
+    upstream = sum((s * torch.tensor(g, **on)).sum() for s, g in zip(sn, dstate))
+    loss = (yt * torch.tensor(dy, **on)).sum() + upstream
     loss.backward()
     return {
-        "state_dict": {k: v.detach().numpy().copy() for k, v in module.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()},
         "x": x,
         "state0": state0,
         "dy": dy,
         "dstate": dstate,
-        "y": yt.detach().numpy(),
-        "state": [s.detach().numpy() for s in sn],
-        "dx": xt.grad.numpy(),
-        "dstate0": [s.grad.numpy() for s in st],
-        "grads": {k: p.grad.numpy().copy() for k, p in module.named_parameters()},
+        "y": yt.detach().cpu().numpy(),
+        "state": [s.detach().cpu().numpy() for s in sn],
+        "dx": xt.grad.cpu().numpy(),
+        "dstate0": [s.grad.cpu().numpy() for s in st],
+        "grads": {k: p.grad.cpu().numpy().copy() for k, p in module.named_parameters()},
     }
 
 

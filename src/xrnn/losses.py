@@ -23,7 +23,7 @@ from types import ModuleType
 from array_api_compat import device as device_of
 
 from . import _activations
-from ._backend import namespace
+from ._backend import namespace, on_host
 from ._typing import Array
 from ._validation import check_dtypes
 
@@ -88,6 +88,14 @@ def softmax_cross_entropy(
     dlogits : array, shape (..., C)
         Gradient of ``loss`` with respect to ``logits``; zero at masked positions.
 
+    Raises
+    ------
+    ValueError
+        If a target lies outside ``0..C-1`` (and is not ``ignore_index``), for arrays on
+        the host (NumPy, array-api-strict, torch on the CPU). On a device (CuPy, torch on a
+        GPU, JAX) reading the check would wait for the device at every call: there an
+        out-of-range target makes the loss and its gradient at that position NaN instead.
+
     Notes
     -----
     ``log softmax`` is computed shifted by each position's maximum, so any finite logits
@@ -109,7 +117,9 @@ def softmax_cross_entropy(
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     kept = None if ignore_index is None else targets != ignore_index  # (...)
     outside = (targets < 0) | (targets >= n_classes)
-    if bool(xp.any(outside if kept is None else outside & kept)):
+    if kept is not None:
+        outside = outside & kept
+    if on_host(targets) and bool(xp.any(outside)):  # elsewhere: no wait for the device, a NaN
         also = "" if ignore_index is None else f" or ignore_index={ignore_index}"
         raise ValueError(f"targets must lie in 0..{n_classes - 1} (C={n_classes} classes){also}")
     weights = _weights(mask, targets.shape, like=logits, xp=xp)  # (...)
@@ -125,6 +135,10 @@ def softmax_cross_entropy(
     count = xp.maximum(xp.sum(weights), xp.asarray(1e-30, dtype=logits.dtype, device=device_of(logits)))
     loss = -xp.sum(weights * xp.sum(onehot * log_probs, axis=-1)) / count
     dlogits = (exp / total - onehot) * (weights / count)[..., None]
+    if not on_host(targets):
+        nan = xp.asarray(xp.nan, dtype=logits.dtype, device=device_of(logits))
+        loss = xp.where(xp.any(outside), nan, loss)
+        dlogits = xp.where(outside[..., None], nan, dlogits)
     return loss, dlogits
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from array_api_compat import device, is_numpy_namespace
+from array_api_compat import device, is_cupy_namespace, is_numpy_namespace
 
 from .._typing import Array, State
 from ..cells import Cell
@@ -243,8 +243,10 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
 
     NumPy arrays of float32 or float64 get Numba's compiled loops
     (:mod:`xrnn._backends.numba`) when numba is installed and the environment variable
-    ``XRNN_NUMBA`` is not ``0``; everything else gets the generic :class:`Ops`. Either way
-    the results are the same (tests/test_ops.py).
+    ``XRNN_NUMBA`` is not ``0``; CuPy arrays of float32 or float64 get the fused CUDA
+    kernels (:mod:`xrnn._backends.cuda`) when numba-cuda is installed and ``XRNN_CUDA`` is
+    not ``0``; everything else gets the generic :class:`Ops`. Either way the results are
+    the same (tests/test_ops.py, tests/test_cuda_sim.py).
 
     Parameters
     ----------
@@ -258,16 +260,19 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
     Ops
         One object per choice, made once.
     """
-    numba = is_numpy_namespace(xp) and os.environ.get("XRNN_NUMBA") != "0"
-    return _ops(xp, str(dtype), numba)
+    if is_numpy_namespace(xp) and os.environ.get("XRNN_NUMBA") != "0":
+        return _ops(xp, str(dtype), "numba")
+    if is_cupy_namespace(xp) and os.environ.get("XRNN_CUDA") != "0":
+        return _ops(xp, str(dtype), "cuda")
+    return _ops(xp, str(dtype), None)
 
 
 @functools.cache
-def _ops(xp: ModuleType, dtype: str, numba: bool) -> Ops:
-    if numba and dtype in ("float32", "float64"):
-        from .._backends import numba_ops
+def _ops(xp: ModuleType, dtype: str, backend: str | None) -> Ops:
+    if backend is not None and dtype in ("float32", "float64"):
+        from .. import _backends
 
-        fast = numba_ops(xp)
+        fast = _backends.numba_ops(xp) if backend == "numba" else _backends.cuda_ops(xp)
         if fast is not None:
             return fast
     return Ops(xp)

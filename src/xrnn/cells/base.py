@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._typing import Array, State
 
-__all__ = ["Cell"]
+__all__ = ["Cell", "ScalarStep"]
+
+
+class ScalarStep(NamedTuple):
+    """A cell's step for one element ``(b, j)`` of the ``(N, H)`` step, for compiled kernels.
+
+    Plain Python functions of scalars, with no import of a compiler: Numba compiles them
+    for the CPU (:mod:`xrnn._backends.numba`) and numba-cuda as CUDA device functions
+    (:mod:`xrnn._backends.cuda`). Each cell module builds its pair from the activation
+    primitives of a target, ``scalar_step(sigmoid, tanh)``, so the primitives may differ
+    per target and the cell's maths may not. The first argument of both is ``one``, 1 in
+    the dtype of the arrays (a literal ``1.0`` would turn float32 arithmetic into float64);
+    gate pre-activations come in as their input and recurrent parts (biases included), in
+    the cell's gate order.
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(one, *pre_activations, *previous_state) -> (*kept, h[, c])``.
+    backward : callable
+        ``backward(one, dh[, dc], *kept) -> (*gate_gradients, *direct)``.
+    """
+
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
 
 
 @dataclass(frozen=True)
