@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need, then runs ruff, mypy and
 # the CPU test matrix (numpy, array_api_strict, torch, jax) in one pytest process (the
-# `xp` fixture runs each backend; tests without it run once), then builds the
-# documentation with warnings as errors and runs its doctests.
+# `xp` fixture runs each backend; tests without it run once), then the CUDA kernels in
+# numba-cuda's simulator in a second one, then builds the documentation with warnings as
+# errors and runs its doctests.
 #
 # Uses the active virtual environment if there is one, else creates .venv beside this repo.
 # XRNN_BACKEND=torch narrows the matrix to one backend.
@@ -35,7 +36,17 @@ mypy
 
 status=0
 echo "=== pytest, backends: ${XRNN_BACKEND:-every installed one}"
-python -m pytest -p no:cacheprovider || status=$?
+python -m pytest -p no:cacheprovider --ignore=tests/test_cuda_sim.py || status=$?
+# The variable must be set before numba-cuda is imported: a process of its own. Nothing in it
+# may be skipped (a skip would mean the kernels were not run).
+echo "=== pytest, CUDA kernels under numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1)"
+sim_log=$(mktemp)
+NUMBA_ENABLE_CUDASIM=1 python -m pytest -p no:cacheprovider tests/test_cuda_sim.py 2>&1 | tee "$sim_log" || status=$?
+if grep -q -E "[0-9]+ skipped|no tests ran" "$sim_log"; then
+  echo "ci/test.sh: tests/test_cuda_sim.py must run every test under the simulator, none skipped"
+  status=1
+fi
+rm -f "$sim_log"
 echo "=== docs: html (warnings are errors) and doctests"
 bash ci/fetch-mathjax.sh
 XRNN_BACKEND=numpy python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html || status=$?

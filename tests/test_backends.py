@@ -21,6 +21,7 @@ MAY_IMPORT_NUMPY = {
     "_backend.py": "the host random generator that seeds parameters on any backend",
     "_atomic_write.py": "checkpoints are written as .npz files of host arrays",
     "_backends/numba": "NumPy's own backend",
+    "_backends/cuda/ops.py": "under the CUDA simulator the kernels run on NumPy arrays (tests)",
     "_npz_reader.py": "checkpoints are read as .npy members",
     "cli.py": "the command reads and prints host data",
     "data.py": "datasets read and prepared on the host",

@@ -618,7 +618,7 @@ TRAINING_CASES = {
     "save_something_else": (
         lambda: xrnn.save_checkpoint("unused.npz", "model"),
         TypeError,
-        r"model must be a SequenceModel, got str",
+        r"model must be a SequenceModel, RNN, LSTM, GRU or Dense, got str",
     ),
     "load_a_missing_file": (
         lambda: xrnn.load_checkpoint("no-such-checkpoint.npz"),

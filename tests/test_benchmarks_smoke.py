@@ -49,3 +49,17 @@ def test_interop_benchmark_runs_in_quick_mode(tmp_path):
     assert max(result["agreement_max_rel_err"].values()) < 1e-4
     text = md.read_text()
     assert "## Inside JAX and PyTorch programs" in text and "| xrnn JAX (jit, custom_vjp) |" in text
+
+
+def test_gpu_benchmark_runs_dry_on_the_cpu(tmp_path):
+    # ci/gpu.sh runs benchmarks/gpu.py on a GPU; --dry runs the same code on NumPy and torch's CPU
+    out = tmp_path / "gpu.json"
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu.py"
+    cmd = [sys.executable, "-W", "error", str(script), "--dry", "--rounds", "1", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith("Device: CPU") and "| LSTM T=5 N=3 I=4 H=6 |" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["dry"] and [c["cell"] for c in doc["cases"]] == ["lstm", "gru"]
+    for case in doc["cases"]:
+        assert case["rel_err"] < 1e-4 and all(s > 0 for s in case["seconds"].values())

@@ -220,14 +220,14 @@ MALFORMED = {
     "newer_version": (
         None,
         lambda h: h.update(version=99),
-        "has checkpoint version 99; this xrnn reads versions 1..1",
+        "has checkpoint version 99; this xrnn reads versions 1..2",
     ),
     "unknown_cell": (
         None,
         lambda h: h["model"].update(cell="transformer"),
         "model configuration is not valid",
     ),
-    "config_keys": (None, lambda h: h["model"].pop("num_layers"), "model configuration must have"),
+    "config_keys": (None, lambda h: h["model"].pop("hidden_size"), "model configuration must have"),
     "missing_array": (lambda a: a.pop("param/head.bias"), None, r"missing \['param/head.bias'\]"),
     "unlisted_array": (lambda a: a.update(extra=np.ones(2, np.float32)), None, r"unexpected \['extra'\]"),
     "manifest_shape": (
@@ -334,3 +334,120 @@ def test_a_checkpoint_gets_the_usual_permissions_of_a_new_file(tmp_path):
     os.umask(umask)
     save_checkpoint(tmp_path / "m.npz", trained()[0])
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# ------------------------------------------------------------------------- any model or layer
+
+ANY_MODEL = {
+    "rnn_relu_bidirectional": lambda xp: xrnn.RNN(2, 3, num_layers=2, nonlinearity="relu", bidirectional=True,
+                                                  xp=xp, seed=0),
+    "lstm_batch_first": lambda xp: xrnn.LSTM(2, 3, batch_first=True, xp=xp, seed=0),
+    "gru_two_layers": lambda xp: xrnn.GRU(4, 5, num_layers=2, xp=xp, seed=0),
+    "dense": lambda xp: xrnn.Dense(3, 2, xp=xp, seed=0),
+    "lstm_projection_without_bias": lambda xp: xrnn.LSTM(2, 4, num_layers=2, bias=False, dropout=0.5,
+                                                         proj_size=3, xp=xp, seed=0),
+    "sequence_model_projection": lambda xp: xrnn.SequenceModel("lstm", 2, 4, 3, bidirectional=True,
+                                                               proj_size=2, bias=False, head="last", xp=xp,
+                                                               seed=0),
+    "sequence_model_last": lambda xp: xrnn.SequenceModel("rnn", 2, 3, 4, num_layers=2, bidirectional=True,
+                                                         batch_first=True, head="last", nonlinearity="relu",
+                                                         xp=xp, seed=0),
+}  # fmt: skip
+
+
+def _config(model):
+    return model.config if isinstance(model, xrnn.SequenceModel) else xrnn.io.config_of(model)
+
+
+@pytest.mark.parametrize("case", list(ANY_MODEL))
+def test_every_model_and_layer_round_trips_with_its_class_and_configuration(tmp_path, xp, case):
+    model = ANY_MODEL[case](xp)
+    optimizer = xrnn.Adam(0.01)
+    optimizer.step(model.params, model.params)
+    save_checkpoint(tmp_path / "m.npz", model, optimizer, metadata={"case": case})
+    loaded, opt, metadata = load_checkpoint(tmp_path / "m.npz", xp=xp)
+    assert type(loaded) is type(model) and _config(loaded) == _config(model) and metadata == {"case": case}
+    for key, value in model.params.items():
+        assert array_namespace(loaded.params[key]) is xp
+        assert np.array_equal(to_numpy(loaded.params[key]), to_numpy(value)), key
+    assert sorted(opt.state_arrays()) == sorted(optimizer.state_arrays())
+
+
+def test_a_layer_loads_into_a_layer_of_its_class_and_configuration_only(tmp_path):
+    save_checkpoint(tmp_path / "gru.npz", xrnn.GRU(2, 3, xp="numpy", seed=0))
+    target = xrnn.GRU(2, 3, xp="numpy", dtype="float64", seed=1)
+    assert load_checkpoint(tmp_path / "gru.npz", model=target).model is target
+    with pytest.raises(CheckpointError, match="holds a GRU, not a LSTM like the model given"):
+        load_checkpoint(tmp_path / "gru.npz", model=xrnn.LSTM(2, 3, xp="numpy"))
+    with pytest.raises(
+        CheckpointError, match="holds another model: bidirectional is False in the file but True"
+    ):
+        load_checkpoint(tmp_path / "gru.npz", model=xrnn.GRU(2, 3, bidirectional=True, xp="numpy"))
+
+
+def test_a_version_1_checkpoint_still_loads_as_a_sequence_model(saved):
+    path, model, _ = saved
+
+    def as_version_1(header):
+        header["version"] = 1
+        header["model"] = {k: header["model"][k] for k in ("cell", "input_size", "hidden_size", "output_size",
+                                                           "num_layers")}  # fmt: skip
+
+    rewrite(path, as_version_1)
+    loaded = load_checkpoint(path).model
+    assert loaded.config == model.config
+    for key, value in model.params.items():
+        assert np.array_equal(loaded.params[key], value)
+
+
+def test_an_option_a_file_does_not_record_takes_its_default(saved):
+    path, model, _ = saved
+    rewrite(path, lambda header: [header["model"].pop(k) for k in ("bidirectional", "batch_first", "head")])
+    assert load_checkpoint(path).model.config == model.config
+
+
+LAYER_FILES = {
+    "unknown_class": (lambda h: h["model"].update({"class": "Transformer"}),
+                      "model class 'Transformer' is not one"),
+    "class_of_json_list": (lambda h: h["model"].update({"class": ["RNN"]}),
+                           r"model class \['RNN'\] is not one"),
+    "unknown_option": (lambda h: h["model"].update(heads=2), "model configuration must have input_size"),
+    "option_type": (lambda h: h["model"].update(bidirectional=1), "model configuration must have"),
+    "hidden_size_20000": (lambda h: h["model"].update(hidden_size=20000),
+                          "the header says hidden_size 20000 but its arrays have hidden_size 3"),
+    "input_size": (lambda h: h["model"].update(input_size=7), "the header says input_size 7 but its arrays"),
+    "num_layers": (lambda h: h["model"].update(num_layers=9000), "the header says num_layers 9000"),
+    "nonlinearity": (lambda h: h["model"].update(nonlinearity="gelu"), "model configuration is not valid: "
+                     "nonlinearity must be 'tanh' or 'relu'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LAYER_FILES))
+def test_a_malformed_layer_checkpoint_is_refused_before_anything_is_built(tmp_path, case, monkeypatch):
+    path = tmp_path / "rnn.npz"
+    save_checkpoint(path, xrnn.RNN(2, 3, xp="numpy", seed=0))
+    edit, pattern = LAYER_FILES[case]
+    rewrite(path, edit)
+    built = []
+    monkeypatch.setattr(xrnn.io, "CLASSES", {k: _spy(v, built) for k, v in xrnn.io.CLASSES.items()})
+    with pytest.raises(CheckpointError, match=pattern):
+        load_checkpoint(path)
+    assert built in ([], ["RNN"]) and (case == "nonlinearity") == (built == ["RNN"])
+
+
+def _spy(cls, built):
+    def make(*args, **kwargs):
+        built.append(cls.__name__)
+        return cls(*args, **kwargs)
+
+    return make
+
+
+def test_saving_a_subclass_or_another_object_is_refused(tmp_path):
+    class MyLSTM(xrnn.LSTM):
+        pass
+
+    for thing in (MyLSTM(2, 3, xp="numpy"), {"weight": np.ones(2)}):
+        with pytest.raises(TypeError, match="model must be a SequenceModel, RNN, LSTM, GRU or Dense, got"):
+            save_checkpoint(tmp_path / "m.npz", thing)
+    assert list(tmp_path.iterdir()) == []

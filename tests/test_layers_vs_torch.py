@@ -1,24 +1,48 @@
 """The layer API against ``torch.nn.RNN/LSTM/GRU`` and autograd, on every backend.
 
 Torch runs in float64 as the oracle: outputs, final states, ``dx``, initial-state
-gradients and every parameter gradient, with packed sequences for ragged batches.
+gradients and every parameter gradient, with packed sequences for ragged batches; the
+options grid adds ``bias=False``, the LSTM's ``proj_size`` and eval-mode ``dropout``.
+NumPy runs both of its paths (:data:`PATHS`): the Numba Ops and the generic one.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
 
+from conftest import AVAILABLE, BACKENDS
 from helpers import asarray, assert_close, layer_class, to_numpy, torch_class
+from xrnn._backend import resolve_namespace
+from xrnn._engine.ops import ops_for
 
 torch = pytest.importorskip("torch")
 
-INPUT, HIDDEN = 3, 4
+INPUT, HIDDEN, PROJ = 3, 4, 2
+TORCH_DEVICE = os.environ.get("XRNN_TORCH_DEVICE", "cpu")  # where the oracle runs
+
+#: Every backend under test, and NumPy twice: on the Numba Ops and on the generic one.
+PATHS = [(name, "numba" if name == "numpy" else "") for name in BACKENDS]
+PATHS += [("numpy", "generic")] if "numpy" in BACKENDS else []
 
 
-def _torch_module(kind: str, num_layers: int, bidirectional: bool, batch_first: bool, seed: int = 0):
+@pytest.fixture(params=PATHS, ids=[f"{name}-{path}" if path else name for name, path in PATHS])
+def xp_path(request, monkeypatch):
+    """The array namespace of each backend under test, NumPy on each of its two paths."""
+    name, path = request.param
+    if not AVAILABLE.get(name, False):
+        pytest.skip(f"backend {name} is not installed")
+    if path:
+        monkeypatch.setenv("XRNN_NUMBA", "1" if path == "numba" else "0")
+    return resolve_namespace(name)
+
+
+def _torch_module(
+    kind: str, num_layers: int, bidirectional: bool, batch_first: bool, seed: int = 0, **options
+):
     torch_cls, kwargs = torch_class(kind)
     torch.manual_seed(seed)
     return torch_cls(
@@ -29,6 +53,7 @@ def _torch_module(kind: str, num_layers: int, bidirectional: bool, batch_first: 
         batch_first=batch_first,
         dtype=torch.float64,
         **kwargs,
+        **options,
     )
 
 
@@ -41,18 +66,32 @@ def reference(
     batch_first: bool,
     t_steps: int = 5,
     n: int = 3,
+    bias: bool = True,
+    proj_size: int = 0,
+    dropout: float = 0.0,
 ) -> dict:
-    """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64)."""
-    module = _torch_module(kind, num_layers, bidirectional, batch_first)
+    """Inputs, upstream gradients and torch's results for one configuration (NumPy, float64).
+
+    With ``dropout``, torch runs in eval mode (no dropout: the output is deterministic).
+    Torch runs on ``$XRNN_TORCH_DEVICE`` (default ``cpu``; ``ci/gpu.sh`` sets ``cuda``: cuDNN).
+    """
+    on = {"device": TORCH_DEVICE}
+    options = {"bias": bias, "dropout": dropout} | ({"proj_size": proj_size} if proj_size else {})
+    module = _torch_module(kind, num_layers, bidirectional, batch_first, **options).to(TORCH_DEVICE)
+    if dropout:
+        module.eval()
     rng = np.random.default_rng(1)
-    d = 2 if bidirectional else 1
+    d, h_out = (2 if bidirectional else 1), (proj_size or HIDDEN)
     x = rng.standard_normal((n, t_steps, INPUT) if batch_first else (t_steps, n, INPUT))
-    state0 = [rng.standard_normal((num_layers * d, n, HIDDEN)) for _ in range(2 if kind == "lstm" else 1)]
-    dy = rng.standard_normal((n, t_steps, d * HIDDEN) if batch_first else (t_steps, n, d * HIDDEN))
+    state0 = [
+        rng.standard_normal((num_layers * d, n, size))
+        for size in (h_out, HIDDEN)[: 2 if kind == "lstm" else 1]
+    ]
+    dy = rng.standard_normal((n, t_steps, d * h_out) if batch_first else (t_steps, n, d * h_out))
     dstate = [rng.standard_normal(s.shape) for s in state0]
 
-    xt = torch.tensor(x, requires_grad=True)
-    st = [torch.tensor(s, requires_grad=True) for s in state0]
+    xt = torch.tensor(x, requires_grad=True, **on)
+    st = [torch.tensor(s, requires_grad=True, **on) for s in state0]
     hx = tuple(st) if kind == "lstm" else st[0]
     if lengths is None:
         yt, sn = module(xt, hx)
@@ -63,28 +102,32 @@ def reference(
         yp, sn = module(packed, hx)
         yt, _ = torch.nn.utils.rnn.pad_packed_sequence(yp, batch_first=batch_first, total_length=t_steps)
     sn = list(sn) if kind == "lstm" else [sn]
-    loss = (yt * torch.tensor(dy)).sum() + sum((s * torch.tensor(g)).sum() for s, g in zip(sn, dstate))
+    upstream = sum((s * torch.tensor(g, **on)).sum() for s, g in zip(sn, dstate))
+    loss = (yt * torch.tensor(dy, **on)).sum() + upstream
     loss.backward()
     return {
-        "state_dict": {k: v.detach().numpy().copy() for k, v in module.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()},
         "x": x,
         "state0": state0,
         "dy": dy,
         "dstate": dstate,
-        "y": yt.detach().numpy(),
-        "state": [s.detach().numpy() for s in sn],
-        "dx": xt.grad.numpy(),
-        "dstate0": [s.grad.numpy() for s in st],
-        "grads": {k: p.grad.numpy().copy() for k, p in module.named_parameters()},
+        "y": yt.detach().cpu().numpy(),
+        "state": [s.detach().cpu().numpy() for s in sn],
+        "dx": xt.grad.cpu().numpy(),
+        "dstate0": [s.grad.cpu().numpy() for s in st],
+        "grads": {k: p.grad.cpu().numpy().copy() for k, p in module.named_parameters()},
     }
 
 
 def _run(xp, dtype, kind, num_layers, bidirectional, lengths, batch_first, **shape):
     ref = reference(kind, num_layers, bidirectional, lengths, batch_first, **shape)
     layer_cls, kwargs = layer_class(kind)
+    dropout = shape.get("dropout", 0.0)
     layer = layer_cls.from_state_dict(
-        ref["state_dict"], batch_first=batch_first, xp=xp, dtype=dtype, **kwargs
+        ref["state_dict"], batch_first=batch_first, xp=xp, dtype=dtype, dropout=dropout, **kwargs
     )
+    if dropout:
+        layer.eval()
     parts = [asarray(xp, s, dtype) for s in ref["state0"]]
     dparts = [asarray(xp, s, dtype) for s in ref["dstate"]]
     state = tuple(parts) if kind == "lstm" else parts[0]
@@ -111,11 +154,41 @@ def _check_all(ref, y, state_n, dx, dstate0, grads, xp, dtype, kind, tol=None):
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 def test_layer_matches_torch_forward_and_every_gradient(
-    xp, dtype, kind, num_layers, bidirectional, lengths, batch_first
+    xp_path, dtype, kind, num_layers, bidirectional, lengths, batch_first
 ):
-    results = _run(xp, dtype, kind, num_layers, bidirectional, lengths, batch_first)
+    results = _run(xp_path, dtype, kind, num_layers, bidirectional, lengths, batch_first)
     tol = 1e-9 if dtype == "float64" else 1e-4
-    _check_all(*results, xp, dtype, kind, tol=tol)
+    _check_all(*results, xp_path, dtype, kind, tol=tol)
+
+
+def _options_grid():
+    """``bias`` x ``proj_size`` for the LSTM, ``bias=False`` for the others (``bias=True``, no
+    projection is the grid above); two layers run with ``dropout=0.3`` in eval mode."""
+    for kind in ("lstm", "gru", "rnn_tanh", "rnn_relu"):
+        for bias, proj in [(True, PROJ), (False, 0), (False, PROJ)] if kind == "lstm" else [(False, 0)]:
+            yield pytest.param(kind, bias, proj, id=f"{kind}-bias{int(bias)}-proj{proj}")
+
+
+@pytest.mark.parametrize("lengths", [None, (5, 1, 3)], ids=["full", "ragged"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("kind,bias,proj_size", list(_options_grid()))
+def test_layer_options_match_torch_forward_and_every_gradient(
+    xp_path, dtype, kind, bias, proj_size, num_layers, bidirectional, lengths
+):
+    dropout = 0.3 if num_layers > 1 else 0.0
+    options = {"bias": bias, "proj_size": proj_size, "dropout": dropout}
+    results = _run(xp_path, dtype, kind, num_layers, bidirectional, lengths, False, **options)
+    tol = 1e-9 if dtype == "float64" else 1e-4
+    _check_all(*results, xp_path, dtype, kind, tol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("path,expected", [("1", "NumbaOps"), ("0", "Ops")])
+def test_numpy_paths_of_the_grid_are_the_numba_and_the_generic_ops(monkeypatch, dtype, path, expected):
+    pytest.importorskip("numba")
+    monkeypatch.setenv("XRNN_NUMBA", path)
+    assert type(ops_for(resolve_namespace("numpy"), dtype)).__name__ == expected
 
 
 @pytest.mark.parametrize("t_steps,n", [(1, 1), (1, 4), (6, 1), (9, 5)])

@@ -160,3 +160,53 @@ def test_bad_input_is_a_clear_error(case):
     call, error, pattern = CASES[case]
     with pytest.raises(error, match=pattern):
         call()
+
+
+# ---------------------------------------------------------------- ignore_index, masked mse, softmax
+
+
+def test_targets_of_minus_100_are_left_out_as_a_mask_leaves_them_out(xp, dtype):
+    rng = np.random.default_rng(0)
+    logits = asarray(xp, rng.standard_normal((4, 3, 5)), dtype)
+    targets = rng.integers(0, 5, (4, 3))
+    padded = np.where(np.arange(4)[:, None] < np.array([4, 1, 2])[None, :], targets, -100)
+    loss, grad = xrnn.softmax_cross_entropy(logits, xp.asarray(padded))
+    expected, expected_grad = xrnn.softmax_cross_entropy(
+        logits, xp.asarray(np.maximum(padded, 0)), xp.asarray(padded != -100)
+    )
+    assert_scalar_close(loss, expected, dtype)
+    assert_close(grad, to_numpy(expected_grad), xp=xp, dtype=dtype)
+
+
+def test_ignore_index_is_any_int_or_none():
+    logits, targets = np.zeros((2, 3)), np.array([1, 7])
+    loss, grad = xrnn.softmax_cross_entropy(logits, targets, ignore_index=7)
+    assert np.isclose(loss, np.log(3)) and not grad[1].any()
+    with pytest.raises(ValueError, match=r"targets must lie in 0..2 \(C=3 classes\)$"):
+        xrnn.softmax_cross_entropy(logits, np.array([1, -100]), ignore_index=None)
+    with pytest.raises(ValueError, match=r"targets must lie in 0..2 \(C=3 classes\) or ignore_index=-100"):
+        xrnn.softmax_cross_entropy(logits, np.array([1, 3]))
+    with pytest.raises(TypeError, match="ignore_index must be an int or None, got 1.5"):
+        xrnn.softmax_cross_entropy(logits, targets, ignore_index=1.5)
+
+
+def test_mse_with_a_mask_is_the_mean_over_the_positions_kept(xp, dtype):
+    rng = np.random.default_rng(0)
+    y, t = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
+    keep = np.arange(4)[:, None] < np.array([4, 1, 2])[None, :]
+    loss, grad = xrnn.mse(asarray(xp, y, dtype), asarray(xp, t, dtype), xp.asarray(keep))
+    assert_scalar_close(loss, np.mean((y - t)[keep] ** 2), dtype)
+    expected = np.where(keep[..., None], 2 * (y - t) / (keep.sum() * 2), 0.0)
+    assert_close(grad, expected, xp=xp, dtype=dtype)
+
+
+def test_mse_refuses_a_mask_of_other_leading_axes():
+    with pytest.raises(
+        ValueError, match=r"mask must have shape \(4, 3\) like the leading axes of prediction"
+    ):
+        xrnn.mse(np.zeros((4, 3, 2)), np.zeros((4, 3, 2)), np.ones((3, 4), bool))
+
+
+def test_softmax_refuses_an_axis_out_of_range():
+    with pytest.raises(ValueError, match=r"axis must be an int in -2..1 for shape \(2, 3\), got 2"):
+        xrnn.softmax(np.zeros((2, 3)), axis=2)

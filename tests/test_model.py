@@ -47,6 +47,11 @@ def test_params_are_the_layer_and_head_parameters_under_prefixes():
         "hidden_size": 4,
         "output_size": 5,
         "num_layers": 1,
+        "bidirectional": False,
+        "batch_first": False,
+        "head": "every",
+        "bias": True,
+        "dropout": 0.0,
     }
 
 

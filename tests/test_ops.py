@@ -143,6 +143,44 @@ def test_every_ops_equals_the_generic_one(kind, dtype, extreme, lengths, ops, mo
         assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
 
 
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("lengths", [None, [6, 2, 1, 5, 6]], ids=["full", "lengths"])
+@pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
+def test_every_ops_equals_the_generic_one_with_a_projection(dtype, extreme, lengths, bias, ops, monkeypatch):
+    options = {
+        "num_layers": 2,
+        "bias": bias,
+        "bidirectional": True,
+        "proj_size": 3,
+        "dtype": dtype,
+        "seed": 1,
+    }
+    x, dy = _inputs(dtype, extreme)
+    dy = dy[..., :6]  # (T, N, D*P)
+    fast = _leaves(_run(_layer(ops, "lstm", **options), *_on(ops, x, dy), lengths, ops, monkeypatch))
+    generic = _leaves(_run(_reference("lstm", **options), x, dy, lengths, GENERIC, monkeypatch))
+    assert "weight_hr_l1_reverse" in generic
+    for key, expected in generic.items():
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
+
+
+def test_steps_of_either_ops_feed_either_backward_with_a_projection(dtype, ops, monkeypatch):
+    layer = _layer(ops, "lstm", proj_size=2, dtype=dtype, seed=2)
+    x, dy = _on(ops, *_inputs(dtype, extreme=False))
+    results = []
+    generic = _generic(ops.xp)
+    for forward, backward in [(ops, generic), (generic, ops), (generic, generic)]:
+        _use(monkeypatch, forward)
+        _, _, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        _use(monkeypatch, backward)
+        results.append(layer.backward(cache, dy[..., :2]))
+    for dx, _, grads in results[:2]:
+        assert_close(dx, results[2][0], dtype=dtype)
+        for key, value in grads.items():
+            assert_close(value, results[2][2][key], dtype=dtype)
+
+
 def test_steps_of_either_ops_feed_either_backward(kind, dtype, ops, monkeypatch):
     layer = _layer(ops, kind, dtype=dtype, seed=2)
     x, dy = _on(ops, *_inputs(dtype, extreme=False))

@@ -7,19 +7,23 @@ Two faces over one engine:
 
 - :mod:`xrnn.classic`, the step-by-step formulation (column vectors, ``(n_x, m, T_x)``,
   parameter dicts, per-step caches);
-- the layers :class:`RNN`, :class:`LSTM`, :class:`GRU`, interchangeable with ``torch.nn``'s.
+- the layers :class:`RNN`, :class:`LSTM`, :class:`GRU` and the single-step cells
+  :class:`RNNCell`, :class:`LSTMCell`, :class:`GRUCell`, interchangeable with ``torch.nn``'s.
 
 And what it takes to train them: :class:`Dense` over sequences, the losses
 :func:`softmax_cross_entropy` and :func:`mse`, the optimisers :class:`SGD` and
 :class:`Adam` with :func:`clip_grad_norm`, :class:`SequenceModel` (a recurrent layer
-and a dense head), :func:`train`, :func:`sample`, checkpoints (:func:`save_checkpoint`,
+and a dense head), :func:`fit` on arrays (and :func:`train` on tasks), :func:`softmax`,
+:func:`sample`, checkpoints of any model or layer (:func:`save_checkpoint`,
 :func:`load_checkpoint`), the data of :mod:`xrnn.data`, and ``python -m xrnn``.
 """
 
 from ._backend import BACKENDS, default_namespace, get_backend, use_backend
+from .cell_layers import GRUCell, LSTMCell, RNNCell
+from .fitting import History, fit
 from .io import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .layers import GRU, LSTM, RNN
-from .losses import mse, softmax_cross_entropy
+from .losses import mse, softmax, softmax_cross_entropy
 from .model import SequenceModel
 from .optim import SGD, Adam, clip_grad_norm
 from .output import Dense
@@ -31,25 +35,31 @@ from .training import gradient_by_step, train
 __all__ = [
     "BACKENDS",
     "GRU",
+    "GRUCell",
     "LSTM",
+    "LSTMCell",
     "RNN",
+    "RNNCell",
     "SGD",
     "Adam",
     "AddingTask",
     "Checkpoint",
     "CheckpointError",
     "Dense",
+    "History",
     "ReberTask",
     "SequenceModel",
     "TextTask",
     "clip_grad_norm",
     "default_namespace",
+    "fit",
     "get_backend",
     "gradient_by_step",
     "load_checkpoint",
     "mse",
     "sample",
     "save_checkpoint",
+    "softmax",
     "softmax_cross_entropy",
     "train",
     "truncated_bptt",

@@ -38,7 +38,9 @@ class Functional:
         """Run the layer with the parameters ``params``: a pure function for JAX and torch.
 
         Nothing is read from :attr:`params` or written anywhere: the layer contributes its
-        configuration (sizes, cell, directions, ``batch_first``) only.
+        configuration (sizes, cell, directions, ``batch_first``, ``bias``, ``proj_size``)
+        only. Dropout between layers needs random masks, which a pure function does not
+        draw: a layer with ``dropout > 0`` runs ``apply`` in eval mode only.
 
         Parameters
         ----------
@@ -111,6 +113,12 @@ def checked_params(layer: Recurrent, params: Any) -> dict[str, Array]:
     -------
     dict of str to array
     """
+    if layer.training and layer.dropout > 0:
+        raise ValueError(
+            f"apply is a pure function and draws no dropout masks, but this {type(layer).__name__} "
+            f"has dropout={layer.dropout} in training mode: call layer.eval() first (no dropout), "
+            "or build it with dropout=0 and apply dropout between layers yourself"
+        )
     shapes = layer._param_shapes()
     check_keys("params", params, list(shapes))
     unexpected = sorted(set(params) - set(shapes))

@@ -10,24 +10,11 @@ import threading
 from typing import Any
 
 import numpy as np
-from array_api_compat import is_array_api_obj
 
+from ._backend import to_host
 from ._npz_reader import refuse_links_and_folders
 
 __all__ = ["to_host", "write_atomically"]
-
-
-def to_host(a: Any) -> np.ndarray:
-    if not is_array_api_obj(a):
-        raise TypeError(f"expected an array, got {type(a).__name__}")
-    if hasattr(a, "get"):  # CuPy
-        return np.asarray(a.get())
-    if hasattr(a, "detach"):  # torch
-        return a.detach().cpu().numpy()
-    try:
-        return np.from_dlpack(a).copy()
-    except (TypeError, RuntimeError, BufferError):
-        return np.asarray(a)
 
 
 def write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:

@@ -17,7 +17,16 @@ from types import ModuleType
 from typing import Any
 
 import array_api_compat
-from array_api_compat import array_namespace, device, is_array_api_obj
+from array_api_compat import (
+    array_namespace,
+    device,
+    is_array_api_obj,
+    is_array_api_strict_namespace,
+    is_cupy_array,
+    is_jax_array,
+    is_numpy_array,
+    is_torch_array,
+)
 
 __all__ = [
     "BACKENDS",
@@ -27,9 +36,11 @@ __all__ = [
     "host_rng",
     "is_traced",
     "namespace",
+    "on_host",
     "random_uniform",
     "resolve_dtype",
     "resolve_namespace",
+    "to_host",
     "use_backend",
 ]
 
@@ -267,7 +278,7 @@ def convert(a: Any, *, xp: ModuleType, dtype: Any = None, device: Any = None) ->
     array
         A new array of ``xp``, never a view of ``a``.
     """
-    if hasattr(a, "detach"):  # a torch tensor: never carry its autograd graph along
+    if is_torch_array(a):  # never carry its autograd graph along
         a = a.detach()
         if str(a.dtype) in ("torch.bfloat16", "torch.float16") and dtype is not None:
             a = a.double()  # exact; other namespaces have no bfloat16 to receive it
@@ -284,6 +295,56 @@ def convert(a: Any, *, xp: ModuleType, dtype: Any = None, device: Any = None) ->
     if device is not None:
         out = array_api_compat.to_device(out, device)
     return out
+
+
+def on_host(a: Any) -> bool:
+    """Whether reading a value of array ``a`` costs no device synchronisation.
+
+    True for NumPy, array-api-strict and torch tensors on the CPU; False for CuPy, torch on
+    a GPU and JAX (whose arrays may also be traced under ``jit``), where a value read on the
+    host (``bool(xp.any(...))``) waits for the device.
+
+    Parameters
+    ----------
+    a : array
+        Any array.
+
+    Returns
+    -------
+    bool
+    """
+    if is_numpy_array(a) or is_array_api_strict_namespace(array_namespace(a)):
+        return True
+    return bool(is_torch_array(a) and a.device.type == "cpu")
+
+
+def to_host(a: Any) -> Any:
+    """A NumPy copy of array ``a`` of any namespace: one explicit transfer from its device.
+
+    Parameters
+    ----------
+    a : array
+        NumPy, CuPy, a torch tensor, JAX or array-api-strict.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array, never a view of ``a``.
+    """
+    import numpy as np
+
+    if not is_array_api_obj(a):
+        raise TypeError(f"expected an array, got {type(a).__name__}")
+    if is_cupy_array(a):
+        return a.get()
+    if is_torch_array(a):
+        return a.detach().cpu().numpy().copy()
+    if is_jax_array(a):
+        return np.array(a, copy=True)
+    try:
+        return np.from_dlpack(a).copy()
+    except (TypeError, RuntimeError, BufferError):
+        return np.array(a, copy=True)
 
 
 def host_rng(seed: Any) -> Any:

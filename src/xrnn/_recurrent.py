@@ -9,15 +9,17 @@ import math
 import numbers
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Literal, NamedTuple, overload
+from typing import Any, Literal, overload
 
 from array_api_compat import device as device_of
-from array_api_compat import is_jax_namespace, is_numpy_namespace, is_torch_namespace
+from array_api_compat import is_jax_namespace
 
 from ._apply import Functional
 from ._backend import host_rng, is_traced, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._engine.ops import length_mask
 from ._engine.scan import ScanCache, Weights, scan, scan_backward
+from ._layer_cache import LayerCache, guard
+from ._layer_modes import Modes, check_options
 from ._state_dict import StateDict
 from ._typing import Array
 from ._validation import check_dtypes, check_int, check_shape, lengths_list
@@ -27,32 +29,7 @@ from .cells import Cell
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class LayerCache(NamedTuple):
-    """What :meth:`LSTM.backward` (and the others) needs from ``forward``.
-
-    Attributes
-    ----------
-    scans : list of ScanCache
-        One per layer and direction, in the order ``l0, l0_reverse, l1, ...``.
-    shape : tuple of int
-        ``(T, N, I)``, the time-major shape of ``x``.
-    batch_first : bool
-        Layout of ``x`` and ``y`` given to ``forward``.
-    cell : str
-        Name of the cell that made it.
-    output : tuple (y, version) or None
-        The ``y`` that ``forward`` returned and its torch version counter, so that
-        ``backward`` can tell whether it was changed in place (torch tensors only).
-    """
-
-    scans: list[ScanCache]
-    shape: tuple[int, int, int]
-    batch_first: bool
-    cell: str
-    output: tuple[Array, int] | None = None
-
-
-class Recurrent(StateDict, Functional):
+class Recurrent(StateDict, Modes, Functional):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -61,28 +38,38 @@ class Recurrent(StateDict, Functional):
         self,
         input_size: int,
         hidden_size: int,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        batch_first: bool = False,
-        dtype: Any = None,
-        device: Any = None,
-        xp: str | ModuleType | None = None,
-        seed: Any = None,
+        num_layers: int,
+        bias: bool,
+        batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        *,
+        proj_size: int = 0,
+        dtype: Any,
+        device: Any,
+        xp: str | ModuleType | None,
+        seed: Any,
     ) -> None:
         check_int("input_size", input_size)
         check_int("hidden_size", hidden_size)
         check_int("num_layers", num_layers)
+        check_options(hidden_size, num_layers, dropout, proj_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        self.bidirectional = bool(bidirectional)
+        self.bias = bool(bias)
         self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.proj_size = int(proj_size)
+        self.training = True
         self.xp = resolve_namespace(xp)
         self.dtype = resolve_dtype(dtype, self.xp)
         bound = 1.0 / math.sqrt(hidden_size)
-        rng = host_rng(seed)
+        self.generator = host_rng(seed)  # initial values first, then the dropout masks
+        where = {"xp": self.xp, "dtype": self.dtype, "device": device}
         self.params: dict[str, Array] = {
-            key: random_uniform(shape, bound, seed=rng, xp=self.xp, dtype=self.dtype, device=device)
+            key: random_uniform(shape, bound, seed=self.generator, **where)
             for key, shape in self._param_shapes().items()
         }
 
@@ -98,27 +85,51 @@ class Recurrent(StateDict, Functional):
         """Device of the parameters."""
         return device_of(self.params["weight_ih_l0"])
 
+    @property
+    def output_size(self) -> int:
+        """Size of ``h`` per direction: ``proj_size`` when there is a projection, else ``hidden_size``."""
+        return self.proj_size or self.hidden_size
+
     def _param_shapes(self) -> dict[str, tuple[int, ...]]:
-        gates = self._cell.n_gates * self.hidden_size
+        """Keys and shapes in the order of torch's ``state_dict`` (see :mod:`xrnn.layers`)."""
+        gates, h_out = self._cell.n_gates * self.hidden_size, self.output_size
         shapes: dict[str, tuple[int, ...]] = {}
         for k in range(self.num_layers):
-            n_in = self.input_size if k == 0 else self.num_directions * self.hidden_size
+            n_in = self.input_size if k == 0 else self.num_directions * h_out
             for suffix in ("", "_reverse")[: self.num_directions]:
                 shapes[f"weight_ih_l{k}{suffix}"] = (gates, n_in)
-                shapes[f"weight_hh_l{k}{suffix}"] = (gates, self.hidden_size)
-                shapes[f"bias_ih_l{k}{suffix}"] = (gates,)
-                shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
+                shapes[f"weight_hh_l{k}{suffix}"] = (gates, h_out)
+                if self.bias:
+                    shapes[f"bias_ih_l{k}{suffix}"] = (gates,)
+                    shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
+                if self.proj_size:
+                    shapes[f"weight_hr_l{k}{suffix}"] = (self.proj_size, self.hidden_size)
         return shapes
 
     def _weights(self, k: int, direction: int, params: dict[str, Array] | None = None) -> Weights:
         s = f"l{k}" + ("_reverse" if direction else "")
         p = self.params if params is None else params
-        return Weights(p[f"weight_ih_{s}"], p[f"weight_hh_{s}"], p[f"bias_ih_{s}"], p[f"bias_hh_{s}"])
+        return Weights(
+            p[f"weight_ih_{s}"],
+            p[f"weight_hh_{s}"],
+            p.get(f"bias_ih_{s}"),
+            p.get(f"bias_hh_{s}"),
+            p.get(f"weight_hr_{s}"),
+        )
 
     def __repr__(self) -> str:
+        options = "".join(
+            f", {name}={value}"
+            for name, value, default in (
+                ("bias", self.bias, True),
+                ("dropout", self.dropout, 0.0),
+                ("proj_size", self.proj_size, 0),
+            )
+            if value != default
+        )
         return (
             f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
-            f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
+            f"num_layers={self.num_layers}{options}, bidirectional={self.bidirectional}, "
             f"batch_first={self.batch_first}, dtype={self.dtype})"
         )
 
@@ -133,12 +144,17 @@ class Recurrent(StateDict, Functional):
         return tuple(state)
 
     def _check_state(self, parts: tuple[Any, ...], n: int, name: str, xp: ModuleType) -> None:
-        shape = (self.num_layers * self.num_directions, n, self.hidden_size)
+        stacked = self.num_layers * self.num_directions
         labels = ("h",) if len(parts) == 1 else ("h", "c")
-        for label, part in zip(labels, parts):
+        for j, (label, part) in enumerate(zip(labels, parts)):
             if part is not None:
-                full = name if len(parts) == 1 else f"{name}[{labels.index(label)}] ({label})"
-                check_shape(full, part, shape, "(num_layers * num_directions, N, hidden_size)")
+                full = name if len(parts) == 1 else f"{name}[{j}] ({label})"
+                size, axis = (
+                    (self.proj_size, "proj_size")
+                    if j == 0 and self.proj_size
+                    else (self.hidden_size, "hidden_size")
+                )
+                check_shape(full, part, (stacked, n, size), f"(num_layers * num_directions, N, {axis})")
 
     @overload
     def forward(
@@ -180,8 +196,9 @@ class Recurrent(StateDict, Functional):
         ----------
         x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
             Input sequences, same namespace, device and dtype as the parameters.
-        state : array (L*D, N, H), or tuple (h, c) of two for the LSTM, optional
-            Initial state; zeros if omitted.
+        state : array (L*D, N, H_out), or tuple (h, c) of two for the LSTM, optional
+            Initial state; zeros if omitted. ``H_out`` is ``proj_size`` with a projection
+            (the LSTM's ``c`` stays ``(L*D, N, H)``), else ``H``.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence, each in 1..T; steps past it are padding. A JAX
             tracer (inside ``jax.jit``) has no values to check: it is clipped to 0..T.
@@ -202,10 +219,10 @@ class Recurrent(StateDict, Functional):
 
         Returns
         -------
-        y : array, shape (T, N, D*H), or (N, T, D*H) if batch_first
+        y : array, shape (T, N, D*H_out), or (N, T, D*H_out) if batch_first
             Top layer's hidden state at each step (both directions concatenated),
             zero past each sequence's length.
-        state : array (L*D, N, H), or tuple (h, c) for the LSTM
+        state : array (L*D, N, H_out), or tuple (h, c) for the LSTM
             Each sequence's state at its own last valid step (step 0 for the reverse
             direction), layers and directions stacked as in torch.
         cache : LayerCache or None
@@ -256,16 +273,20 @@ class Recurrent(StateDict, Functional):
         if check_finite:  # padding past each length may hold anything: only valid steps count
             valid = x if lens is None else xp.where(length_mask(lens, t_steps, xp=xp), x, xp.zeros_like(x))
             _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
-        zeros = xp.zeros((n, self.hidden_size), dtype=x.dtype, device=device_of(x))
+        zeros = tuple(  # h is (N, proj_size) with a projection, c always (N, hidden_size)
+            xp.zeros((n, size), dtype=x.dtype, device=device_of(x))
+            for size in (self.output_size, self.hidden_size)[: self._cell.n_states]
+        )
 
         scans: list[ScanCache] = []
         finals: list[tuple[Array, ...]] = []
+        masks: list[Array] = []
         inp = x
         for k in range(self.num_layers):
             outs = []
             for direction in range(self.num_directions):
                 idx = k * self.num_directions + direction
-                s0 = tuple(zeros if p is None else p[idx, ...] for p in parts)
+                s0 = tuple(z if p is None else p[idx, ...] for z, p in zip(zeros, parts))
                 y, s_t, sc = scan(
                     self._cell,
                     inp,
@@ -282,14 +303,19 @@ class Recurrent(StateDict, Functional):
                 if sc is not None:
                     scans.append(sc)
             inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
+            mask = self._dropout_mask(tuple(inp.shape), device_of(x)) if k < self.num_layers - 1 else None
+            if mask is not None:  # between layers, in training mode only (as torch)
+                inp = inp * mask
+                masks.append(mask)
         y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
         # one direction's y is its scan's own (bidirectional: a fresh concatenation)
-        y, output = _guard(y, xp=xp) if need_cache and self.num_directions == 1 else (y, None)
+        y, output = guard(y, xp=xp) if need_cache and self.num_directions == 1 else (y, None)
         stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
         out_state = stacked[0] if self._cell.n_states == 1 else stacked
         if not need_cache:
             return y, out_state, None
-        cache = LayerCache(scans, (t_steps, n, self.input_size), self.batch_first, self._cell.name, output)
+        shape = (t_steps, n, self.input_size)
+        cache = LayerCache(scans, shape, self.batch_first, self._cell.name, output, tuple(masks))
         return y, out_state, cache
 
     def backward(
@@ -313,7 +339,7 @@ class Recurrent(StateDict, Functional):
         -------
         dx : array, shape like ``x``
             Gradient with respect to the input.
-        dstate0 : array (L*D, N, H), or tuple (dh0, dc0) for the LSTM
+        dstate0 : array (L*D, N, H_out), or tuple (dh0, dc0) for the LSTM
             Gradient with respect to the initial state.
         grads : dict of str to array
             Gradient of every parameter, under the keys of :attr:`params`.
@@ -332,14 +358,15 @@ class Recurrent(StateDict, Functional):
                 "(y = y + 1), or run forward again"
             )
         t_steps, n, _ = cache.shape
-        hidden, dirs = self.hidden_size, self.num_directions
+        hidden, dirs = self.output_size, self.num_directions
         h0 = cache.scans[0].h0
         parts = (None,) * self._cell.n_states if dstate is None else self._state_tuple(dstate, "dstate")
         names = ("dstate",) if len(parts) == 1 else ("dstate[0]", "dstate[1]")
         xp = namespace(cached=h0, dy=dy, **dict(zip(names, parts)))
         check_dtypes(xp, cached=h0, dy=dy, **dict(zip(names, parts)))
         if dy is not None:
-            layout = "(N, T, D*H)" if cache.batch_first else "(T, N, D*H)"
+            size = "D*proj_size" if self.proj_size else "D*H"
+            layout = f"(N, T, {size})" if cache.batch_first else f"(T, N, {size})"
             expected = (n, t_steps, dirs * hidden) if cache.batch_first else (t_steps, n, dirs * hidden)
             check_shape("dy", dy, expected, f"{layout} like forward's y")
         if check_finite:  # as forward: what dy holds past each length is never read
@@ -368,8 +395,10 @@ class Recurrent(StateDict, Functional):
                 dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, xp=xp)
                 d_below = dx_d if d_below is None else d_below + dx_d
                 s = f"l{k}" + ("_reverse" if direction else "")
-                grads[f"weight_ih_{s}"], grads[f"weight_hh_{s}"] = g.w_ih, g.w_hh
-                grads[f"bias_ih_{s}"], grads[f"bias_hh_{s}"] = g.b_ih, g.b_hh
+                for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g):
+                    grads[f"{name}_{s}"] = grad
+            if k > 0 and cache.masks:  # the input of layer k was layer k-1's output times its mask
+                d_below = d_below * cache.masks[k - 1]
             d_above = d_below
         dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
         stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
@@ -406,27 +435,6 @@ class Recurrent(StateDict, Functional):
             return None
         int64 = None if is_jax_namespace(xp) else xp.int64  # JAX's default: int64 only with jax_enable_x64
         return xp.asarray(values, dtype=int64, device=device_of(like))
-
-
-def _guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None]:
-    """``y`` as forward returns it, so that a change in place cannot alter what backward reads.
-
-    Called when the caches share ``y``'s memory (the next layer's input, ``h_prev`` of the weight
-    gradients, a fast path's step caches). NumPy gets a read-only view (a write raises at
-    once); torch keeps its tensor and its version counter, which backward checks; JAX arrays
-    are immutable; other namespaces (CuPy, array-api-strict) get a copy.
-    """
-    if is_numpy_namespace(xp):
-        view = y.view()
-        view.flags.writeable = False
-        return view, None
-    if is_torch_namespace(xp):
-        if y.is_inference():  # inference tensors keep no version counter and cannot be changed outside it
-            return y, None
-        return y, (y, int(y._version))
-    if is_jax_namespace(xp):
-        return y, None
-    return xp.asarray(y, copy=True), None
 
 
 def _segment(checkpoint: Any) -> Callable[[int], int] | None:

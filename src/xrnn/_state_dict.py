@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
 from types import ModuleType
@@ -13,7 +14,7 @@ from ._typing import Array
 __all__ = ["StateDict"]
 
 _Layer = TypeVar("_Layer", bound="StateDict")
-_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
+_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 
 
 class StateDict:
@@ -22,6 +23,8 @@ class StateDict:
     params: dict[str, Any]
     input_size: int
     hidden_size: int
+    bias: bool
+    proj_size: int
     xp: ModuleType
     dtype: Any
 
@@ -46,6 +49,7 @@ class StateDict:
         sd: Mapping[str, Any],
         *,
         batch_first: bool = False,
+        dropout: float = 0.0,
         xp: str | ModuleType | None = None,
         dtype: Any = None,
         device: Any = None,
@@ -56,9 +60,12 @@ class StateDict:
         ----------
         sd : mapping of str to array
             Keys and shapes as in :mod:`xrnn.layers`; values of any namespace (torch
-            tensors included). Sizes, layers and directions are read from the keys.
+            tensors included). Sizes, layers, directions, ``bias`` (whether bias keys are
+            there) and the LSTM's ``proj_size`` (from ``weight_hr_l0``) are read from the keys.
         batch_first : bool, default False
             Layout of ``x`` for the new layer.
+        dropout : float, default 0
+            Dropout between layers in training mode (a state dict does not record it).
         xp : str or module, optional
             Target namespace (default: ``XRNN_BACKEND``).
         dtype : dtype, optional
@@ -71,7 +78,9 @@ class StateDict:
         layer
             A layer of this class holding copies of the values.
         """
-        return cls._build_from_state_dict(sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device)
+        return cls._build_from_state_dict(
+            sd, batch_first=batch_first, dropout=dropout, xp=xp, dtype=dtype, device=device
+        )
 
     @classmethod
     def _build_from_state_dict(
@@ -79,6 +88,7 @@ class StateDict:
         sd: Mapping[str, Any],
         *,
         batch_first: bool,
+        dropout: float,
         xp: str | ModuleType | None,
         dtype: Any,
         device: Any,
@@ -90,7 +100,7 @@ class StateDict:
         if unknown:
             raise ValueError(
                 f"state_dict has unexpected key(s) {unknown}; expected keys like "
-                "weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (and _reverse)"
+                "weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, weight_hr_l0 (and _reverse)"
             )
         if "weight_hh_l0" not in sd or "weight_ih_l0" not in sd:
             raise ValueError(f"state_dict must hold weight_ih_l0 and weight_hh_l0, got keys {sorted(sd)}")
@@ -103,12 +113,24 @@ class StateDict:
                 f"{tuple(w_hh.shape)} and {tuple(w_ih.shape)}"
             )
         hidden, n_in = int(w_hh.shape[1]), int(w_ih.shape[1])
+        if "weight_hr_l0" in sd:  # a projection: h has P features, the cell H
+            if "proj_size" not in inspect.signature(cls).parameters:
+                raise ValueError(
+                    f"state_dict holds projection weights (weight_hr_l*), which only an LSTM has, "
+                    f"not a {cls.__name__}"
+                )
+            w_hr = sd["weight_hr_l0"]
+            if len(w_hr.shape) != 2:
+                raise ValueError(f"state_dict['weight_hr_l0'] must be 2-d, got shape {tuple(w_hr.shape)}")
+            extra["proj_size"], hidden = int(w_hr.shape[0]), int(w_hr.shape[1])
         source_dtype = str(w_ih.dtype).rsplit(".", 1)[-1]
         build: Any = cls  # a layer class: its constructor takes the layer's settings
         layer = build(
             n_in,
             hidden,
             num_layers=layers,
+            bias="bias_ih_l0" in sd or "bias_hh_l0" in sd,
+            dropout=dropout,
             bidirectional=bidirectional,
             batch_first=batch_first,
             xp=xp,
@@ -118,10 +140,17 @@ class StateDict:
         )
         expected = layer._param_shapes()
         missing = sorted(set(expected) - set(sd))
+        extra_keys = sorted(set(sd) - set(expected))
+        if extra_keys:
+            raise ValueError(
+                f"state_dict has key(s) {extra_keys} that a {cls.__name__} with {layers} layer(s), "
+                f"bidirectional={bidirectional}, bias={layer.bias}, proj_size={layer.proj_size} does not have"
+            )
         if missing:
             raise ValueError(
                 f"state_dict is missing key(s) {missing} for a {cls.__name__} with "
-                f"{layers} layer(s), bidirectional={bidirectional}"
+                f"{layers} layer(s), bidirectional={bidirectional}, bias={layer.bias}, "
+                f"proj_size={layer.proj_size}"
             )
         for key, shape in expected.items():
             got = tuple(sd[key].shape)

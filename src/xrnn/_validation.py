@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from ._backend import is_traced
+from ._backend import is_traced, to_host
 
 __all__ = ["check_dtypes", "check_finite", "check_int", "check_keys", "check_shape", "lengths_list"]
 
@@ -165,7 +165,7 @@ def lengths_list(lengths: Any, n: int, t: int) -> list[int]:
             raise TypeError(f"lengths must hold integers, got dtype {dtype}")
         if len(shape) != 1:
             raise ValueError(f"lengths must have 1 dimension (N,), got shape {tuple(shape)}")
-        values = [int(lengths[i]) for i in range(shape[0])]
+        values = [int(v) for v in to_host(lengths).tolist()]  # one transfer, not one per sequence
     elif isinstance(lengths, Sequence) and not isinstance(lengths, str):
         values = []
         for v in lengths:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _cli_args as args_
-from ._backend import BACKENDS, convert, get_backend, host_rng, resolve_namespace
+from ._backend import BACKENDS, convert, get_backend, host_rng, resolve_namespace, to_host
 from .data import CharVocab, read_corpus
 from .io import CheckpointError, load_checkpoint, save_checkpoint
 from .model import LAYERS, SequenceModel
@@ -330,9 +330,7 @@ def _gradient_flow(model: SequenceModel, x: Any) -> list[float]:
     """
 
     def host64(a: Any) -> Any:
-        if hasattr(a, "get"):  # CuPy: an explicit copy from the device
-            a = a.get()
-        return convert(a, xp=np, dtype=np.float64)
+        return convert(to_host(a), xp=np, dtype=np.float64)  # one explicit copy from the device
 
     copy = SequenceModel(**model.config, xp="numpy", dtype="float64")
     copy.set_params({k: host64(v) for k, v in model.params.items()})

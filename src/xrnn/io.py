@@ -1,4 +1,9 @@
-"""Checkpoints: a model's parameters, configuration and optimiser state in one ``.npz`` file.
+"""Checkpoints: a model's or layer's parameters, configuration and optimiser state in one ``.npz`` file.
+
+A checkpoint holds any of :class:`SequenceModel`, :class:`RNN`, :class:`LSTM`,
+:class:`GRU` and :class:`Dense`, and loading it rebuilds that class with the same
+configuration (every constructor option: sizes, layers, directions, layout, head, and
+the layer's further options).
 
 The file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) that never holds a
 pickle, so loading it runs no code:
@@ -6,10 +11,10 @@ pickle, so loading it runs no code:
 ============================  ==================================================================
 member                        content
 ============================  ==================================================================
-``header``                    UTF-8 JSON as ``uint8``: format tag, version, model configuration,
-                              dtype, optimiser name, hyperparameters and step, user metadata,
-                              and the name, shape and dtype of every array below
-``param/<key>``               each parameter of :attr:`SequenceModel.params`
+``header``                    UTF-8 JSON as ``uint8``: format tag, version, the model's class and
+                              configuration, dtype, optimiser name, hyperparameters and step,
+                              user metadata, and the name, shape and dtype of every array below
+``param/<key>``               each parameter of the model's ``params``
 ``optim/<name>``              each array of the optimiser's state (``m.<key>``, ``v.<key>``, ...)
 ============================  ==================================================================
 
@@ -24,8 +29,10 @@ the archive may inflate to at most 64 MiB or 16 times the file's size, whichever
 more; each member's ``.npy`` header must agree with its zip entry on its size; the
 header is UTF-8 JSON of valid Unicode, nested less deeply than Python's recursion
 limit, with integers of at most 100 digits; and the model's sizes in the header must be
-those of its arrays. Every problem is a :class:`CheckpointError` (a ``ValueError``)
-that says what it is.
+those of its arrays. Version 1 files (a :class:`SequenceModel` of the five sizes
+``cell``, ``input_size``, ``hidden_size``, ``output_size``, ``num_layers``) load as
+before; in version 2 an option a file does not record takes its default. Every problem
+is a :class:`CheckpointError` (a ``ValueError``) that says what it is.
 """
 
 from __future__ import annotations
@@ -34,27 +41,24 @@ import functools
 import json
 import os
 import pathlib
-import re
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from ._atomic_write import to_host, write_atomically
 from ._backend import convert, resolve_dtype, resolve_namespace
+from ._checkpoint_checks import CLASSES, FORMAT, VERSION, check_file, option_types_of, saved_class
+from ._model_base import LAYERS
 from ._npz_reader import HEADER, CheckpointError, read_npz
-from .model import LAYERS, SequenceModel
+from ._options import config_of, options
+from .model import SequenceModel
 from .optim import OPTIMIZERS
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
-
-#: Format tag in every header.
-FORMAT = "xrnn-checkpoint"
-#: Version written; files of a higher version are refused.
-VERSION = 1
-
-_CONFIG_KEYS = {"cell": str, "input_size": int, "hidden_size": int, "output_size": int, "num_layers": int}
 
 
 class Checkpoint(NamedTuple):
@@ -62,22 +66,22 @@ class Checkpoint(NamedTuple):
 
     Parameters
     ----------
-    model : SequenceModel
-        The model with the saved parameters.
+    model : SequenceModel, RNN, LSTM, GRU or Dense
+        The model (of the saved class and configuration) with the saved parameters.
     optimizer : SGD, Adam or None
         The optimiser with its saved state, if one was saved.
     metadata : dict
         The JSON metadata given to :func:`save_checkpoint` (empty if none).
     """
 
-    model: SequenceModel
+    model: Any
     optimizer: Any
     metadata: dict[str, Any]
 
 
 def save_checkpoint(
     path: str | os.PathLike[str],
-    model: SequenceModel,
+    model: Any,
     optimizer: Any = None,
     *,
     metadata: Mapping[str, Any] | None = None,
@@ -90,8 +94,9 @@ def save_checkpoint(
         Target file, conventionally ``*.npz``; its directory must exist. An existing
         file is replaced only once the new one is completely written, and the new one
         has its permission bits (read, write and execute for owner, group and others).
-    model : SequenceModel
-        The model; its arrays (any namespace, any device) are copied to the host.
+    model : SequenceModel, RNN, LSTM, GRU or Dense
+        The model or layer; its arrays (any namespace, any device) are copied to the
+        host, its class and configuration recorded.
     optimizer : SGD or Adam, optional
         An optimiser whose state (step and moment arrays) is saved too.
     metadata : dict, optional
@@ -122,16 +127,15 @@ def save_checkpoint(
     Ownership, ACLs and extended attributes of a replaced file are not carried over:
     the new file belongs to the user who saved it.
     """
-    if not isinstance(model, SequenceModel):
-        raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
+    name = _class_name(model)
     if optimizer is not None and type(optimizer) not in OPTIMIZERS.values():
         raise TypeError(f"optimizer must be an xrnn SGD or Adam, got {type(optimizer).__name__}")
     arrays = {f"param/{k}": to_host(v) for k, v in model.params.items()}
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "model": model.config,
-        "dtype": str(arrays["param/head.weight"].dtype),
+        "model": {"class": name, **_config(model)},
+        "dtype": str(next(iter(arrays.values())).dtype),
         "optimizer": None,
         "metadata": dict(metadata or {}),
     }
@@ -154,7 +158,7 @@ def save_checkpoint(
 def load_checkpoint(
     path: str | os.PathLike[str],
     *,
-    model: SequenceModel | None = None,
+    model: Any = None,
     xp: str | ModuleType | None = None,
     device: Any = None,
 ) -> Checkpoint:
@@ -164,10 +168,10 @@ def load_checkpoint(
     ----------
     path : str or path
         The file.
-    model : SequenceModel, optional
-        A model to load into: its configuration must equal the file's, and the values
-        are converted to its namespace, dtype and device. Without it a model is built
-        from the file's configuration.
+    model : SequenceModel, RNN, LSTM, GRU or Dense, optional
+        A model to load into: its class and configuration must equal the file's, and
+        the values are converted to its namespace, dtype and device. Without it a model
+        of the saved class is built from the file's configuration.
     xp : str or module, optional
         Namespace of a built model (default: ``XRNN_BACKEND``); values saved from any
         backend load onto any other.
@@ -192,29 +196,22 @@ def load_checkpoint(
         If ``path`` does not exist.
     """
     path = pathlib.Path(path)
-    header, arrays = read_npz(path, functools.partial(_check_file, path))
-    config = header["model"]
+    header, arrays = read_npz(path, functools.partial(check_file, path))
+    name, config = saved_class(header)
     if model is None:
         target = resolve_namespace(xp)
-        model = SequenceModel(
-            **config, dtype=resolve_dtype(header["dtype"], target), device=device, xp=target
-        )
-    elif not isinstance(model, SequenceModel):
-        raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
-    elif model.config != config:
-        differ = {k: (config[k], v) for k, v in model.config.items() if config[k] != v}
-        raise CheckpointError(
-            f"{path} holds another model: "
-            + ", ".join(
-                f"{k} is {saved!r} in the file but {want!r} in the model"
-                for k, (saved, want) in differ.items()
-            )
-        )
+        place = {"dtype": resolve_dtype(header["dtype"], target), "device": device, "xp": target}
+        try:
+            model = CLASSES[name](**config, **place)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: model configuration is not valid: {exc}") from None
+    else:
+        _check_target(path, model, name, config)
     params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
-    expected = model.param_shapes()
+    expected = {k: tuple(v.shape) for k, v in model.params.items()}
     if set(params) != set(expected):
         raise CheckpointError(
-            f"{path} has parameters {sorted(params)} but a {config['cell']} model with this configuration "
+            f"{path} has parameters {sorted(params)} but a {name} with this configuration "
             f"has {sorted(expected)}"
         )
     for key, shape in expected.items():
@@ -223,116 +220,52 @@ def load_checkpoint(
                 f"{path}: parameter {key!r} has shape {params[key].shape}, expected {shape} for the "
                 f"configuration {config}"
             )
-    place = {"xp": model.xp, "dtype": model.dtype, "device": model.device}
-    model.set_params({k: convert(v, **place) for k, v in params.items()})
+    like = next(iter(model.params.values()))
+    place = {"xp": array_namespace(like), "dtype": like.dtype, "device": device_of(like)}
+    values = {k: convert(v, **place) for k, v in params.items()}
+    if isinstance(model, SequenceModel):
+        model.set_params(values)
+    else:
+        model.params = {k: values[k] for k in model.params}
     optimizer = None
     if header["optimizer"] is not None:
         optimizer = _build_optimizer(path, header["optimizer"], arrays, expected, place)
     return Checkpoint(model, optimizer, header["metadata"])
 
 
-def _check_file(
-    path: pathlib.Path, header: Any, declared: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
-) -> dict[str, Any]:
-    """The header, checked; then its list of arrays and its model's sizes against ``declared``."""
-    header = _check_header(path, header)
-    _check_manifest(path, header, declared)
-    _check_sizes(path, header["model"], {name: shape for name, (shape, _) in declared.items()})
-    return header
+def _class_name(model: Any) -> str:
+    """The name under which ``model``'s class is saved (its exact class: a subclass is refused)."""
+    for name, cls in CLASSES.items():
+        if type(model) is cls:
+            return name
+    raise TypeError(f"model must be a SequenceModel, RNN, LSTM, GRU or Dense, got {type(model).__name__}")
 
 
-def _check_header(path: pathlib.Path, header: Any) -> dict[str, Any]:
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an xrnn checkpoint: format tag is not {FORMAT!r}")
-    version = header.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
+def _config(model: Any) -> dict[str, Any]:
+    return model.config if isinstance(model, SequenceModel) else config_of(model)
+
+
+def _check_target(path: pathlib.Path, model: Any, name: str, config: dict[str, Any]) -> None:
+    """``model`` is of the saved class, and of its configuration (options not saved: defaults)."""
+    try:
+        mine = _class_name(model)
+    except TypeError:
+        raise TypeError(
+            f"model must be a SequenceModel, RNN, LSTM, GRU or Dense, got {type(model).__name__}"
+        ) from None
+    if mine != name:
+        raise CheckpointError(f"{path} holds a {name}, not a {mine} like the model given")
+    cls = LAYERS[config["cell"]] if name == "SequenceModel" else CLASSES[name]
+    defaults = {k: p.default for k, p in options(cls).items()}
+    saved = {k: v for k, v in defaults.items() if k in option_types_of(name, config)} | config
+    want = _config(model)
+    differ = {k: (saved.get(k), v) for k, v in want.items() if saved.get(k) != v}
+    if differ:
         raise CheckpointError(
-            f"{path} has checkpoint version {version!r}; this xrnn reads versions 1..{VERSION}"
-        )
-    required = {"model": dict, "dtype": str, "metadata": dict, "arrays": dict}
-    for key, kind in required.items():
-        if not isinstance(header.get(key), kind):
-            raise CheckpointError(
-                f"{path}: header entry {key!r} must be a {kind.__name__}, got {header.get(key)!r}"
+            f"{path} holds another model: "
+            + ", ".join(
+                f"{k} is {old!r} in the file but {new!r} in the model" for k, (old, new) in differ.items()
             )
-    config = header["model"]
-    if set(config) != set(_CONFIG_KEYS) or any(
-        not isinstance(config[k], kind) or isinstance(config[k], bool) for k, kind in _CONFIG_KEYS.items()
-    ):
-        raise CheckpointError(
-            f"{path}: model configuration must have {', '.join(_CONFIG_KEYS)} of types "
-            f"{', '.join(t.__name__ for t in _CONFIG_KEYS.values())}, got {config!r}"
-        )
-    if config["cell"] not in LAYERS or min(config[k] for k in _CONFIG_KEYS if k != "cell") < 1:
-        raise CheckpointError(f"{path}: model configuration is not valid: {config!r}")
-    if header["dtype"] not in ("float32", "float64"):
-        raise CheckpointError(f"{path}: dtype must be float32 or float64, got {header['dtype']!r}")
-    optimizer = header.get("optimizer")
-    if optimizer is not None and not (
-        isinstance(optimizer, dict)
-        and optimizer.get("name") in OPTIMIZERS
-        and isinstance(optimizer.get("hyperparameters"), dict)
-        and isinstance(optimizer.get("step"), int)
-        and optimizer["step"] >= 0
-    ):
-        raise CheckpointError(f"{path}: optimizer entry is not valid: {optimizer!r}")
-    return header
-
-
-def _check_manifest(
-    path: pathlib.Path, header: dict[str, Any], declared: dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
-) -> None:
-    """The archive holds exactly the arrays the header lists, of those shapes and dtypes."""
-    listed = header["arrays"]
-    if set(listed) != set(declared):
-        missing, extra = sorted(set(listed) - set(declared)), sorted(set(declared) - set(listed))
-        raise CheckpointError(
-            f"{path}: arrays do not match its header; missing {missing}, unexpected {extra}"
-        )
-    for name, (shape, dtype) in declared.items():
-        entry = listed[name]
-        if (
-            not isinstance(entry, dict)
-            or entry.get("shape") != list(shape)
-            or entry.get("dtype") != str(dtype)
-        ):
-            raise CheckpointError(
-                f"{path}: array {name!r} has shape {shape} and dtype {dtype}, but the header says {entry!r}"
-            )
-        if dtype != np.dtype(header["dtype"]):
-            raise CheckpointError(f"{path}: array {name!r} has dtype {dtype}, expected {header['dtype']}")
-
-
-def _check_sizes(path: pathlib.Path, config: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> None:
-    """The configuration's sizes are those of the arrays, so the model built from it is no larger.
-
-    Read from ``rnn.weight_ih_l0`` ``(G*hidden_size, input_size)``, ``rnn.weight_hh_l0``
-    ``(G*hidden_size, hidden_size)``, ``head.weight`` ``(output_size, hidden_size)`` and
-    the number of ``rnn.weight_hh_l<k>``; every shape is checked against the built model.
-    """
-    found: dict[str, tuple[int, ...]] = {}
-    for key in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight"):
-        found[key] = shapes.get(f"param/{key}", ())
-        if len(found[key]) != 2:
-            raise CheckpointError(
-                f"{path}: parameter {key!r} must be a 2-d array, got shape {found[key] or None}"
-            )
-    layers = sum(1 for name in shapes if re.fullmatch(r"param/rnn\.weight_hh_l\d+", name))
-    sizes = {
-        "input_size": ("rnn.weight_ih_l0", 1),
-        "hidden_size": ("rnn.weight_hh_l0", 1),
-        "output_size": ("head.weight", 0),
-    }
-    for size, (key, axis) in sizes.items():
-        if config[size] != found[key][axis]:
-            raise CheckpointError(
-                f"{path}: the header says {size} {config[size]} but its arrays have {size} "
-                f"{found[key][axis]} ({key!r} has shape {found[key]})"
-            )
-    if config["num_layers"] != layers:
-        raise CheckpointError(
-            f"{path}: the header says num_layers {config['num_layers']} but its arrays have num_layers "
-            f"{layers} (arrays 'rnn.weight_hh_l<k>')"
         )
 
 

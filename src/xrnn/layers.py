@@ -10,11 +10,14 @@ key                               shape               meaning
 ``weight_hh_l{k}``                ``(G*H, H)``        hidden-to-hidden weights of layer ``k``
 ``bias_ih_l{k}``                  ``(G*H,)``          input-to-hidden bias
 ``bias_hh_l{k}``                  ``(G*H,)``          hidden-to-hidden bias
+``weight_hr_l{k}``                ``(P, H)``          LSTM projection (``proj_size = P > 0`` only)
 ``..._reverse``                   as above            the reverse direction (bidirectional)
 ================================  ==================  =========================================
 
 ``G`` is 1 (RNN), 4 (LSTM, gates ``i, f, g, o``) or 3 (GRU, gates ``r, z, n``);
-``I_0 = input_size`` and ``I_k = D*H`` above, with ``D = 2`` if bidirectional else 1.
+``I_0 = input_size`` and ``I_k = D*H_out`` above, with ``D = 2`` if bidirectional else 1
+and ``H_out = P`` with a projection, else ``H``; with a projection ``weight_hh_l{k}`` is
+``(G*H, P)``. With ``bias=False`` there are no bias keys, as in torch.
 """
 
 from __future__ import annotations
@@ -39,10 +42,18 @@ _INIT_DOC = """
         Features of the hidden state, ``H``.
     num_layers : int, default 1
         Stacked layers ``L``; layer ``k > 0`` reads the output of layer ``k - 1``.
-    bidirectional : bool, default False
-        Add a reverse-direction pass per layer (``D = 2``).
+    bias : bool, default True
+        Use the biases ``b_ih`` and ``b_hh``; False leaves them out of :attr:`params`.
     batch_first : bool, default False
         ``x`` and ``y`` are ``(N, T, F)`` instead of ``(T, N, F)``; states are not affected.
+    dropout : float, default 0
+        In training mode (:meth:`train`, the mode after construction, as torch), zero each
+        element of the output of every layer but the last with this probability and
+        scale the rest by ``1 / (1 - dropout)``; in ``[0, 1)``. The masks come from the
+        layer's generator (``seed``) and are kept in the cache, so backward is exact;
+        :meth:`eval` turns dropout off. Warns with ``num_layers=1``, as torch.
+    bidirectional : bool, default False
+        Add a reverse-direction pass per layer (``D = 2``).
     dtype : {None, "float32", "float64"} or dtype, default float32
         Dtype of the parameters.
     device : device, optional
@@ -56,6 +67,11 @@ _INIT_DOC = """
     ----------
     params : dict of str to array
         Parameters under ``torch.nn``'s ``state_dict`` keys (see :mod:`xrnn.layers`).
+    training : bool
+        True in training mode (dropout on), False after :meth:`eval`.
+    generator : numpy.random.Generator
+        The generator of the initial values and then of the dropout masks; replace it
+        (``layer.generator = numpy.random.default_rng(0)``) to draw the same masks again.
     """
 
 
@@ -68,10 +84,51 @@ class LSTM(Recurrent):
         c' = f * c + i * g,  h' = o * tanh(c')
 
     State is a tuple ``(h, c)``, each ``(L*D, N, H)``.
+
+    With ``proj_size = P > 0`` (Sak et al. 2014, as torch), ``h`` is projected at every
+    step, ``h' = W_hr (o * tanh(c'))`` with ``W_hr`` of shape ``(P, H)``: ``h`` and ``y``
+    have ``P`` features per direction (state ``h`` ``(L*D, N, P)``, ``c`` still
+    ``(L*D, N, H)``), ``W_hh`` is ``(4H, P)`` and layer ``k > 0`` reads ``D*P`` features.
     """
 
-    __doc__ += _INIT_DOC
+    __doc__ += _INIT_DOC.replace(
+        "    dtype :",
+        "    proj_size : int, default 0\n        Size ``P`` of the projection of ``h``, "
+        "``0 <= P < H`` (0: none).\n    dtype :",
+        1,
+    )
     _cell = LSTM_CELL
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        xp: str | ModuleType | None = None,
+        seed: Any = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size=proj_size,
+            dtype=dtype,
+            device=device,
+            xp=xp,
+            seed=seed,
+        )
 
 
 class GRU(Recurrent):
@@ -88,6 +145,35 @@ class GRU(Recurrent):
     __doc__ += _INIT_DOC
     _cell = GRU_CELL
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        xp: str | ModuleType | None = None,
+        seed: Any = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            device=device,
+            xp=xp,
+            seed=seed,
+        )
+
 
 class RNN(Recurrent):
     """Elman RNN layer, interchangeable with ``torch.nn.RNN``.
@@ -97,8 +183,8 @@ class RNN(Recurrent):
     """
 
     __doc__ += _INIT_DOC.replace(
-        "    bidirectional :",
-        '    nonlinearity : {"tanh", "relu"}, default "tanh"\n        The activation.\n    bidirectional :',
+        "    bias :",
+        '    nonlinearity : {"tanh", "relu"}, default "tanh"\n        The activation.\n    bias :',
     )
 
     def __init__(
@@ -107,8 +193,11 @@ class RNN(Recurrent):
         hidden_size: int,
         num_layers: int = 1,
         nonlinearity: str = "tanh",
-        bidirectional: bool = False,
+        bias: bool = True,
         batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
@@ -119,7 +208,17 @@ class RNN(Recurrent):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity, self._cell = nonlinearity, cells[nonlinearity]
         super().__init__(
-            input_size, hidden_size, num_layers, bidirectional, batch_first, dtype, device, xp, seed
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            device=device,
+            xp=xp,
+            seed=seed,
         )
 
     @classmethod
@@ -129,6 +228,7 @@ class RNN(Recurrent):
         *,
         nonlinearity: str = "tanh",
         batch_first: bool = False,
+        dropout: float = 0.0,
         xp: str | ModuleType | None = None,
         dtype: Any = None,
         device: Any = None,
@@ -143,6 +243,8 @@ class RNN(Recurrent):
             The cell's activation (a state dict does not record it).
         batch_first : bool, default False
             Layout of ``x`` for the new layer.
+        dropout : float, default 0
+            Dropout between layers in training mode (a state dict does not record it).
         xp : str or module, optional
             Target namespace (default: ``XRNN_BACKEND``).
         dtype : dtype, optional
@@ -156,5 +258,11 @@ class RNN(Recurrent):
             A layer holding copies of the values.
         """
         return cls._build_from_state_dict(
-            sd, batch_first=batch_first, xp=xp, dtype=dtype, device=device, nonlinearity=nonlinearity
+            sd,
+            batch_first=batch_first,
+            dropout=dropout,
+            xp=xp,
+            dtype=dtype,
+            device=device,
+            nonlinearity=nonlinearity,
         )

@@ -15,12 +15,13 @@ normalisation (see :mod:`xrnn.losses`). Parameters are named as ``torch.nn.Linea
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from array_api_compat import device as device_of
 
-from ._backend import host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
+from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._typing import Array
 from ._validation import check_dtypes, check_int
 
@@ -165,6 +166,71 @@ class Dense:
         }
         dh = xp.reshape(dy_rows @ self.params["weight"], cache.h.shape)
         return dh, grads
+
+    def state_dict(self) -> dict[str, Array]:
+        """The parameters under ``torch.nn.Linear``'s keys.
+
+        Returns
+        -------
+        dict of str to array
+            ``{"weight": (out_features, in_features), "bias": (out_features,)}``, a new dict
+            of the parameter arrays (not copies), ready for ``Linear.load_state_dict``
+            after conversion to tensors.
+        """
+        return dict(self.params)
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Dense:
+        """Build a layer from a ``torch.nn.Linear``-style state dict.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            ``"weight"`` ``(out_features, in_features)`` and ``"bias"`` ``(out_features,)``;
+            values of any namespace (torch tensors included).
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        Dense
+            A layer holding copies of the values.
+        """
+        if not isinstance(sd, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
+        if set(sd) != {"weight", "bias"}:
+            raise ValueError(f"state_dict must hold exactly 'weight' and 'bias', got keys {sorted(sd)}")
+        weight, bias = sd["weight"], sd["bias"]
+        if len(weight.shape) != 2:
+            raise ValueError(
+                "state_dict['weight'] must be 2-d (out_features, in_features), "
+                f"got shape {tuple(weight.shape)}"
+            )
+        out_features, in_features = (int(v) for v in weight.shape)
+        if tuple(bias.shape) != (out_features,):
+            raise ValueError(
+                f"state_dict['bias'] must have shape ({out_features},) like weight's first axis, "
+                f"got {tuple(bias.shape)}"
+            )
+        source_dtype = str(weight.dtype).rsplit(".", 1)[-1]
+        namespace_ = resolve_namespace(xp)
+        dtype_ = resolve_dtype(source_dtype if dtype is None else dtype, namespace_)
+        layer = cls(in_features, out_features, dtype=dtype_, device=device, xp=namespace_, seed=0)
+        layer.params = {
+            k: convert(sd[k], xp=namespace_, dtype=dtype_, device=device) for k in ("weight", "bias")
+        }
+        return layer
 
     @staticmethod
     def _check_last_axis(name: str, a: Array, size: int, meaning: str) -> None:

@@ -1,4 +1,4 @@
-"""PNG figures of the command line: a training loss curve and the gradient reaching each step.
+"""PNG figures: a training loss curve, the gradient reaching each step, and a fit's history.
 
 Matplotlib is an optional dependency (``pip install matplotlib``, or the ``cli`` extra).
 It is imported only when a figure is drawn, through its object-oriented API with the Agg
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PlottingUnavailable", "plot_gradient_flow", "plot_loss_curve"]
+__all__ = ["PlottingUnavailable", "plot_gradient_flow", "plot_history", "plot_loss_curve"]
 
 #: Line colour of each cell, the same in every figure.
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
@@ -118,4 +118,43 @@ def plot_gradient_flow(
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path)
+
+
+def plot_history(history: Any, path: str | os.PathLike[str], *, title: str) -> None:
+    """Write the losses of a :func:`xrnn.fit` per epoch, and its validation accuracy, as a PNG.
+
+    Parameters
+    ----------
+    history : xrnn.History
+        What :func:`xrnn.fit` returned (at least one epoch).
+    path : str or path
+        The PNG file to write.
+    title : str
+        Title of the figure.
+    """
+    if not len(history):
+        raise ValueError("history must hold at least one epoch, got none")
+    epochs = np.asarray(history.epochs)
+    panels = 2 if history.val_accuracy else 1
+    fig = _figure(6.4, 3.2 * panels)
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+    ax = axes[0]
+    ax.plot(epochs, history.loss, color="tab:blue", marker=".", label="training loss")
+    if history.val_loss:
+        ax.plot(epochs, history.val_loss, color="tab:orange", marker=".", label="validation loss")
+    values = np.asarray(history.loss + history.val_loss, dtype=float)
+    if np.all(values[np.isfinite(values)] > 0):
+        ax.set_yscale("log")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    if panels == 2:
+        axes[1].plot(epochs, 100 * np.asarray(history.val_accuracy), color="tab:green", marker=".")
+        axes[1].set_ylabel("validation accuracy (%)")
+    for a in axes:
+        if history.best_epoch is not None:
+            a.axvline(history.best_epoch, color="gray", linestyle="--", linewidth=1)
+        a.grid(True, which="major", alpha=0.3)
+    axes[-1].set_xlabel("epoch")
+    ax.legend(loc="upper right", fontsize="small")
     fig.savefig(path)

@@ -53,6 +53,7 @@ def sample(
     """
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
+    model._require_every_step("xrnn.sample")
     config = model.config
     n_symbols = config["output_size"]
     if config["input_size"] != n_symbols:

@@ -107,6 +107,7 @@ def train(
     """
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
+    model._require_every_step("xrnn.train")
     check_int("steps", steps, least=0)
     if gradient is None:
         gradient = local_gradient
@@ -149,6 +150,7 @@ def gradient_by_step(model: SequenceModel, x: Array) -> Array:
         ``mean_n ||d sum(z[T-1, n]) / d x[t, n]||`` for ``t = 0 .. T-1``.
     """
     xp = namespace(x=x)
+    model._require_every_step("gradient_by_step")
     z, _, cache = model.forward(x)
     t_steps = z.shape[0]
     zeros = xp.zeros((t_steps - 1, *z.shape[1:]), dtype=z.dtype, device=device_of(z))

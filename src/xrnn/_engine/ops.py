@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from array_api_compat import device, is_jax_namespace, is_numpy_namespace
+from array_api_compat import device, is_cupy_namespace, is_jax_namespace, is_numpy_namespace
 
 from .._typing import Array, State
 from ..cells import Cell
@@ -43,6 +43,18 @@ class Ops:
     ``lengths`` is an integer array ``(N,)`` of valid steps per sequence, or None when
     every sequence has ``T``; a row past its length carries its state (forward) and its
     gradient (backward) through unchanged, and its gate gradients are zero.
+
+    Projection (the LSTM's ``proj_size = P``): :meth:`forward` and :meth:`backward` take a
+    keyword-only ``w_hr`` of shape ``(P, H)``, given only when the layer has one (the
+    engine never passes ``w_hr=None`` explicitly, so an ``Ops`` without projections needs
+    no change). Then the state's ``h`` and ``y`` are ``(N, P)`` and ``(T, N, P)``:
+    forward runs the cell's step as usual and carries ``h = h_cell @ w_hr^T`` (``h_cell``
+    the step's own output, ``cell.output(cache_t)``), so ``W_hh`` is ``(G*H, P)``; backward
+    gives the cell's step ``dh @ w_hr`` (``(N, H)``) in place of ``dh``, and returns
+    ``dstate0`` with ``dh0`` of shape ``(N, P)``. The step caches stay the cell's own (the
+    projection keeps nothing: the engine computes ``dW_hr`` after the loop, from
+    ``cell.output`` of the steps and the gate gradients). That is all a backend must do
+    to support ``proj_size``: one more matmul per step each way.
     """
 
     name = "generic"
@@ -101,6 +113,8 @@ class Ops:
         biases: tuple[Array | None, Array | None],
         state0: State,
         lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all ``T`` steps.
 
@@ -110,18 +124,20 @@ class Ops:
             The cell.
         gx : array, shape (T, N, G*H)
             Input pre-activations without bias (from :meth:`project`).
-        w_hh_t : array, shape (H, G*H)
+        w_hh_t : array, shape (H, G*H), or (P, G*H) with ``w_hr``
             ``W_hh`` transposed (a row-major copy).
         biases : tuple (b_x, b_h) of arrays (G*H,) or None
             Biases added to ``gx`` and to ``h @ W_hh^T`` (already folded for ``cell.fold_bias``).
         state0 : tuple of arrays, each (N, H)
-            Initial state, ``h`` first.
+            Initial state, ``h`` first (``(N, P)`` with ``w_hr``).
         lengths : integer array, shape (N,), or None
             Valid steps per sequence.
+        w_hr : array, shape (P, H), optional
+            Projection weights (see the class Notes); keyword-only, given only when used.
 
         Returns
         -------
-        y : array, shape (T, N, H)
+        y : array, shape (T, N, H), or (T, N, P) with ``w_hr``
             ``h`` after each step; past a sequence's length, whatever the loop carried there
             (the caller zeroes those rows).
         state : tuple of arrays, each (N, H)
@@ -134,12 +150,15 @@ class Ops:
         if b_x is not None:
             gx = gx + b_x  # hoisted: one pass for all steps
         mask = None if lengths is None else length_mask(lengths, gx.shape[0], xp=xp)
+        w_hr_t = None if w_hr is None else xp.matrix_transpose(w_hr)  # (H, P)
         state, outputs, steps = tuple(state0), [], []
         for t in range(gx.shape[0]):
             gh = state[0] @ w_hh_t  # (N, GH)
             if b_h is not None:
                 gh = gh + b_h
             new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
+            if w_hr_t is not None:
+                new = (new[0] @ w_hr_t, *new[1:])  # (N, P)
             if mask is not None:
                 new = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(new, state))
             outputs.append(new[0])
@@ -155,6 +174,8 @@ class Ops:
         dstate: State,
         w_hh: Array,
         lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all ``T`` steps, last to first.
 
@@ -164,14 +185,16 @@ class Ops:
             The cell that ran forward.
         steps : sequence of T step caches
             From :meth:`forward` (of this or any other ``Ops``).
-        dy : array, shape (T, N, H), or None
+        dy : array, shape (T, N, H), or (T, N, P) with ``w_hr``, or None
             Gradient with respect to each step's ``h``, zero past each length (None: zero).
         dstate : tuple of arrays, each (N, H)
-            Gradient with respect to the final state.
-        w_hh : array, shape (G*H, H)
+            Gradient with respect to the final state (``dh`` ``(N, P)`` with ``w_hr``).
+        w_hh : array, shape (G*H, H), or (G*H, P) with ``w_hr``
             Hidden-to-hidden weights.
         lengths : integer array, shape (N,), or None
             Valid steps per sequence.
+        w_hr : array, shape (P, H), optional
+            Projection weights (see the class Notes); keyword-only, given only when used.
 
         Returns
         -------
@@ -186,11 +209,16 @@ class Ops:
         d = tuple(dstate)
         t_steps = len(steps)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
-        zeros = xp.zeros_like(d[0])
+        # what the cell's step sees is (N, H) for every state, the projected h included
+        zeros = xp.zeros(
+            (d[0].shape[0], w_hh.shape[0] // cell.n_gates), dtype=d[0].dtype, device=device(d[0])
+        )
         dgxs, dghs = [], []
         for t in range(t_steps - 1, -1, -1):
             ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
-            ds_cell = ds if mask is None else tuple(xp.where(mask[t, ...], a, zeros) for a in ds)
+            ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
+            if mask is not None:
+                ds_cell = tuple(xp.where(mask[t, ...], a, zeros) for a in ds_cell)
             dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp)
             dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
             if direct[0] is not None:
@@ -215,9 +243,11 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
 
     NumPy arrays of float32 or float64 get Numba's compiled loops
     (:mod:`xrnn._backends.numba`) when numba is installed and the environment variable
-    ``XRNN_NUMBA`` is not ``0``; JAX arrays get one ``lax.scan`` per sequence
-    (:mod:`xrnn._backends.jax`); everything else gets the generic :class:`Ops`. Either way
-    the results are the same (tests/test_ops.py).
+    ``XRNN_NUMBA`` is not ``0``; CuPy arrays of float32 or float64 get the fused CUDA
+    kernels (:mod:`xrnn._backends.cuda`) when numba-cuda is installed and ``XRNN_CUDA`` is
+    not ``0``; JAX arrays get one ``lax.scan`` per sequence (:mod:`xrnn._backends.jax`);
+    everything else gets the generic :class:`Ops`. Either way the results are the same
+    (tests/test_ops.py, tests/test_cuda_sim.py).
 
     Parameters
     ----------
@@ -231,16 +261,19 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
     Ops
         One object per choice, made once.
     """
-    numba = is_numpy_namespace(xp) and os.environ.get("XRNN_NUMBA") != "0"
-    return _ops(xp, str(dtype), numba)
+    if is_numpy_namespace(xp) and os.environ.get("XRNN_NUMBA") != "0":
+        return _ops(xp, str(dtype), "numba")
+    if is_cupy_namespace(xp) and os.environ.get("XRNN_CUDA") != "0":
+        return _ops(xp, str(dtype), "cuda")
+    return _ops(xp, str(dtype), None)
 
 
 @functools.cache
-def _ops(xp: ModuleType, dtype: str, numba: bool) -> Ops:
-    if numba and dtype in ("float32", "float64"):
-        from .._backends import numba_ops
+def _ops(xp: ModuleType, dtype: str, backend: str | None) -> Ops:
+    if backend is not None and dtype in ("float32", "float64"):
+        from .. import _backends
 
-        fast = numba_ops(xp)
+        fast = _backends.numba_ops(xp) if backend == "numba" else _backends.cuda_ops(xp)
         if fast is not None:
             return fast
     if is_jax_namespace(xp):

@@ -42,12 +42,17 @@ __all__ = ["ScanCache", "Weights", "scan", "scan_backward"]
 
 
 class Weights(NamedTuple):
-    """One direction of one layer: ``W_ih (G*H, I)``, ``W_hh (G*H, H)``, biases ``(G*H,)`` or None."""
+    """One direction of one layer: ``W_ih (G*H, I)``, ``W_hh (G*H, H)``, biases ``(G*H,)`` or None.
+
+    ``w_hr (P, H)`` is the LSTM's projection (``proj_size = P``), or None; with it the state's
+    ``h`` and ``W_hh``'s second axis have size ``P``.
+    """
 
     w_ih: Array
     w_hh: Array
     b_ih: Array | None
     b_hh: Array | None
+    w_hr: Array | None = None
 
 
 class ScanCache(NamedTuple):
@@ -116,7 +121,7 @@ def scan(
     x : array, shape (T, N, I)
         Input sequence.
     state0 : tuple of arrays, each (N, H)
-        Initial state, ``h`` first.
+        Initial state, ``h`` first (``h`` is ``(N, P)`` with a projection ``weights.w_hr``).
     weights : Weights
         Parameters of this direction.
     lengths : integer array, shape (N,), optional
@@ -210,23 +215,29 @@ def scan_backward(
     dstate0 : tuple of arrays, each (N, H)
         Gradient with respect to the initial state.
     grads : Weights
-        Gradients of the parameters (None where the parameter is None).
+        Gradients of the parameters (None where the parameter is None); ``dW_hr`` from
+        :meth:`_Loop.projection_gradient` after the loop.
     """
     x, h0, y, steps, lengths, order, reverse, w, segment, checkpoints = cache
     loop = _Loop(ops_for(xp, x.dtype), cell, w, xp)
     t_steps = x.shape[0]
-    zeros = xp.zeros_like(h0)
-    d = tuple(zeros for _ in range(cell.n_states))
-    if dstate is not None:
-        d = tuple(zeros if a is None else a for a in dstate)
+    # h is (N, P) with a projection, every other state (N, H)
+    hidden = w.w_hh.shape[0] // cell.n_gates
+    zeros = (xp.zeros_like(h0),) + (xp.zeros((h0.shape[0], hidden), dtype=h0.dtype, device=device(h0)),) * (
+        cell.n_states - 1
+    )
+    d = zeros if dstate is None else tuple(z if a is None else a for z, a in zip(zeros, dstate))
     if dy is not None:
         if reverse:
             dy = _reverse(dy, order, xp=xp)
         if lengths is not None:
             dy = xp.where(length_mask(lengths, t_steps, xp=xp), dy, xp.zeros_like(dy))
     if segment is None:
-        dgx, dgh, d = loop.ops.backward(cell, steps, dy, d, w.w_hh, lengths)
+        d_end = d
+        dgx, dgh, d = loop.backward(steps, dy, d, lengths)
         grads, dx = loop.gradients(dgx, dgh, x, h0, y)
+        if w.w_hr is not None:
+            grads = grads._replace(w_hr=loop.projection_gradient(dgx, dgh, steps, dy, d_end[0], lengths))
     else:  # each segment's step caches again from its first state, last segment first
         grads = Weights(None, None, None, None)
 
@@ -237,9 +248,13 @@ def scan_backward(
                 within = _within(lengths, t0, t1, xp=xp)
                 _, _, steps = loop.forward(x[t0:t1, ...], checkpoints[j], within)
                 dy_seg = None if dy is None else dy[t0:t1, ...]
-                dgx, dgh, d = loop.ops.backward(cell, steps, dy_seg, d, w.w_hh, within)
+                d_end = d
+                dgx, dgh, d = loop.backward(steps, dy_seg, d, within)
                 h_first = h0 if t0 == 0 else y[t0 - 1, ...]
                 part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...])
+                if w.w_hr is not None:
+                    dw_hr = loop.projection_gradient(dgx, dgh, steps, dy_seg, d_end[0], within)
+                    part = part._replace(w_hr=dw_hr)
                 grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
                 del steps, dgx, dgh  # before the next segment's recomputation
                 yield dx_seg
@@ -284,7 +299,56 @@ class _Loop:
         gx = self.ops.project(self.xp.reshape(x, (t_steps * n, n_in)), self.w.w_ih)  # (T*N, GH)
         gx = self.xp.reshape(gx, (t_steps, n, -1))
         biases, w_hh_t = self._prepare()
-        return self.ops.forward(self.cell, gx, w_hh_t, biases, state, lengths)
+        return self.ops.forward(self.cell, gx, w_hh_t, biases, state, lengths, **self._projection())
+
+    def backward(
+        self, steps: Sequence[Any], dy: Array | None, d: State, lengths: Array | None
+    ) -> tuple[Array, Array | None, State]:
+        """The ``Ops`` backward loop over the steps of :meth:`forward`."""
+        return self.ops.backward(self.cell, steps, dy, d, self.w.w_hh, lengths, **self._projection())
+
+    def _projection(self) -> dict[str, Array]:
+        """``{"w_hr": W_hr}`` for a layer with a projection, else nothing (see :class:`Ops`)."""
+        return {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
+
+    def projection_gradient(
+        self,
+        dgx: Array,
+        dgh: Array | None,
+        steps: Sequence[Any],
+        dy: Array | None,
+        dh_end: Array,
+        lengths: Array | None,
+    ) -> Array:
+        """``dW_hr (P, H)`` of the steps of one backward loop, from its gate gradients.
+
+        ``h_t = W_hr h_cell_t`` gets the gradient ``dh_t = dy_t + dG_{t+1} W_hh`` (the
+        projected ``h`` reaches the next step through ``W_hh`` alone: the LSTM has no
+        other path), and the final-state gradient ``dh_end (N, P)`` at each sequence's
+        last valid step; gate gradients are zero past each length. So ``dW_hr = sum_t
+        dh_t^T h_cell_t`` is one matmul for the recurrence and one for the sum, as the
+        other weight gradients.
+        """
+        xp, w = self.xp, self.w
+        t_steps, n, _ = dgx.shape
+        dg = dgx if dgh is None else dgh  # (T, N, GH)
+        proj, hidden = w.w_hr.shape  # type: ignore[union-attr]
+        steps_t = xp.arange(t_steps, dtype=xp.int64, device=device(dgx))[:, None]  # (T, 1)
+        last = steps_t == t_steps - 1 if lengths is None else steps_t == lengths[None, :] - 1  # (T, N)
+        dh = xp.where(last[:, :, None], dh_end[None, ...], xp.zeros_like(dh_end)[None, ...])  # (T, N, P)
+        if t_steps > 1:
+            dg_next = xp.reshape(dg[1:, ...], ((t_steps - 1) * n, dg.shape[2]))
+            recurrent = xp.reshape(dg_next @ w.w_hh, (t_steps - 1, n, proj))
+            dh = dh + xp.concat([recurrent, xp.zeros_like(dh[:1, ...])], axis=0)
+        if dy is not None:
+            dh = dh + dy
+        output = self.cell.output
+        if output is None:
+            raise TypeError(f"the {self.cell.name} cell takes no projection (it has no output function)")
+        h_cell = xp.stack([output(s, xp=xp) for s in steps])  # (T, N, H)
+        return xp.matrix_transpose(xp.reshape(dh, (t_steps * n, proj))) @ xp.reshape(
+            h_cell, (t_steps * n, hidden)
+        )
 
     def gradients(
         self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array

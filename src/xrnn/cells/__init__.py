@@ -8,14 +8,41 @@ cell           module                 gates (torch's order)
 ``LSTM_CELL``  :mod:`.lstm`           ``i, f, g, o``; state ``(h, c)``
 ``GRU_CELL``   :mod:`.gru`            ``r, z, n``
 =============  =====================  ======================================
+
+Each module also writes its step once more as scalar functions of one element
+(:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
+compile into the fused kernels of :mod:`xrnn._backends`.
 """
 
-from .base import Cell
+from collections.abc import Callable
+
+from . import gru, lstm, rnn
+from .base import Cell, ScalarStep
 from .gru import GRU_CELL, GRUStep
 from .lstm import LSTM_CELL, LSTMStep
 from .rnn import RNN_RELU, RNN_TANH
 
-__all__ = ["CELLS", "GRU_CELL", "LSTM_CELL", "RNN_RELU", "RNN_TANH", "Cell", "GRUStep", "LSTMStep"]
+__all__ = [
+    "CELLS",
+    "GRU_CELL",
+    "LSTM_CELL",
+    "RNN_RELU",
+    "RNN_TANH",
+    "SCALAR_STEPS",
+    "Cell",
+    "GRUStep",
+    "LSTMStep",
+    "ScalarStep",
+]
 
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
+
+#: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
+#: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.
+SCALAR_STEPS: dict[str, Callable[..., ScalarStep]] = {
+    "rnn_tanh": rnn.tanh_scalar_step,
+    "rnn_relu": rnn.relu_scalar_step,
+    "lstm": lstm.scalar_step,
+    "gru": gru.scalar_step,
+}

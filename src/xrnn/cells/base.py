@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._typing import Array, State
 
-__all__ = ["Cell"]
+__all__ = ["Cell", "ScalarStep"]
+
+
+class ScalarStep(NamedTuple):
+    """A cell's step for one element ``(b, j)`` of the ``(N, H)`` step, for compiled kernels.
+
+    Plain Python functions of scalars, with no import of a compiler: Numba compiles them
+    for the CPU (:mod:`xrnn._backends.numba`) and numba-cuda as CUDA device functions
+    (:mod:`xrnn._backends.cuda`). Each cell module builds its pair from the activation
+    primitives of a target, ``scalar_step(sigmoid, tanh)``, so the primitives may differ
+    per target and the cell's maths may not. The first argument of both is ``one``, 1 in
+    the dtype of the arrays (a literal ``1.0`` would turn float32 arithmetic into float64);
+    gate pre-activations come in as their input and recurrent parts (biases included), in
+    the cell's gate order.
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(one, *pre_activations, *previous_state) -> (*kept, h[, c])``.
+    backward : callable
+        ``backward(one, dh[, dc], *kept) -> (*gate_gradients, *direct)``.
+    """
+
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -38,6 +62,11 @@ class Cell:
         ``step_backward(dstate, cache_t, *, xp) -> (dgx, dgh, direct)``: gradients of the
         input and recurrent pre-activations (``dgh`` None when equal to ``dgx``), and of
         the previous state by paths other than ``W_hh`` (an entry None when there are none).
+    output : callable or None
+        ``output(cache_t, *, xp) -> h`` of shape ``(N, H)``: the step's ``h`` before any
+        projection, read from its cache. Set for the cells that take a projection
+        (the LSTM's ``proj_size``, where the state carries ``h @ W_hr^T`` instead);
+        None for the others.
     """
 
     name: str
@@ -46,3 +75,4 @@ class Cell:
     fold_bias: bool
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
+    output: Callable[..., Array] | None = None

@@ -16,14 +16,15 @@ projection. Backward, from the cached values::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from .._activations import sigmoid
 from .._typing import Array
-from .base import Cell
+from .base import Cell, ScalarStep
 
-__all__ = ["GRU_CELL", "GRUStep"]
+__all__ = ["GRU_CELL", "GRUStep", "scalar_step"]
 
 
 class GRUStep(NamedTuple):
@@ -58,6 +59,31 @@ def step_backward(dstate: tuple[Array], cache: GRUStep, *, xp: ModuleType) -> An
     dgx = xp.concat([dr, dz, dn], axis=1)
     dgh = xp.concat([dr, dz, dn * r], axis=1)
     return dgx, dgh, (dh * z,)
+
+
+def scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> ScalarStep:
+    """The GRU step per element, for compiled kernels (see :class:`ScalarStep`).
+
+    ``forward(one, x_r, x_z, x_n, h_r, h_z, h_n, h_prev) -> (r, z, n, h)`` from the input
+    parts ``x_*`` and the recurrent parts ``h_*`` of the three gates' pre-activations
+    (``h_n`` is the cached ``gh_n``); ``backward(one, dh, r, z, n, gh_n, h_prev) -> (dr,
+    dz, dn, dn * r, dh * z)``: ``dgx = [dr, dz, dn]``, ``dgh = [dr, dz, dn * r]`` and the
+    direct ``dh_prev``. The equations of :func:`step` and :func:`step_backward`.
+    """
+
+    def forward(one: Any, x_r: Any, x_z: Any, x_n: Any, h_r: Any, h_z: Any, h_n: Any, h_prev: Any) -> Any:
+        r = sigmoid(x_r + h_r)
+        z = sigmoid(x_z + h_z)
+        n = tanh(x_n + r * h_n)
+        return r, z, n, n + z * (h_prev - n)
+
+    def backward(one: Any, dh: Any, r: Any, z: Any, n: Any, gh_n: Any, h_prev: Any) -> Any:
+        dn = dh * (one - z) * (one - n * n)
+        dz = dh * (h_prev - n) * z * (one - z)
+        dr = dn * gh_n * r * (one - r)
+        return dr, dz, dn, dn * r, dh * z
+
+    return ScalarStep(forward, backward)
 
 
 GRU_CELL = Cell("gru", 3, 1, False, step, step_backward)

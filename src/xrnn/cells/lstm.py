@@ -13,18 +13,26 @@ Backward, from the cached post-activation values only (no matmul recomputed)::
     dz_i = dc * g * i(1-i)        dz_f = dc * c_prev * f(1-f)
     dz_g = dc * i * (1 - g^2)     dz_o = dh * tanh(c) * o(1-o)
     dc_prev = dc * f              dgx = dgh = [dz_i, dz_f, dz_g, dz_o]
+
+With a projection (``proj_size = P > 0``, Sak et al. 2014, as ``torch.nn.LSTM``), the
+state carries ``h = (o * tanh(c)) @ W_hr^T`` of shape ``(N, P)`` and ``c`` stays
+``(N, H)``. The projection is a matmul, so it belongs to the loop
+(:class:`~xrnn._engine.ops.Ops`), around this pointwise step: the step still returns
+``o * tanh(c)`` (:func:`output` reads it back from the cache) and backward receives
+``dh @ W_hr`` in place of ``dh``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from .._activations import sigmoid
 from .._typing import Array
-from .base import Cell
+from .base import Cell, ScalarStep
 
-__all__ = ["LSTM_CELL", "LSTMStep"]
+__all__ = ["LSTM_CELL", "LSTMStep", "scalar_step"]
 
 
 class LSTMStep(NamedTuple):
@@ -69,4 +77,44 @@ def step_backward(dstate: tuple[Array, Array], cache: LSTMStep, *, xp: ModuleTyp
     return dz, None, (None, dc * f)
 
 
-LSTM_CELL = Cell("lstm", 4, 2, True, step, step_backward)
+def output(cache: LSTMStep, *, xp: ModuleType) -> Array:
+    """The step's ``h = o * tanh(c)`` before any projection, ``(N, H)``, from its cache."""
+    return cache.o * cache.tanh_c
+
+
+def scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> ScalarStep:
+    """The LSTM step per element, for compiled kernels (see :class:`ScalarStep`).
+
+    ``forward(one, x_i, x_f, x_g, x_o, h_i, h_f, h_g, h_o, c_prev) -> (i, f, g, o, tanh_c,
+    h, c)`` from the input parts ``x_*`` and the recurrent parts ``h_*`` of the four gates'
+    pre-activations; ``backward(one, dh, dc, i, f, g, o, tanh_c, c_prev) -> (dz_i, dz_f,
+    dz_g, dz_o, dc_prev)``. The equations of :func:`step` and :func:`step_backward`.
+    """
+
+    def forward(
+        one: Any, x_i: Any, x_f: Any, x_g: Any, x_o: Any, h_i: Any, h_f: Any, h_g: Any, h_o: Any, c_prev: Any
+    ) -> Any:
+        i = sigmoid(x_i + h_i)
+        f = sigmoid(x_f + h_f)
+        g = tanh(x_g + h_g)
+        o = sigmoid(x_o + h_o)
+        c = f * c_prev + i * g
+        tanh_c = tanh(c)
+        return i, f, g, o, tanh_c, o * tanh_c, c
+
+    def backward(
+        one: Any, dh: Any, dc_next: Any, i: Any, f: Any, g: Any, o: Any, tanh_c: Any, c_prev: Any
+    ) -> Any:
+        dc = dc_next + dh * o * (one - tanh_c * tanh_c)
+        return (
+            dc * g * i * (one - i),
+            dc * c_prev * f * (one - f),
+            dc * i * (one - g * g),
+            dh * tanh_c * o * (one - o),
+            dc * f,
+        )
+
+    return ScalarStep(forward, backward)
+
+
+LSTM_CELL = Cell("lstm", 4, 2, True, step, step_backward, output)

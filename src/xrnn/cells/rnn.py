@@ -14,13 +14,14 @@ The cache of a step is ``h`` itself (the step's output), so it costs no memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from .._typing import Array
-from .base import Cell
+from .base import Cell, ScalarStep
 
-__all__ = ["RNN_RELU", "RNN_TANH"]
+__all__ = ["RNN_RELU", "RNN_TANH", "relu_scalar_step", "tanh_scalar_step"]
 
 
 def _tanh_step(gx: Array, gh: Array, state: tuple[Array], *, xp: ModuleType) -> Any:
@@ -46,3 +47,36 @@ def _relu_step_backward(dstate: tuple[Array], h: Array, *, xp: ModuleType) -> An
 
 RNN_TANH = Cell("rnn_tanh", 1, 1, True, _tanh_step, _tanh_step_backward)
 RNN_RELU = Cell("rnn_relu", 1, 1, True, _relu_step, _relu_step_backward)
+
+
+def tanh_scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> ScalarStep:
+    """The tanh RNN's step per element, for compiled kernels (see :class:`ScalarStep`).
+
+    ``forward(one, x, h_in) -> h`` from the input part ``x`` and the recurrent part
+    ``h_in`` of the pre-activation; ``backward(one, dh, h) -> dz``.
+    """
+
+    def forward(one: Any, x: Any, h_in: Any) -> Any:
+        return tanh(x + h_in)
+
+    def backward(one: Any, dh: Any, h: Any) -> Any:
+        return dh * (one - h * h)
+
+    return ScalarStep(forward, backward)
+
+
+def relu_scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> ScalarStep:
+    """The relu RNN's step per element, for compiled kernels (see :class:`ScalarStep`).
+
+    ``forward(one, x, h_in) -> h``; ``backward(one, dh, h) -> dz``. A NaN pre-activation
+    gives 0, as ``where(z > 0, z, 0)`` does.
+    """
+
+    def forward(one: Any, x: Any, h_in: Any) -> Any:
+        z = x + h_in
+        return z if z > 0 else one - one
+
+    def backward(one: Any, dh: Any, h: Any) -> Any:
+        return dh if h > 0 else one - one
+
+    return ScalarStep(forward, backward)

@@ -71,6 +71,7 @@ def predict(model: SequenceModel, x: Any) -> Any:
         raise ImportError(f"xrnn.distributed.predict needs Dask: {EXTRA}") from exc
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
+    model._require_every_step("xrnn.distributed.predict")
     if not isinstance(x, da.Array):
         raise TypeError(f"x must be a dask.array.Array (T, N, input_size), got {type(x).__name__}")
     if x.ndim != 3 or x.shape[2] != model.rnn.input_size:

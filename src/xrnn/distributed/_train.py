@@ -138,6 +138,7 @@ def _check_arguments(
 ) -> None:
     if not isinstance(model, SequenceModel):
         raise TypeError(f"model must be a SequenceModel, got {type(model).__name__}")
+    model._require_every_step("xrnn.distributed.train")
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be an xrnn optimiser (SGD, Adam), got {type(optimizer).__name__}")
     check_int("steps", steps, least=0)

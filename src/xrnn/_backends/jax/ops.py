@@ -85,20 +85,23 @@ class JaxOps(Ops):
         biases: tuple[Array | None, Array | None],
         state0: State,
         lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         t_steps, n, width = gx.shape
-        hidden = w_hh_t.shape[0]
+        hidden = w_hh_t.shape[0] if w_hr is None else w_hr.shape[1]
+        out = w_hh_t.shape[0]  # H, or P with a projection
         fits = f"for hidden size {hidden}"  # before tracing: a clear error, not one from inside lax
-        check_shape("W_hh", w_hh_t, (hidden, cell.n_gates * hidden), fits)
+        check_shape("W_hh", w_hh_t, (out, cell.n_gates * hidden), fits)
         check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
         for name, b in zip(("b_x", "b_h"), biases):
             if b is not None:
                 check_shape(name, b, (width,), fits)
         for j, s in enumerate(state0):
-            check_shape(f"state[{j}]", s, (n, hidden), fits)
+            check_shape(f"state[{j}]", s, (n, out if j == 0 else hidden), fits)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask)
+        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr)
         return y, state, StackedSteps(stacked, t_steps)
 
     def backward(
@@ -109,32 +112,35 @@ class JaxOps(Ops):
         dstate: State,
         w_hh: Array,
         lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
         ``steps`` may come from any ``Ops``: a list of step caches is stacked first.
         """
         t_steps = len(steps)
-        n, hidden = dstate[0].shape
+        n, out = dstate[0].shape  # H, or P with a projection
+        hidden = out if w_hr is None else w_hr.shape[1]
         fits = f"for hidden size {hidden}"
-        check_shape("W_hh", w_hh, (cell.n_gates * hidden, hidden), fits)
+        check_shape("W_hh", w_hh, (cell.n_gates * hidden, out), fits)
         for j, d in enumerate(dstate):
-            check_shape(f"dstate[{j}]", d, (n, hidden), fits)
+            check_shape(f"dstate[{j}]", d, (n, out if j == 0 else hidden), fits)
         if dy is not None:
-            check_shape("dy", dy, (t_steps, n, hidden), fits)
+            check_shape("dy", dy, (t_steps, n, out), fits)
         if isinstance(steps, StackedSteps):
             stacked = steps.stacked
         else:
             stacked = jax.tree_util.tree_map(lambda *a: self.xp.stack(a), *steps)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask)
+        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _forward(
-    cell: Cell, gx: Array, w_hh_t: Array, biases: Any, state0: State, mask: Array | None
+    cell: Cell, gx: Array, w_hh_t: Array, biases: Any, state0: State, mask: Array | None, w_hr: Array | None
 ) -> tuple[Array, State, Any]:
-    """``lax.scan`` of the generic forward step: ``y (T, N, H)``, final state, stacked caches."""
+    """``lax.scan`` of the generic forward step: ``y (T, N, H or P)``, final state, stacked caches."""
     xp = jax.numpy
     b_x, b_h = biases
     if b_x is not None:
@@ -146,6 +152,8 @@ def _forward(
         if b_h is not None:
             gh = gh + b_h
         new, cache_t = cell.step(gx_t, gh, state, xp=xp)
+        if w_hr is not None:  # the projected h (N, P) is what is carried and output
+            new = (new[0] @ xp.matrix_transpose(w_hr), *new[1:])
         if inside is not None:  # rows past their length keep their state
             new = tuple(xp.where(inside, a, b) for a, b in zip(new, state))
         return new, (new[0], cache_t)
@@ -156,7 +164,13 @@ def _forward(
 
 @functools.partial(jax.jit, static_argnums=0)
 def _backward(
-    cell: Cell, stacked: Any, dy: Array | None, dstate: State, w_hh: Array, mask: Array | None
+    cell: Cell,
+    stacked: Any,
+    dy: Array | None,
+    dstate: State,
+    w_hh: Array,
+    mask: Array | None,
+    w_hr: Array | None,
 ) -> tuple[Array, Array | None, State]:
     """``lax.scan`` of the generic backward step, last step first: ``dgx``, ``dgh``, ``dstate0``."""
     xp = jax.numpy
@@ -164,7 +178,9 @@ def _backward(
     def step(d: State, inputs: tuple[Array | None, Array | None, Any]) -> tuple[State, Any]:
         dy_t, inside, cache_t = inputs
         ds = d if dy_t is None else (d[0] + dy_t, *d[1:])
-        ds_cell = ds if inside is None else tuple(xp.where(inside, a, xp.zeros_like(a)) for a in ds)
+        ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
+        if inside is not None:
+            ds_cell = tuple(xp.where(inside, a, xp.zeros_like(a)) for a in ds_cell)
         dgx, dgh, direct = cell.step_backward(ds_cell, cache_t, xp=xp)
         dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
         if direct[0] is not None:

@@ -6,18 +6,48 @@ then in the user's cache directory (``NUMBA_CACHE_DIR``, else ``~/.cache``); whe
 finds none (a read-only install and home), it refuses ``cache=True`` outright. The
 kernels are then compiled without the disk cache, in each process on first use: slower
 to start, the same results, and nothing to warn about.
+
+Numba tells a cached kernel is stale by its own source file only, while the kernels
+inline the cells' scalar maths (:mod:`xrnn.cells`) and the activations of
+:mod:`.activations`: the cache key of every kernel here also holds a hash of those
+sources, so an edit there compiles the kernels again.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import pathlib
 from collections.abc import Callable
 from typing import Any
 
 import numba
+from numba.core.caching import FunctionCache
 
-__all__ = ["jit"]
+__all__ = ["inline", "jit"]
 
 _OPTIONS = {"nogil": True, "error_model": "numpy"}
+
+
+@functools.cache
+def _sources_hash() -> str:
+    """A hash of the sources that the kernels inline: the cells and the activations."""
+    here = pathlib.Path(__file__).parent
+    files = [here / "activations.py", *sorted((here.parents[1] / "cells").glob("*.py"))]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
+def _key_on_sources(dispatcher: Any) -> None:
+    """Add :func:`_sources_hash` to the disk-cache key of ``dispatcher`` (made with ``cache=True``)."""
+    cache = getattr(dispatcher, "_cache", None)
+    if not isinstance(cache, FunctionCache):  # another numba's internals: numba's own key stays
+        return
+
+    class DependentCache(FunctionCache):  # type: ignore[misc]
+        def _index_key(self, sig: Any, codegen: Any) -> Any:
+            return (*super()._index_key(sig, codegen), _sources_hash())
+
+    dispatcher._cache = DependentCache(dispatcher.py_func)
 
 
 def jit(function: Callable[..., Any]) -> Any:
@@ -34,6 +64,26 @@ def jit(function: Callable[..., Any]) -> Any:
         Compiled on first call, for the argument types of that call.
     """
     try:
-        return numba.njit(cache=True, **_OPTIONS)(function)
+        dispatcher = numba.njit(cache=True, **_OPTIONS)(function)
     except RuntimeError:  # "cannot cache function ...: no locator available": nowhere to write
         return numba.njit(cache=False, **_OPTIONS)(function)
+    _key_on_sources(dispatcher)
+    return dispatcher
+
+
+def inline(function: Callable[..., Any]) -> Any:
+    """``function`` for the kernels to inline into their loops (Numba IR, ``inline="always"``).
+
+    A cell's scalar step called from a kernel's loop must be inlined, or the loop is not
+    vectorised (10x slower); left to LLVM, a step with several results is not.
+
+    Parameters
+    ----------
+    function : callable
+        Python function in Numba's nopython subset (a cell's scalar step).
+
+    Returns
+    -------
+    numba dispatcher
+    """
+    return numba.njit(inline="always", **_OPTIONS)(function)

@@ -53,6 +53,8 @@ __all__ = [
     "gemm_address",
     "gru_sequence",
     "gru_sequence_backward",
+    "lstm_projected_sequence",
+    "lstm_projected_sequence_backward",
     "lstm_sequence",
     "lstm_sequence_backward",
     "rnn_sequence",
@@ -234,6 +236,47 @@ def lstm_sequence_backward(gemm, lengths, dy, dh, dc, kept, c0, w_hh, dz):  # ty
             lstm_backward(d, dc, i, f, g, o, tanh_c, c0, dz[t], dc_prev)
         else:
             lstm_backward(d, dc, i, f, g, o, tanh_c, kept[t - 1, 5], dz[t], dc_prev)
+        clear(t, lengths, dz[t])
+        call_gemm(gemm, dz[t], w_hh, 0.0, dh)
+        carry(t, lengths, d, dh)
+        carry(t, lengths, dc, dc_prev)
+        dc, dc_prev = dc_prev, dc
+    return dh, dc
+
+
+@jit
+def lstm_projected_sequence(gemm, lengths, gx, w_hh_t, bias, h0, c0, w_hr_t, y, kept, gh, h_cell):  # type: ignore[no-untyped-def]
+    """LSTM forward with a projection: ``y (T, N, P)``, ``y[t] = (o * tanh(c)) @ W_hr^T``.
+
+    Per step one more ``gemm`` than :func:`lstm_sequence`; ``h_cell (N, H)`` is scratch
+    for the step's ``o * tanh(c)`` (``kept`` holds ``o`` and ``tanh(c)``, as without one).
+    """
+    for t in range(gx.shape[0]):
+        h_prev = h0 if t == 0 else y[t - 1]
+        c_prev = c0 if t == 0 else kept[t - 1, 5]
+        call_gemm(gemm, h_prev, w_hh_t, 0.0, gh)
+        lstm_forward(gx[t], gh, bias, c_prev, h_cell, kept[t])
+        call_gemm(gemm, h_cell, w_hr_t, 0.0, y[t])
+        carry(t, lengths, h_prev, y[t])
+        carry(t, lengths, c_prev, kept[t, 5])
+
+
+@jit
+def lstm_projected_sequence_backward(gemm, lengths, dy, dh, dc, kept, c0, w_hh, w_hr, dz):  # type: ignore[no-untyped-def]
+    """Backward of :func:`lstm_projected_sequence`: ``dz (T, N, 4H)``; ``dh (N, P)``, ``dc (N, H)``.
+
+    Per step one more ``gemm`` than :func:`lstm_sequence_backward`: ``dh @ W_hr``, the
+    gradient of the step's ``o * tanh(c)``.
+    """
+    ds, dc_prev, dh_cell = np.empty_like(dh), np.empty_like(dc), np.empty_like(dc)
+    for t in range(kept.shape[0] - 1, -1, -1):
+        d = upstream(dh, dy, t, lengths, ds)
+        call_gemm(gemm, d, w_hr, 0.0, dh_cell)
+        i, f, g, o, tanh_c = kept[t, 0], kept[t, 1], kept[t, 2], kept[t, 3], kept[t, 4]
+        if t == 0:
+            lstm_backward(dh_cell, dc, i, f, g, o, tanh_c, c0, dz[t], dc_prev)
+        else:
+            lstm_backward(dh_cell, dc, i, f, g, o, tanh_c, kept[t - 1, 5], dz[t], dc_prev)
         clear(t, lengths, dz[t])
         call_gemm(gemm, dz[t], w_hh, 0.0, dh)
         carry(t, lengths, d, dh)

@@ -88,31 +88,45 @@ class NumbaOps(Ops):
         biases: tuple[Array | None, Array | None],
         state0: State,
         lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         k = self._kernels(cell, gx.dtype)
-        if k is None:
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths)
+        if k is None or (w_hr is not None and k.projected_sequence is None):
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr))
         t_steps, n, width = gx.shape
-        hidden, dtype = w_hh_t.shape[0], gx.dtype
+        hidden, dtype = width // cell.n_gates, gx.dtype
+        h_size = hidden if w_hr is None else w_hr.shape[0]  # P with a projection
         if cell.fold_bias and biases[1] is not None:  # the LSTM's kernel takes one bias
             biases = (biases[1] if biases[0] is None else biases[0] + biases[1], None)
         b_x, b_h = (np.zeros(width, dtype) if b is None else contiguous(b) for b in biases)
         # the compiled loops read and write without bounds checks: the sizes must agree first
-        fits = f"for hidden size {hidden}"
-        check_shape("W_hh", w_hh_t.T, (cell.n_gates * hidden, hidden), fits)
+        fits = f"for hidden size {hidden}, state size {h_size}"
+        check_shape("W_hh", w_hh_t.T, (cell.n_gates * hidden, h_size), fits)
         check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
         check_shape("b_x", b_x, (width,), fits)
         check_shape("b_h", b_h, (width,), fits)
         for j, s in enumerate(state0):
-            check_shape(f"state[{j}]", s, (n, hidden), fits)
+            check_shape(f"state[{j}]", s, (n, h_size if j == 0 else hidden), fits)
         gx, w_hh_t = contiguous(gx), contiguous(w_hh_t)
         state0 = tuple(contiguous(s) for s in state0)
-        y = RECYCLER.empty((t_steps, n, hidden), dtype)
+        y = RECYCLER.empty((t_steps, n, h_size), dtype)
         kept = RECYCLER.empty((t_steps, k.kept, n, hidden), dtype)
         gh = np.empty((n, width), dtype)
         lengths = int64_lengths(lengths)
-        if self.compiled:
+        if w_hr is not None:
+            check_shape("W_hr", w_hr, (h_size, hidden), fits)
+            w_hr_t, h_cell = np.ascontiguousarray(w_hr.T), np.empty((n, hidden), dtype)
+            if self.compiled:
+                k.projected_sequence(  # type: ignore[misc]
+                    gemm_address(dtype), lengths, gx, w_hh_t, b_x, state0, w_hr_t, y, kept, gh, h_cell
+                )
+            else:
+                _forward_by_step(
+                    k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, projection=(w_hr_t, h_cell)
+                )
+        elif self.compiled:
             k.sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         else:
             _forward_by_step(k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
@@ -127,41 +141,67 @@ class NumbaOps(Ops):
         dstate: State,
         w_hh: Array,
         lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
         k = self._kernels(cell, dstate[0].dtype)
-        if k is None:
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths)
+        if k is None or (w_hr is not None and k.projected_sequence_backward is None):
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr))
         t_steps = len(steps)
-        n, hidden = dstate[0].shape
+        n, h_size = dstate[0].shape
+        hidden = w_hh.shape[0] // cell.n_gates
         dtype, width = dstate[0].dtype, cell.n_gates * hidden
-        fits = f"for hidden size {hidden}"
-        check_shape("W_hh", w_hh, (width, hidden), fits)
+        fits = f"for hidden size {hidden}, state size {h_size}"
+        check_shape("W_hh", w_hh, (width, h_size), fits)
         for j, d in enumerate(dstate):
-            check_shape(f"dstate[{j}]", d, (n, hidden), fits)
+            check_shape(f"dstate[{j}]", d, (n, h_size if j == 0 else hidden), fits)
         if dy is not None:
-            check_shape("dy", dy, (t_steps, n, hidden), fits)
-        dy = np.empty((0, n, hidden), dtype) if dy is None else contiguous(dy)
+            check_shape("dy", dy, (t_steps, n, h_size), fits)
+        dy = np.empty((0, n, h_size), dtype) if dy is None else contiguous(dy)
         w_hh = contiguous(w_hh)
         d = tuple(np.array(a, dtype=dtype, order="C") for a in dstate)  # copies: the loops write them
         dg = RECYCLER.empty((k.grads, t_steps, n, width), dtype)
         lengths = int64_lengths(lengths)
+        if w_hr is not None:
+            check_shape("W_hr", w_hr, (h_size, hidden), fits)
+            w_hr = contiguous(w_hr)
         if self.compiled:
             y, kept, first = buffers(k, steps)
-            check_shape("steps (h)", y, (t_steps, n, hidden), fits)
+            if k.c_slot is None:  # the LSTM's backward reads no y
+                check_shape("steps (h)", y, (t_steps, n, hidden), fits)
             check_shape("steps (kept)", kept, (t_steps, k.kept, n, hidden), fits)
-            d = k.sequence_backward(gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg)
+            if w_hr is not None:
+                d = k.projected_sequence_backward(  # type: ignore[misc]
+                    gemm_address(dtype), lengths, dy, d, kept, first, w_hh, w_hr, dg
+                )
+            else:
+                d = k.sequence_backward(gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg)
         else:
-            d = _backward_by_step(k, steps, lengths, dy, d, w_hh, dg)
+            d = _backward_by_step(k, steps, lengths, dy, d, w_hh, dg, w_hr)
         return dg[0], (dg[1] if k.grads > 1 else None), d
 
 
-def _forward_by_step(k: CellKernels, lengths: Array, gx: Array, w_hh_t: Array, *rest: Any) -> None:
-    """The compiled forward loop, step by step from Python with NumPy's ``@``."""
+def _given(w_hr: Array | None) -> dict[str, Array]:
+    """``{"w_hr": w_hr}`` when there is a projection, else nothing."""
+    return {} if w_hr is None else {"w_hr": w_hr}
+
+
+def _forward_by_step(
+    k: CellKernels, lengths: Array, gx: Array, w_hh_t: Array, *rest: Any, projection: Any = None
+) -> None:
+    """The compiled forward loop, step by step from Python with NumPy's ``@``.
+
+    ``projection`` is ``(W_hr^T (H, P), h_cell (N, H) scratch)`` or None.
+    """
     b_x, b_h, state, y, kept, gh = rest
     for t in range(gx.shape[0]):
         np.matmul(state[0], w_hh_t, out=gh)
-        k.step(gx[t], gh, b_x, b_h, state, y[t], kept[t])
+        if projection is None:
+            k.step(gx[t], gh, b_x, b_h, state, y[t], kept[t])
+        else:
+            k.step(gx[t], gh, b_x, b_h, state, projection[1], kept[t])
+            np.matmul(projection[1], projection[0], out=y[t])
         new = (y[t],) if k.c_slot is None else (y[t], kept[t, k.c_slot])
         for before, after in zip(state, new):
             carry(t, lengths, before, after)  # rows past their length keep their state
@@ -169,13 +209,21 @@ def _forward_by_step(k: CellKernels, lengths: Array, gx: Array, w_hh_t: Array, *
 
 
 def _backward_by_step(
-    k: CellKernels, steps: Sequence[Any], lengths: Array, dy: Array, d: State, w_hh: Array, dg: Array
+    k: CellKernels,
+    steps: Sequence[Any],
+    lengths: Array,
+    dy: Array,
+    d: State,
+    w_hh: Array,
+    dg: Array,
+    w_hr: Array | None = None,
 ) -> State:
     """The compiled backward loop, step by step from Python with NumPy's ``@``."""
     scratch = np.empty_like(d[0])
     for t in range(len(steps) - 1, -1, -1):
         ds = (upstream(d[0], dy, t, lengths, scratch), *d[1:])
-        direct = k.step_backward(ds, steps[t], dg[:, t])
+        ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # the gradient of o * tanh(c)
+        direct = k.step_backward(ds_cell, steps[t], dg[:, t])
         for g in dg[:, t]:
             clear(t, lengths, g)  # rows past their length get no gate gradient
         dh_prev = dg[-1, t] @ w_hh  # (N, H)

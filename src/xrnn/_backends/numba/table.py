@@ -54,6 +54,12 @@ class CellKernels:
     record : callable
         ``(y, kept, first, t) -> cache_t``, the cell's own step cache of step ``t``;
         ``first`` is the state before step 0 that the caches refer to.
+    projected_sequence : callable or None
+        The compiled forward loop with a projection ``W_hr (P, H)`` (the LSTM's
+        ``proj_size``), ``(gemm, lengths, gx, w_hh_t, b_x, state0, w_hr_t, y, kept, gh,
+        h_cell) -> None`` with ``y (T, N, P)``; None for cells without projections.
+    projected_sequence_backward : callable or None
+        Its backward, ``(gemm, lengths, dy, d, kept, first, w_hh, w_hr, dg) -> dstate0``.
     """
 
     kept: int
@@ -64,6 +70,8 @@ class CellKernels:
     step: Callable[..., None]
     step_backward: Callable[..., tuple[Array | None, ...]]
     record: Callable[[Array, Array, Array, int], Any]
+    projected_sequence: Callable[..., None] | None = None
+    projected_sequence_backward: Callable[..., tuple[Array, ...]] | None = None
 
 
 def _rnn(relu: bool) -> CellKernels:
@@ -110,6 +118,17 @@ def _lstm_step_backward(dstate, cache, dg_t):
     return (None, dc_prev)
 
 
+def _lstm_projected_sequence(gemm, lengths, gx, w_hh_t, b_x, state0, w_hr_t, y, kept, gh, h_cell):
+    h0, c0 = state0
+    loops.lstm_projected_sequence(gemm, lengths, gx, w_hh_t, b_x, h0, c0, w_hr_t, y, kept, gh, h_cell)
+
+
+def _lstm_projected_sequence_backward(gemm, lengths, dy, d, kept, first, w_hh, w_hr, dg):
+    return loops.lstm_projected_sequence_backward(
+        gemm, lengths, dy, d[0], d[1], kept, first, w_hh, w_hr, dg[0]
+    )
+
+
 def _lstm_record(y, kept, first, t):
     return LSTMStep(*kept[t, :5], first if t == 0 else kept[t - 1, 5])
 
@@ -142,7 +161,16 @@ KERNELS: dict[str, CellKernels] = {
     "rnn_tanh": _rnn(relu=False),
     "rnn_relu": _rnn(relu=True),
     "lstm": CellKernels(
-        6, 5, 1, _lstm_sequence, _lstm_sequence_backward, _lstm_step, _lstm_step_backward, _lstm_record
+        6,
+        5,
+        1,
+        _lstm_sequence,
+        _lstm_sequence_backward,
+        _lstm_step,
+        _lstm_step_backward,
+        _lstm_record,
+        _lstm_projected_sequence,
+        _lstm_projected_sequence_backward,
     ),
     "gru": CellKernels(
         4, None, 2, _gru_sequence, _gru_sequence_backward, _gru_step, _gru_step_backward, _gru_record

@@ -1,0 +1,247 @@
+"""The CUDA kernels (:mod:`xrnn._backends.cuda`) equal the generic loop, on every cell, dtype and case.
+
+Two ways to run this module, and ``ci/test.sh`` and ``ci/gpu.sh`` each take one:
+
+- ``NUMBA_ENABLE_CUDASIM=1 pytest tests/test_cuda_sim.py``, in a process of its own (the
+  variable must be set before numba-cuda is imported): numba-cuda's simulator runs the
+  kernels on the CPU, over NumPy arrays, through the same launch code (grid, block
+  indexing, gate columns, strides) as on a GPU, with few threads per block so that every
+  launch spans several blocks and a partial last one;
+- on a machine with a GPU and CuPy, the same tests on CuPy arrays and real kernels.
+
+Anywhere else the module is skipped as a whole (the main test run has neither). Every
+comparison runs one layer twice on the same inputs, once on :class:`CudaOps` and once on
+the generic :class:`~xrnn._engine.ops.Ops`, with pre-activations up to ``|z| = 1e4``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+if SIMULATED:  # numba-cuda must be there: an ImportError fails the run, it does not skip it
+    from array_api_compat import numpy as XP
+    from numba import cuda
+
+    assert cuda.simulator_init is not None  # the simulator, not a GPU
+    THREADS = [7]  # N*H = 15 elements: three blocks, the last one partial
+else:
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no GPU")
+        import numba.cuda  # noqa: F401
+    except Exception as exc:  # noqa: BLE001  (no CuPy, no GPU, no numba-cuda: not this machine)
+        pytest.skip(
+            f"needs NUMBA_ENABLE_CUDASIM=1 (ci/test.sh runs it so) or a GPU with CuPy and numba-cuda: {exc}",
+            allow_module_level=True,
+        )
+    from array_api_compat import cupy as XP
+
+    THREADS = [7, 256]
+
+import xrnn  # noqa: E402
+from helpers import assert_close, make_layer, to_numpy  # noqa: E402
+from xrnn import classic  # noqa: E402
+from xrnn._backends.cuda import CudaOps  # noqa: E402
+from xrnn._engine import scan as scan_module  # noqa: E402
+from xrnn._engine.ops import Ops  # noqa: E402
+from xrnn._engine.scan import Weights, scan  # noqa: E402
+from xrnn.cells import CELLS, GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH  # noqa: E402
+
+GENERIC = Ops(XP)
+T, N, IN, H = 5, 3, 2, 5
+LENGTHS = [5, 2, 1]
+
+
+@pytest.fixture(params=THREADS, ids=lambda t: f"threads{t}")
+def ops(request):
+    """The CUDA ``Ops`` under test."""
+    return CudaOps(XP, threads=request.param)
+
+
+def _use(monkeypatch, ops: Ops) -> None:
+    monkeypatch.setattr(scan_module, "ops_for", lambda xp, dtype: ops)
+
+
+def _array(a: np.ndarray, dtype: str):
+    return XP.asarray(np.asarray(a, dtype=dtype))
+
+
+def _inputs(dtype: str, extreme: bool):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((T, N, IN))
+    if extreme:  # rows and steps far into saturation: |z| up to about 1e4
+        x[:, 1, :] *= 3e3
+        x[2:4, 2, :] *= -3e3
+    return _array(x, dtype), _array(rng.standard_normal((T, N, 2 * H)), dtype)
+
+
+def _layer(kind: str, dtype: str, **kwargs):
+    layer = make_layer(kind, input_size=IN, hidden_size=H, dtype=dtype, seed=1, xp="numpy", **kwargs)
+    layer.params = {k: _array(v, dtype) for k, v in layer.params.items()}
+    return layer
+
+
+def _run(layer, x, dy, lengths, ops, monkeypatch, **forward):
+    _use(monkeypatch, ops)
+    y, state, cache = layer.forward(x, lengths=lengths, **forward)
+    dx, dstate, grads = layer.backward(cache, dy, dstate=state)
+    states = state if isinstance(state, tuple) else (state,)
+    dstates = dstate if isinstance(dstate, tuple) else (dstate,)
+    return {
+        "y": y,
+        "dx": dx,
+        **dict(enumerate(states)),
+        **{f"d{k}": v for k, v in enumerate(dstates)},
+        **grads,
+    }
+
+
+def _assert_same(fast, generic, dtype):
+    for key, expected in generic.items():
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=XP, dtype=dtype)
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+@pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
+def test_cuda_kernels_equal_the_generic_loop(kind, dtype, extreme, lengths, ops, monkeypatch):
+    # both directions: the reverse one runs each sequence from its own last step
+    layer = _layer(kind, dtype, bidirectional=True)
+    x, dy = _inputs(dtype, extreme)
+    fast = _run(layer, x, dy, lengths, ops, monkeypatch)
+    _assert_same(fast, _run(layer, x, dy, lengths, GENERIC, monkeypatch), dtype)
+
+
+def test_cuda_kernels_equal_the_generic_loop_from_the_final_state_alone(kind, dtype, ops, monkeypatch):
+    # no dy: the gradient enters through the final state and is carried past each length
+    layer = _layer(kind, dtype, bidirectional=True)
+    x, _ = _inputs(dtype, extreme=False)
+    fast = _run(layer, x, None, LENGTHS, ops, monkeypatch)
+    _assert_same(fast, _run(layer, x, None, LENGTHS, GENERIC, monkeypatch), dtype)
+
+
+def test_cuda_kernels_equal_the_generic_loop_in_checkpoint_segments(kind, ops, monkeypatch):
+    # segments of 2 steps: a sequence may have no step at all inside a segment (length 0)
+    layer = _layer(kind, "float64")
+    x, dy = _inputs("float64", extreme=False)
+    dy = dy[..., :H]
+    fast = _run(layer, x, dy, LENGTHS, ops, monkeypatch, checkpoint=2)
+    _assert_same(fast, _run(layer, x, dy, LENGTHS, GENERIC, monkeypatch, checkpoint=2), "float64")
+
+
+def test_steps_of_the_cuda_forward_and_the_generic_one_feed_either_backward(kind, dtype, ops, monkeypatch):
+    layer = _layer(kind, dtype)
+    x, dy = _inputs(dtype, extreme=False)
+    dy = dy[..., :H]
+    results = []
+    for forward, backward in [(ops, GENERIC), (GENERIC, ops), (GENERIC, GENERIC)]:
+        _use(monkeypatch, forward)
+        _, _, cache = layer.forward(x, lengths=LENGTHS)
+        _use(monkeypatch, backward)
+        results.append(layer.backward(cache, dy))
+    for dx, _, grads in results[:2]:
+        assert_close(dx, results[2][0], xp=XP, dtype=dtype)
+        for key, value in grads.items():
+            assert_close(value, results[2][2][key], xp=XP, dtype=dtype)
+
+
+def test_cuda_steps_are_the_cells_own_step_caches(kind, dtype, ops, monkeypatch):
+    layer = _layer(kind, dtype)
+    x, _ = _inputs(dtype, extreme=True)
+    _use(monkeypatch, ops)
+    fast = layer.forward(x)[2].scans[0].steps
+    _use(monkeypatch, GENERIC)
+    generic = layer.forward(x)[2].scans[0].steps
+    assert len(fast) == len(generic) == T
+
+    def fields(step):  # the RNN's cache is h itself, the others' a NamedTuple of arrays
+        return tuple(step) if isinstance(step, tuple) else (step,)
+
+    for t in [*range(T), -1]:
+        assert type(fast[t]) is type(generic[t])
+        for got, expected in zip(fields(fast[t]), fields(generic[t]), strict=True):
+            assert_close(got, expected, xp=XP, dtype=dtype)
+    with pytest.raises(IndexError):
+        fast[T]
+
+
+@pytest.mark.parametrize("cell", [RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL], ids=lambda c: c.name)
+def test_cuda_kernels_add_a_recurrent_bias_given_apart(cell, dtype, ops):
+    # the scan folds b_hh into b_x where the cell allows; given apart, the kernels must add it
+    rng = np.random.default_rng(9)
+    gates = cell.n_gates * H
+    gx = _array(rng.standard_normal((T, N, gates)) * np.array([1, 1e4, -1e4])[None, :, None], dtype)
+    w_hh_t = _array(rng.standard_normal((H, gates)), dtype)
+    b_h = _array(rng.standard_normal(gates), dtype)
+    state = tuple(_array(rng.standard_normal((N, H)), dtype) for _ in range(cell.n_states))
+    y, _, _ = ops.forward(cell, gx, w_hh_t, (None, b_h), state, None)
+    y_ref, _, _ = GENERIC.forward(cell, gx, w_hh_t, (None, b_h), state, None)
+    assert_close(y, y_ref, xp=XP, dtype=dtype)
+
+
+def test_the_classic_api_is_the_same_on_cuda_kernels(dtype, ops, monkeypatch):
+    rng = np.random.default_rng(4)
+    n_x, n_a, m, t_x = 3, 4, 3, 4
+    p = {f"W{g}": rng.standard_normal((n_a, n_a + n_x)) for g in "fico"}
+    p |= {f"b{g}": rng.standard_normal((n_a, 1)) for g in "fico"}
+    p |= {"Wy": rng.standard_normal((2, n_a)), "by": rng.standard_normal((2, 1))}
+    p = {k: _array(v, dtype) for k, v in p.items()}
+    x, a0 = _array(rng.standard_normal((n_x, m, t_x)), dtype), _array(rng.standard_normal((n_a, m)), dtype)
+    da = _array(rng.standard_normal((n_a, m, t_x)), dtype)
+    outs = []
+    for each in (ops, GENERIC):
+        _use(monkeypatch, each)
+        a, y, c, caches = classic.lstm_forward(x, a0, p)
+        outs.append((a, y, c, classic.lstm_backward(da, caches)))
+    for got, expected in zip(outs[0][:3], outs[1][:3]):
+        assert_close(got, expected, xp=XP, dtype=dtype)
+    for key, expected in outs[1][3].items():
+        assert_close(outs[0][3][key], expected, xp=XP, dtype=dtype)
+
+
+@pytest.mark.parametrize("cell", [RNN_TANH, LSTM_CELL, GRU_CELL], ids=lambda c: c.name)
+def test_cuda_ops_refuse_weights_that_do_not_fit_before_launching(cell, ops, monkeypatch):
+    # the kernels index without bounds checks: a wrong size must stop them, not be read past
+    _use(monkeypatch, ops)
+    gates = cell.n_gates * H
+    x = XP.ones((T, N, IN), dtype=XP.float32)
+    state = tuple(XP.zeros((N, H), dtype=XP.float32) for _ in range(cell.n_states))
+    for w_hh, b_hh in [((gates, H + 2), (gates,)), ((gates, H), (gates + 1,))]:
+        weights = Weights(
+            XP.ones((gates, IN), dtype=XP.float32),
+            XP.ones(w_hh, dtype=XP.float32),
+            None,
+            XP.ones(b_hh, dtype=XP.float32),
+        )
+        with pytest.raises(ValueError, match=r"must have shape"):
+            scan(cell, x, state, weights, xp=XP)
+
+
+def test_cuda_ops_leave_other_cells_and_dtypes_to_the_generic_loop(ops):
+    renamed = xrnn.cells.Cell("lstm_variant", 4, 2, True, LSTM_CELL.step, LSTM_CELL.step_backward)
+    rng = np.random.default_rng(0)
+    gx = _array(rng.standard_normal((T, N, 4 * H)), "float64")
+    w_hh_t = _array(rng.standard_normal((H, 4 * H)), "float64")
+    for cell, dtype in [(renamed, XP.float64), (LSTM_CELL, XP.float16)]:
+        state = (XP.zeros((N, H), dtype=dtype),) * 2
+        args = (XP.astype(gx, dtype), XP.astype(w_hh_t, dtype), (None, None), state, None)
+        _, _, steps = ops.forward(cell, *args)
+        assert isinstance(steps, list) and len(steps) == T  # the generic loop's steps
+
+
+def test_cuda_ops_take_a_block_size_within_cuda_limits():
+    for bad in (0, 1025, 2.5, True):
+        with pytest.raises(ValueError, match="threads must be an int in 1..1024"):
+            CudaOps(XP, threads=bad)
+
+
+def test_every_cell_has_cuda_kernels():
+    from xrnn._backends.cuda.layout import LAYOUTS
+
+    assert set(LAYOUTS) == set(CELLS)
