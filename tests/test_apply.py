@@ -61,3 +61,22 @@ def test_apply_refuses_params_of_the_wrong_shape():
     params = {**layer.params, "weight_hh_l0": np.zeros((3 * H, H + 1), np.float32)}
     with pytest.raises(ValueError, match=r"params\['weight_hh_l0'\] must have shape \(12, 4\)"):
         layer.apply(params, np.zeros((T, N, IN), np.float32))
+
+
+def test_apply_runs_the_layer_options_bias_and_proj_size(xp):
+    layer = xrnn.LSTM(IN, H, bias=False, proj_size=2, bidirectional=True, xp=xp, dtype="float64", seed=7)
+    x = asarray(xp, np.random.default_rng(8).standard_normal((T, N, IN)), "float64")
+    y, (h, c) = layer.apply(layer.params, x, lengths=[5, 2, 4])
+    y_ref, (h_ref, c_ref), _ = layer.forward(x, lengths=[5, 2, 4])
+    assert tuple(y.shape) == (T, N, 4)
+    for got, expected in [(y, y_ref), (h, h_ref), (c, c_ref)]:
+        assert_close(got, expected, xp=xp, dtype="float64")
+
+
+def test_apply_refuses_dropout_in_training_mode_and_runs_in_eval_mode():
+    layer = xrnn.GRU(IN, H, num_layers=2, dropout=0.5, xp="numpy", seed=0)
+    x = np.ones((T, N, IN), np.float32)
+    with pytest.raises(ValueError, match=r"draws no dropout masks.*dropout=0.5 in training mode"):
+        layer.apply(layer.params, x)
+    layer.eval()
+    assert_close(layer.apply(layer.params, x)[0], layer.forward(x)[0], dtype="float32")

@@ -210,3 +210,25 @@ def test_sequence_model_apply_equals_its_forward():
     z_ref, h_ref, _ = model.forward(x)
     assert_close(z, z_ref, xp=jnp, dtype="float64")
     assert_close(h, h_ref, xp=jnp, dtype="float64")
+
+
+def test_jax_grad_through_a_projected_lstm_without_bias_is_its_backward():
+    layer = xrnn.LSTM(IN, H, bias=False, proj_size=2, num_layers=2, xp="numpy", dtype="float64", seed=9)
+    rng = np.random.default_rng(10)
+    x, dy = rng.standard_normal((T, N, IN)), rng.standard_normal((T, N, 2))
+    _, _, cache = layer.forward(x, lengths=LENGTHS)
+    dx, _, grads = layer.backward(cache, dy)
+    params = {k: jnp.asarray(v) for k, v in layer.params.items()}
+    loss = _loss(layer, jnp.asarray(dy), (), LENGTHS)
+    g_params, g_x = jax.grad(loss, argnums=(0, 1))(params, jnp.asarray(x), None)
+    assert_close(g_x, dx, dtype="float64")
+    assert set(g_params) == set(grads) and "weight_hr_l1" in grads
+    for key, expected in grads.items():
+        assert_close(g_params[key], expected, dtype="float64")
+
+
+def test_sequence_model_apply_with_the_head_on_the_last_state_is_its_forward():
+    model = xrnn.SequenceModel("lstm", IN, H, 3, head="last", xp="jax", dtype="float64", seed=11)
+    x = jnp.asarray(np.random.default_rng(12).standard_normal((T, N, IN)))
+    z, _ = jax.jit(model.apply)(model.params, x)
+    assert_close(z, model.forward(x)[0], xp=jnp, dtype="float64")
