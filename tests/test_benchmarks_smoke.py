@@ -37,6 +37,20 @@ def test_quick_benchmark_writes_json_and_markdown(tmp_path):
     assert text.count("<!-- results:begin threads=1") == 1 and "| LSTM T=4 N=3 I=5 H=6 |" in text
 
 
+def test_interop_benchmark_runs_in_quick_mode(tmp_path):
+    pytest.importorskip("jax")
+    md = tmp_path / "benchmarks.md"
+    md.write_text("# Benchmarks\n")
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "interop.py"
+    cmd = [sys.executable, str(script), "--quick", "--threads", "1", "--markdown", str(md)]
+    proc = subprocess.run([*cmd, "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert max(result["agreement_max_rel_err"].values()) < 1e-4
+    text = md.read_text()
+    assert "## Inside JAX and PyTorch programs" in text and "| xrnn JAX (jit, custom_vjp) |" in text
+
+
 def test_gpu_benchmark_runs_dry_on_the_cpu(tmp_path):
     # ci/gpu.sh runs benchmarks/gpu.py on a GPU; --dry runs the same code on NumPy and torch's CPU
     out = tmp_path / "gpu.json"

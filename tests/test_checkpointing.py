@@ -76,7 +76,7 @@ def test_any_segment_length_gives_the_same_results(kind, checkpoint, numpy_path)
 
 
 def test_a_checkpointed_cache_keeps_one_state_per_segment(numpy_path):
-    layer = xrnn.LSTM(IN, H, seed=0)
+    layer = xrnn.LSTM(IN, H, seed=0, xp="numpy")
     _, _, cache = layer.forward(np.ones((T, N, IN), np.float32), checkpoint="sqrt")
     (scan,) = cache.scans
     assert scan.segment == 4 and len(scan.checkpoints) == 3 and len(scan.steps) == 0  # ceil(sqrt(11))
@@ -140,7 +140,7 @@ def _has_numba() -> bool:
 
 
 def test_what_forward_keeps_grows_as_sqrt_t_with_sqrt_and_as_t_without(numpy_path):
-    layer = xrnn.LSTM(8, 16, seed=0)
+    layer = xrnn.LSTM(8, 16, seed=0, xp="numpy")
     short, long = (np.ones((t, 8, 8), np.float32) for t in (400, 6400))  # T grows 16-fold
     layer.forward(short, checkpoint="sqrt")  # compiled and warm before anything is measured
     growth_full = _kept_bytes(layer, long) / _kept_bytes(layer, short)

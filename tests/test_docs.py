@@ -17,7 +17,7 @@ PUBLIC += [(f"xrnn.distributed.{n}", getattr(distributed, n)) for n in distribut
 METHODS = [
     (f"xrnn.{cls.__name__}.{m}", getattr(cls, m))
     for cls in (xrnn.RNN, xrnn.LSTM, xrnn.GRU)
-    for m in ("forward", "backward", "from_state_dict", "state_dict")
+    for m in ("forward", "backward", "apply", "from_state_dict", "state_dict")
 ]
 
 

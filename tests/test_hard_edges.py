@@ -164,8 +164,8 @@ def test_check_finite_in_backward_also_ignores_dy_past_each_length(xp, numpy_pat
 def test_y_is_writable_where_no_cache_shares_it(kind, numpy_path):
     x, _ = _data(np, "float32")
     for layer, options in [
-        (make_layer(kind, IN, H, seed=0), {"need_cache": False}),
-        (make_layer(kind, IN, H, bidirectional=True, seed=0), {}),
+        (make_layer(kind, IN, H, seed=0, xp="numpy"), {"need_cache": False}),
+        (make_layer(kind, IN, H, bidirectional=True, seed=0, xp="numpy"), {}),
     ]:
         y, _, _ = layer.forward(x, **options)
         y += 1  # a fresh array: nothing to protect

@@ -3,11 +3,15 @@
 Each comparison runs the same layer twice on the same arrays, once with the generic loop and
 once with an :class:`Ops` of :data:`IMPLEMENTATIONS` (the list that every new backend joins), on
 random inputs whose pre-activations reach ``|z| = 1e4`` in places (saturated gates; pytest
-turns any overflow warning into an error).
+turns any overflow warning into an error). The arrays are of the implementation's own
+namespace (NumPy for Numba, JAX for the ``lax.scan`` one); the generic loop it is compared
+with runs on NumPy with the same values (fast, where an eager loop on JAX would dispatch each
+operation on its own), except where steps pass between the two, which share a namespace.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 
@@ -16,24 +20,36 @@ import pytest
 from array_api_compat import numpy as npx
 
 import xrnn
-from helpers import assert_close, make_layer
+from conftest import BACKENDS
+from helpers import assert_close, make_layer, to_numpy
 from xrnn import classic
 from xrnn._engine import scan as scan_module
 from xrnn._engine.ops import Ops, ops_for
 from xrnn._engine.scan import Weights, scan
 from xrnn.cells import CELLS, GRU_CELL, LSTM_CELL, RNN_TANH
 
-pytest.importorskip("numba")
+try:
+    from xrnn._backends import numba as numba_backend
+    from xrnn._backends.numba import buffers, kernels, loops, table
+except ImportError:  # numba is not installed: the JAX Ops is still tested
+    numba_backend = None
 
-from xrnn._backends import numba as numba_backend  # noqa: E402  (needs numba)
-from xrnn._backends.numba import buffers, kernels, loops, table  # noqa: E402
+needs_numba = pytest.mark.skipif(numba_backend is None, reason="numba is not installed")
 
 
 def _implementations() -> dict[str, Ops]:
     """Every backend ``Ops`` that runs on this machine, by name: the list new backends join."""
-    found = {"numba-per-step": numba_backend.NumbaOps(npx, compiled=False)}
-    if loops.blas() is not None:
-        found["numba-compiled"] = numba_backend.NumbaOps(npx, compiled=True)
+    found: dict[str, Ops] = {}
+    if numba_backend is not None:
+        found["numba-per-step"] = numba_backend.NumbaOps(npx, compiled=False)
+        if loops.blas() is not None:
+            found["numba-compiled"] = numba_backend.NumbaOps(npx, compiled=True)
+    if "jax" in BACKENDS:  # installed, and not narrowed away by XRNN_BACKEND
+        import jax.numpy as jnp
+
+        from xrnn._backends.jax import JaxOps
+
+        found["jax-scan"] = JaxOps(jnp)
     return found
 
 
@@ -45,6 +61,17 @@ GENERIC = Ops(npx)
 def ops(request):
     """Each backend ``Ops`` under test."""
     return IMPLEMENTATIONS[request.param]
+
+
+@functools.cache
+def _generic(xp) -> Ops:
+    """The generic ``Ops`` of namespace ``xp``."""
+    return Ops(xp)
+
+
+def _on(ops: Ops, *arrays):
+    """NumPy ``arrays`` as arrays of the namespace ``ops`` runs on."""
+    return tuple(ops.xp.asarray(a) for a in arrays)
 
 
 def _use(monkeypatch, ops: Ops) -> None:
@@ -62,6 +89,16 @@ def _inputs(dtype: str, extreme: bool) -> tuple[np.ndarray, np.ndarray]:
         x[:, 1, :] *= 3e3
         x[2:4, 3, :] *= -3e3
     return x.astype(dtype), rng.standard_normal((T, N, 2 * H)).astype(dtype)
+
+
+def _layer(ops: Ops, kind: str, **kwargs):
+    """A layer of ``kind`` with its parameters in the namespace of ``ops``."""
+    return make_layer(kind, input_size=IN, hidden_size=H, xp=ops.xp, **kwargs)
+
+
+def _reference(kind: str, **kwargs):
+    """The NumPy layer with the same parameters as ``_layer`` (the same seed draws the same values)."""
+    return make_layer(kind, input_size=IN, hidden_size=H, xp=npx, **kwargs)
 
 
 def _run(layer, x, dy, lengths, ops, monkeypatch):
@@ -97,37 +134,43 @@ def test_every_ops_has_the_signatures_of_the_base():
 @pytest.mark.parametrize("lengths", [None, [6, 2, 1, 5, 6]], ids=["full", "lengths"])
 @pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
 def test_every_ops_equals_the_generic_one(kind, dtype, extreme, lengths, ops, monkeypatch):
-    layer = make_layer(
-        kind, input_size=IN, hidden_size=H, num_layers=2, bidirectional=True, dtype=dtype, seed=1
-    )
+    options = {"num_layers": 2, "bidirectional": True, "dtype": dtype, "seed": 1}
     x, dy = _inputs(dtype, extreme)
-    fast = _leaves(_run(layer, x, dy, lengths, ops, monkeypatch))
-    generic = _leaves(_run(layer, x, dy, lengths, GENERIC, monkeypatch))
+    fast = _leaves(_run(_layer(ops, kind, **options), *_on(ops, x, dy), lengths, ops, monkeypatch))
+    generic = _leaves(_run(_reference(kind, **options), x, dy, lengths, GENERIC, monkeypatch))
     for key, expected in generic.items():
-        assert np.all(np.isfinite(fast[key])), key
-        assert_close(fast[key], expected, dtype=dtype)
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("lengths", [None, [6, 2, 1, 5, 6]], ids=["full", "lengths"])
 @pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
 def test_every_ops_equals_the_generic_one_with_a_projection(dtype, extreme, lengths, bias, ops, monkeypatch):
-    layer = xrnn.LSTM(IN, H, num_layers=2, bias=bias, bidirectional=True, proj_size=3, dtype=dtype, seed=1)
+    options = {
+        "num_layers": 2,
+        "bias": bias,
+        "bidirectional": True,
+        "proj_size": 3,
+        "dtype": dtype,
+        "seed": 1,
+    }
     x, dy = _inputs(dtype, extreme)
     dy = dy[..., :6]  # (T, N, D*P)
-    fast = _leaves(_run(layer, x, dy, lengths, ops, monkeypatch))
-    generic = _leaves(_run(layer, x, dy, lengths, GENERIC, monkeypatch))
+    fast = _leaves(_run(_layer(ops, "lstm", **options), *_on(ops, x, dy), lengths, ops, monkeypatch))
+    generic = _leaves(_run(_reference("lstm", **options), x, dy, lengths, GENERIC, monkeypatch))
     assert "weight_hr_l1_reverse" in generic
     for key, expected in generic.items():
-        assert np.all(np.isfinite(fast[key])), key
-        assert_close(fast[key], expected, dtype=dtype)
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
 
 
 def test_steps_of_either_ops_feed_either_backward_with_a_projection(dtype, ops, monkeypatch):
-    layer = xrnn.LSTM(IN, H, proj_size=2, dtype=dtype, seed=2)
-    x, dy = _inputs(dtype, extreme=False)
+    layer = _layer(ops, "lstm", proj_size=2, dtype=dtype, seed=2)
+    x, dy = _on(ops, *_inputs(dtype, extreme=False))
     results = []
-    for forward, backward in [(ops, GENERIC), (GENERIC, ops), (GENERIC, GENERIC)]:
+    generic = _generic(ops.xp)
+    for forward, backward in [(ops, generic), (generic, ops), (generic, generic)]:
         _use(monkeypatch, forward)
         _, _, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
         _use(monkeypatch, backward)
@@ -139,11 +182,12 @@ def test_steps_of_either_ops_feed_either_backward_with_a_projection(dtype, ops, 
 
 
 def test_steps_of_either_ops_feed_either_backward(kind, dtype, ops, monkeypatch):
-    layer = make_layer(kind, input_size=IN, hidden_size=H, dtype=dtype, seed=2)
-    x, dy = _inputs(dtype, extreme=False)
+    layer = _layer(ops, kind, dtype=dtype, seed=2)
+    x, dy = _on(ops, *_inputs(dtype, extreme=False))
     dy = dy[..., :H]
     results = []
-    for forward, backward in [(ops, GENERIC), (GENERIC, ops), (GENERIC, GENERIC)]:
+    generic = _generic(ops.xp)
+    for forward, backward in [(ops, generic), (generic, ops), (generic, generic)]:
         _use(monkeypatch, forward)
         _, _, cache = layer.forward(x)
         _use(monkeypatch, backward)
@@ -164,16 +208,17 @@ def test_classic_api_is_the_same_on_every_ops(dtype, ops, monkeypatch):
     x, a0 = rng.standard_normal((n_x, m, t_x)).astype(dtype), rng.standard_normal((n_a, m)).astype(dtype)
     da = rng.standard_normal((n_a, m, t_x)).astype(dtype)
     outs = []
-    for each in (ops, GENERIC):
+    for each, arrays in [(ops, _on(ops, x, a0, da, *p.values())), (GENERIC, (x, a0, da, *p.values()))]:
         _use(monkeypatch, each)
-        a, y, c, caches = classic.lstm_forward(x, a0, p)
-        outs.append((a, y, c, classic.lstm_backward(da, caches)))
+        a, y, c, caches = classic.lstm_forward(*arrays[:2], dict(zip(p, arrays[3:])))
+        outs.append((a, y, c, classic.lstm_backward(arrays[2], caches)))
     for got, expected in zip(outs[0][:3], outs[1][:3]):
         assert_close(got, expected, dtype=dtype)
     for key, expected in outs[1][3].items():
         assert_close(outs[0][3][key], expected, dtype=dtype)
 
 
+@needs_numba
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_kernel_activations_are_accurate_and_finite_for_any_finite_input(dtype_name):
     dtype = np.dtype(dtype_name)
@@ -207,6 +252,7 @@ def test_kernel_activations_are_accurate_and_finite_for_any_finite_input(dtype_n
         assert np.all(err <= 4 * eps * np.abs(ref) + floor), float(np.max(err / (np.abs(ref) + floor)))
 
 
+@needs_numba
 def test_ops_for_gives_numba_to_numpy_floats_only(monkeypatch):
     monkeypatch.delenv("XRNN_NUMBA", raising=False)
     x32 = np.zeros(1, np.float32)
@@ -221,12 +267,23 @@ def test_ops_for_gives_numba_to_numpy_floats_only(monkeypatch):
     assert type(ops_for(strict, strict.asarray(x32).dtype)) is Ops
 
 
+def test_ops_for_gives_jax_arrays_the_scan():
+    jnp = pytest.importorskip("jax.numpy")
+    from xrnn._backends.jax import JaxOps
+
+    for dtype in (jnp.float32, jnp.float64):
+        assert isinstance(ops_for(jnp, jnp.zeros(1, dtype).dtype), JaxOps)
+
+
+@needs_numba
 def test_numba_ops_leave_cells_without_kernels_to_the_generic_loop():
     renamed = xrnn.cells.Cell("lstm_variant", 4, 2, True, LSTM_CELL.step, LSTM_CELL.step_backward)
     x, state = np.ones((T, N, IN), np.float64), (np.zeros((N, H)), np.zeros((N, H)))
     rng = np.random.default_rng(0)
     w = Weights(rng.standard_normal((4 * H, IN)), rng.standard_normal((4 * H, H)), None, None)
     for implementation in IMPLEMENTATIONS.values():
+        if not isinstance(implementation, numba_backend.NumbaOps):
+            continue
         _, _, steps = implementation.forward(
             renamed,
             implementation.project(x.reshape(T * N, IN), w.w_ih).reshape(T, N, -1),
@@ -238,6 +295,7 @@ def test_numba_ops_leave_cells_without_kernels_to_the_generic_loop():
         assert isinstance(steps, list) and len(steps) == T
 
 
+@needs_numba
 def test_the_engine_runs_without_numba(monkeypatch):
     from xrnn import _backends
     from xrnn._engine import ops as ops_module
@@ -250,13 +308,14 @@ def test_the_engine_runs_without_numba(monkeypatch):
     monkeypatch.setattr(ops_module, "_ops", ops_module._ops.__wrapped__)
     monkeypatch.setattr(_backends, "numba_ops", _backends.numba_ops.__wrapped__)
     assert type(ops_for(npx, np.zeros(1, np.float32).dtype)) is Ops
-    layer = xrnn.GRU(IN, H, seed=0)
+    layer = xrnn.GRU(IN, H, seed=0, xp="numpy")
     x, dy = _inputs("float32", extreme=False)
     y, _, cache = layer.forward(x)
     dx, _, _ = layer.backward(cache, dy[..., :H])
     assert y.shape == (T, N, H) and dx.shape == x.shape
 
 
+@needs_numba
 def test_kernels_compile_without_a_disk_cache_where_none_can_be_written(monkeypatch):
     from xrnn._backends.numba import compile as compile_module
 
@@ -275,6 +334,7 @@ def test_kernels_compile_without_a_disk_cache_where_none_can_be_written(monkeypa
     assert compile_module.jit(double)(np.float64(1.5)) == 3.0
 
 
+@needs_numba
 def test_recycled_buffers_are_reused_only_when_nothing_refers_to_them():
     recycler = buffers.Recycler(keep=2)
     a = recycler.empty((3, 4), np.float32)
@@ -293,22 +353,23 @@ def test_recycled_buffers_are_reused_only_when_nothing_refers_to_them():
 
 def test_a_kept_cache_survives_later_calls(kind, ops, monkeypatch):
     _use(monkeypatch, ops)
-    layer = make_layer(kind, input_size=IN, hidden_size=H, seed=5, dtype="float64")
-    x, dy = _inputs("float64", extreme=False)
+    layer = _layer(ops, kind, seed=5, dtype="float64")
+    x, dy = _on(ops, *_inputs("float64", extreme=False))
     dy = dy[..., :H]
     y, _, cache = layer.forward(x)
-    y_copy = y.copy()
+    y_copy = np.array(to_numpy(y), copy=True)
     expected = layer.backward(cache, dy)
     for k in range(3):  # forward and backward passes that could reuse the buffers of cache
         _, _, other = layer.forward(x * (k + 2))
         layer.backward(other, dy)
     again = layer.backward(cache, dy)
-    np.testing.assert_array_equal(y, y_copy)
-    np.testing.assert_array_equal(again[0], expected[0])
+    np.testing.assert_array_equal(to_numpy(y), y_copy)
+    np.testing.assert_array_equal(to_numpy(again[0]), to_numpy(expected[0]))
     for key, value in expected[2].items():
-        np.testing.assert_array_equal(again[2][key], value)
+        np.testing.assert_array_equal(to_numpy(again[2][key]), to_numpy(value))
 
 
+@needs_numba
 @pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_compiled_gemm_is_numpys_matmul(dtype_name, beta):
@@ -327,35 +388,37 @@ def test_compiled_gemm_is_numpys_matmul(dtype_name, beta):
     assert_close(c, expected, dtype=dtype_name)
 
 
-def test_numba_steps_are_the_cells_own_step_caches(kind, dtype, ops, monkeypatch):
-    layer = make_layer(kind, input_size=IN, hidden_size=H, dtype=dtype, seed=7)
-    x, _ = _inputs(dtype, extreme=False)
+def test_every_ops_steps_are_the_cells_own_step_caches(kind, dtype, ops, monkeypatch):
+    x = _inputs(dtype, extreme=False)[0]
     _use(monkeypatch, ops)
-    fast = layer.forward(x)[2].scans[0].steps
+    fast = _layer(ops, kind, dtype=dtype, seed=7).forward(*_on(ops, x))[2].scans[0].steps
     _use(monkeypatch, GENERIC)
-    generic = layer.forward(x)[2].scans[0].steps
-    assert isinstance(fast, table.SequenceSteps) and len(fast) == len(generic) == T
+    generic = _reference(kind, dtype=dtype, seed=7).forward(x)[2].scans[0].steps
+    assert not isinstance(fast, list) and len(fast) == len(generic) == T  # the backend's own layout
 
     def fields(step):  # the RNN's cache is h itself, the others' a NamedTuple of arrays
-        return (step,) if isinstance(step, np.ndarray) else tuple(step)
+        return tuple(step) if isinstance(step, tuple) else (step,)
 
     for got, expected in [(fast[t], generic[t]) for t in range(T)] + [(fast[-1], generic[-1])]:
-        assert type(got) is type(expected)
+        assert isinstance(got, tuple) == isinstance(expected, tuple)
+        assert not isinstance(got, tuple) or type(got) is type(expected)
         for g, e in zip(fields(got), fields(expected), strict=True):
             assert_close(g, e, dtype=dtype)
-    assert [type(s) for s in fast[1:3]] == [type(s) for s in generic[1:3]]
+    assert [type(s) for s in fast[1:3]] == [type(fast[1]), type(fast[2])]
     with pytest.raises(IndexError):
         fast[T]
 
 
 def test_every_ops_equals_the_generic_one_from_the_final_state_alone(kind, dtype, ops, monkeypatch):
     # no dy: the gradient enters through the final state only, and must be carried past each length
-    layer = make_layer(kind, input_size=IN, hidden_size=H, bidirectional=True, dtype=dtype, seed=8)
-    x, _ = _inputs(dtype, extreme=False)
+    x = _inputs(dtype, extreme=False)[0]
     results = []
-    for each in (ops, GENERIC):
+    for each, layer, arrays in [
+        (ops, _layer(ops, kind, bidirectional=True, dtype=dtype, seed=8), _on(ops, x)),
+        (GENERIC, _reference(kind, bidirectional=True, dtype=dtype, seed=8), (x,)),
+    ]:
         _use(monkeypatch, each)
-        _, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        _, state, cache = layer.forward(*arrays, lengths=[6, 2, 1, 5, 6])
         results.append(layer.backward(cache, None, dstate=state))
     (dx, dstate, grads), (dx_ref, dstate_ref, grads_ref) = results
     assert_close(dx, dx_ref, dtype=dtype)
@@ -368,20 +431,20 @@ def test_every_ops_equals_the_generic_one_from_the_final_state_alone(kind, dtype
 
 
 @pytest.mark.parametrize("cell", [RNN_TANH, LSTM_CELL, GRU_CELL], ids=lambda c: c.name)
-def test_numba_ops_refuse_weights_that_do_not_fit_before_running(cell, ops, monkeypatch):
-    # the compiled code has no bounds checks: a wrong size must stop it, not be read past
+def test_every_ops_refuses_weights_that_do_not_fit_before_running(cell, ops, monkeypatch):
+    # compiled code has no bounds checks, a traced loop fails deep inside: a wrong size stops first
     _use(monkeypatch, ops)
     gates = cell.n_gates * H
-    x = np.ones((T, N, IN), np.float32)
-    state = tuple(np.zeros((N, H), np.float32) for _ in range(cell.n_states))
+    (x,) = _on(ops, np.ones((T, N, IN), np.float32))
+    state = _on(ops, *(np.zeros((N, H), np.float32) for _ in range(cell.n_states)))
     for w_hh, b_hh in [(np.ones((gates, H + 2)), np.ones(gates)), (np.ones((gates, H)), np.ones(gates + 1))]:
-        weights = Weights(
-            np.ones((gates, IN), np.float32), w_hh.astype(np.float32), None, b_hh.astype(np.float32)
-        )
+        w_ih, w_hh, b_hh = _on(ops, *(a.astype(np.float32) for a in (np.ones((gates, IN)), w_hh, b_hh)))
+        weights = Weights(w_ih, w_hh, None, b_hh)
         with pytest.raises(ValueError, match=r"must have shape"):
-            scan(cell, x, state, weights, xp=npx)
+            scan(cell, x, state, weights, xp=ops.xp)
 
 
+@needs_numba
 def test_the_cell_table_names_every_cell_the_kernels_serve():
     assert set(table.KERNELS) == set(CELLS)
 
@@ -395,6 +458,7 @@ def test_every_ops_adds_a_recurrent_bias_given_apart(cell, ops):
     w_hh_t = rng.standard_normal((H, gates))
     b_h = rng.standard_normal(gates)
     state = tuple(rng.standard_normal((N, H)) for _ in range(cell.n_states))
-    y, _, _ = ops.forward(cell, gx, w_hh_t, (None, b_h), state, None)
     y_ref, _, _ = GENERIC.forward(cell, gx, w_hh_t, (None, b_h), state, None)
+    gx, w_hh_t, b_h, *state = _on(ops, gx, w_hh_t, b_h, *state)
+    y, _, _ = ops.forward(cell, gx, w_hh_t, (None, b_h), tuple(state), None)
     assert_close(y, y_ref, dtype="float64")

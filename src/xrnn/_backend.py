@@ -34,6 +34,7 @@ __all__ = [
     "default_namespace",
     "get_backend",
     "host_rng",
+    "is_traced",
     "namespace",
     "on_host",
     "random_uniform",
@@ -199,6 +200,12 @@ def namespace(**arrays: Any) -> ModuleType:
         If a value is not an array, or the arrays come from different namespaces.
     ValueError
         If the arrays sit on different devices.
+
+    Notes
+    -----
+    JAX tracers (arrays inside ``jax.jit``, ``jax.grad``, ``jax.vmap``) have no device
+    until the program runs, and JAX places the whole program on one: their devices are
+    not compared.
     """
     given = {name: a for name, a in arrays.items() if a is not None}
     for name, a in given.items():
@@ -215,14 +222,37 @@ def namespace(**arrays: Any) -> ModuleType:
                 f"all arrays must come from one namespace: {first_name} is {_label(first)} "
                 f"but {name} is {_label(xp)}"
             )
-    devices = {name: device(a) for name, a in given.items()}
-    first_dev = devices[first_name]
-    for name, dev in devices.items():
+    devices = [(name, device(a)) for name, a in given.items() if not is_traced(a)]
+    for name, dev in devices[1:]:
+        first_name, first_dev = devices[0]
         if dev != first_dev:
             raise ValueError(
                 f"all arrays must sit on one device: {first_name} is on {first_dev} but {name} is on {dev}"
             )
     return first
+
+
+def is_traced(a: Any) -> bool:
+    """Whether ``a`` is a JAX tracer: an abstract value inside ``jax.jit``, ``jax.grad`` or ``jax.vmap``.
+
+    A tracer has a shape and a dtype but no values (until the program runs) and no device;
+    checks that need values cannot run on it.
+
+    Parameters
+    ----------
+    a : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for a tracer (JAX is not imported to find out).
+    """
+    if not type(a).__module__.startswith("jax"):
+        return False
+    import jax
+
+    return isinstance(a, jax.core.Tracer)
 
 
 def _label(xp: ModuleType) -> str:

@@ -12,8 +12,10 @@ from types import ModuleType
 from typing import Any, Literal, overload
 
 from array_api_compat import device as device_of
+from array_api_compat import is_jax_namespace
 
-from ._backend import host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
+from ._apply import Functional
+from ._backend import host_rng, is_traced, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._engine.ops import length_mask
 from ._engine.scan import ScanCache, Weights, scan, scan_backward
 from ._layer_cache import LayerCache, guard
@@ -27,7 +29,7 @@ from .cells import Cell
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes):
+class Recurrent(StateDict, Modes, Functional):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -104,9 +106,9 @@ class Recurrent(StateDict, Modes):
                     shapes[f"weight_hr_l{k}{suffix}"] = (self.proj_size, self.hidden_size)
         return shapes
 
-    def _weights(self, k: int, direction: int) -> Weights:
+    def _weights(self, k: int, direction: int, params: dict[str, Array] | None = None) -> Weights:
         s = f"l{k}" + ("_reverse" if direction else "")
-        p = self.params
+        p = self.params if params is None else params
         return Weights(
             p[f"weight_ih_{s}"],
             p[f"weight_hh_{s}"],
@@ -198,10 +200,12 @@ class Recurrent(StateDict, Modes):
             Initial state; zeros if omitted. ``H_out`` is ``proj_size`` with a projection
             (the LSTM's ``c`` stays ``(L*D, N, H)``), else ``H``.
         lengths : sequence of int or integer array, shape (N,), optional
-            Valid steps of each sequence, each in 1..T; steps past it are padding.
+            Valid steps of each sequence, each in 1..T; steps past it are padding. A JAX
+            tracer (inside ``jax.jit``) has no values to check: it is clipped to 0..T.
         check_finite : bool, default False
             Raise ``ValueError`` if ``x``, ``state`` or a parameter holds NaN or infinity
-            (costs one reduction per array and a device-to-host sync).
+            (costs one reduction per array and a device-to-host sync; a ``TypeError``
+            on JAX tracers, which hold no values).
         checkpoint : None, int or "sqrt", default None
             What forward keeps for backward. None: every step's cache (fastest backward).
             An int ``k``: only the state every ``k`` steps; backward recomputes one
@@ -231,18 +235,33 @@ class Recurrent(StateDict, Modes):
         the same order); the weight gradients are the same sums over all steps, added
         segment by segment, so they may differ from ``None``'s in the last bits.
         """
+        return self._forward(self.params, x, state, lengths, check_finite, checkpoint, need_cache)
+
+    __call__ = forward
+
+    def _forward(
+        self,
+        p: dict[str, Array],
+        x: Array,
+        state: Any,
+        lengths: Any,
+        check_finite: bool = False,
+        checkpoint: int | str | None = None,
+        need_cache: bool = True,
+    ) -> tuple[Array, Any, LayerCache | None]:
+        """:meth:`forward` with the parameters ``p`` (the layer's own, or those given to ``apply``)."""
         segment = _segment(checkpoint)
         if not isinstance(need_cache, bool):
             raise TypeError(f"need_cache must be True or False, got {need_cache!r}")
-        params = self.params["weight_ih_l0"]
+        params = p["weight_ih_l0"]
         parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state)
         names = ("state",) if len(parts) == 1 else ("state[0]", "state[1]")
         xp = namespace(x=x, parameters=params, **dict(zip(names, parts)))
         layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         check_shape("x", x, (None, None, self.input_size), layout)
         for key, shape in self._param_shapes().items():  # params may have been replaced since
-            check_shape(f"params[{key!r}]", self.params[key], shape, "(as in torch.nn's state_dict)")
-        named = {f"params[{k!r}]": v for k, v in self.params.items()}
+            check_shape(f"params[{key!r}]", p[key], shape, "(as in torch.nn's state_dict)")
+        named = {f"params[{k!r}]": v for k, v in p.items()}
         check_dtypes(xp, parameters=params, x=x, **dict(zip(names, parts)), **named)
         if self.batch_first:
             x = xp.permute_dims(x, (1, 0, 2))
@@ -272,7 +291,7 @@ class Recurrent(StateDict, Modes):
                     self._cell,
                     inp,
                     s0,
-                    self._weights(k, direction),
+                    self._weights(k, direction, p),
                     lengths=lens,
                     reverse=bool(direction),
                     segment=None if segment is None else min(segment(t_steps), t_steps),
@@ -298,8 +317,6 @@ class Recurrent(StateDict, Modes):
         shape = (t_steps, n, self.input_size)
         cache = LayerCache(scans, shape, self.batch_first, self._cell.name, output, tuple(masks))
         return y, out_state, cache
-
-    __call__ = forward
 
     def backward(
         self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
@@ -328,6 +345,12 @@ class Recurrent(StateDict, Modes):
             Gradient of every parameter, under the keys of :attr:`params`.
         """
         self._check_cache(cache)
+        return self._backward(cache, dy, dstate, check_finite=check_finite)
+
+    def _backward(
+        self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
+    ) -> tuple[Array, Any, dict[str, Array]]:
+        """:meth:`backward` of a cache made with any parameters (the weights it holds)."""
         if cache.output is not None and cache.output[0]._version != cache.output[1]:
             raise ValueError(
                 "y returned by forward was changed in place (y += ..., y[...] = ...) before backward, "
@@ -379,7 +402,7 @@ class Recurrent(StateDict, Modes):
             d_above = d_below
         dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
         stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
-        grads = {key: grads[key] for key in self.params}
+        grads = {key: grads[key] for key in self._param_shapes()}
         return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads
 
     def _check_cache(self, cache: Any) -> None:
@@ -402,10 +425,16 @@ class Recurrent(StateDict, Modes):
     def _lengths(lengths: Any, n: int, t_steps: int, *, xp: ModuleType, like: Array) -> Array | None:
         if lengths is None:
             return None
+        if is_traced(lengths):  # no values to check (jax.jit): clipped, as no step lies outside 0..T
+            if not xp.isdtype(lengths.dtype, "integral"):
+                raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
+            check_shape("lengths", lengths, (n,), "(N,)")
+            return xp.clip(lengths, min=0, max=t_steps)
         values = lengths_list(lengths, n, t_steps)
         if all(v == t_steps for v in values):
             return None
-        return xp.asarray(values, dtype=xp.int64, device=device_of(like))
+        int64 = None if is_jax_namespace(xp) else xp.int64  # JAX's default: int64 only with jax_enable_x64
+        return xp.asarray(values, dtype=int64, device=device_of(like))
 
 
 def _segment(checkpoint: Any) -> Callable[[int], int] | None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from ._backend import to_host
+from ._backend import is_traced, to_host
 
 __all__ = ["check_dtypes", "check_finite", "check_int", "check_keys", "check_shape", "lengths_list"]
 
@@ -96,10 +96,21 @@ def check_finite(xp: ModuleType, **arrays: Any) -> None:
         Their namespace.
     **arrays : array or None
         Arrays keyed by argument name; None values are skipped.
+
+    Notes
+    -----
+    Inside ``jax.jit``, ``jax.grad`` or ``jax.vmap`` the arrays are tracers without values:
+    the check cannot run there and says so (a ``TypeError``) rather than pass unchecked.
     """
     for name, a in arrays.items():
         if a is None:
             continue
+        if is_traced(a):
+            raise TypeError(
+                f"check_finite=True needs the values of {name}, but it is a JAX tracer (inside "
+                "jax.jit, jax.grad or jax.vmap): check the arrays before the traced function, "
+                "or leave check_finite False there"
+            )
         bad = ~xp.isfinite(a)
         if bool(xp.any(bad)):
             count = int(xp.sum(xp.astype(bad, xp.int64)))

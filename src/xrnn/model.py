@@ -264,6 +264,42 @@ class SequenceModel(ModelBase):
         top = [h[h.shape[0] - dirs + d, ...] for d in range(dirs)]  # D x (N, H)
         return top[0] if dirs == 1 else xp.concat(top, axis=-1)
 
+    def apply(
+        self, params: Mapping[str, Array], x: Array, state: Any = None, lengths: Any = None
+    ) -> tuple[Array, Any]:
+        """The model as a pure function of ``params``, differentiable by JAX and torch.
+
+        The recurrent layer runs :meth:`LSTM.apply <xrnn.LSTM.apply>` (xrnn's own
+        backward under ``jax.grad`` and torch autograd) and the head is ``h @ W^T + b`` in
+        the arrays' namespace; nothing of the model is read but its configuration.
+
+        Parameters
+        ----------
+        params : dict of str to array
+            Exactly the keys and shapes of :attr:`params`, in the namespace of ``x``.
+        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences.
+        state : array (L*D, N, H), or tuple (h, c) for the LSTM, optional
+            Initial recurrent state; zeros if omitted.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps per sequence; past its length a sequence's output is the head's bias.
+
+        Returns
+        -------
+        z : array, shape like :meth:`forward`'s
+            Outputs at every step (``head="every"``) or on each final state (``"last"``).
+        state : array (L*D, N, H), or tuple (h, c)
+            Recurrent state after each sequence's last valid step.
+        """
+        shapes = self.param_shapes()
+        if not isinstance(params, Mapping) or set(params) != set(shapes):
+            got = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+            raise ValueError(f"params must have the keys {sorted(shapes)} of this model, got {got}")
+        h, state = self.rnn.apply({k: params[f"rnn.{k}"] for k in self.rnn.params}, x, state, lengths)
+        h = self._last(state) if self.head_mode == "last" else h  # (N, D*H) or (T, N, D*H)
+        z = h @ params["head.weight"].T + params["head.bias"]  # (..., D*H) @ (D*H, O)
+        return z, state
+
     def backward(self, cache: ModelCache, dz: Array) -> tuple[Array, dict[str, Array]]:
         """Backpropagate a gradient of the outputs through the head and through time.
 

@@ -1,8 +1,9 @@
 """Backend implementations of the engine's :class:`~xrnn._engine.ops.Ops` seam.
 
 Each backend lives in its own package and replaces whole sequences, never a piece of the
-generic loop: :mod:`.numba` (NumPy on the CPU: compiled loops calling NumPy's own BLAS) and
-:mod:`.cuda` (CuPy on a GPU: fused CUDA kernels between cuBLAS matmuls).
+generic loop: :mod:`.numba` (NumPy on the CPU: compiled loops calling NumPy's own BLAS),
+:mod:`.cuda` (CuPy on a GPU: fused CUDA kernels between cuBLAS matmuls) and :mod:`.jax` (JAX:
+one ``lax.scan`` per sequence, and the layers under ``jax.custom_vjp``).
 :func:`xrnn._engine.ops.ops_for` chooses among them; nothing here is imported until a
 namespace that a backend serves is in use.
 """

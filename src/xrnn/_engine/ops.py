@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
-from array_api_compat import device, is_cupy_namespace, is_numpy_namespace
+from array_api_compat import device, is_cupy_namespace, is_jax_namespace, is_numpy_namespace
 
 from .._typing import Array, State
 from ..cells import Cell
@@ -245,8 +245,9 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
     (:mod:`xrnn._backends.numba`) when numba is installed and the environment variable
     ``XRNN_NUMBA`` is not ``0``; CuPy arrays of float32 or float64 get the fused CUDA
     kernels (:mod:`xrnn._backends.cuda`) when numba-cuda is installed and ``XRNN_CUDA`` is
-    not ``0``; everything else gets the generic :class:`Ops`. Either way the results are
-    the same (tests/test_ops.py, tests/test_cuda_sim.py).
+    not ``0``; JAX arrays get one ``lax.scan`` per sequence (:mod:`xrnn._backends.jax`);
+    everything else gets the generic :class:`Ops`. Either way the results are the same
+    (tests/test_ops.py, tests/test_cuda_sim.py).
 
     Parameters
     ----------
@@ -275,4 +276,8 @@ def _ops(xp: ModuleType, dtype: str, backend: str | None) -> Ops:
         fast = _backends.numba_ops(xp) if backend == "numba" else _backends.cuda_ops(xp)
         if fast is not None:
             return fast
+    if is_jax_namespace(xp):
+        from .._backends.jax import JaxOps
+
+        return JaxOps(xp)
     return Ops(xp)
