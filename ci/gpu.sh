@@ -4,7 +4,8 @@
 #      (tests/test_cuda_sim.py, here on the real GPU rather than the simulator);
 #   2. the whole test suite with XRNN_BACKEND=cupy (float32 and float64), torch's oracle in
 #      the comparison grid on the same GPU (XRNN_TORCH_DEVICE=cuda: cuDNN);
-#   3. the GPU benchmark (benchmarks/gpu.py): xrnn's fused kernels against its generic CuPy
+#   3. torch autograd through layer.apply on CUDA tensors (tests/test_interop_torch.py);
+#   4. the GPU benchmark (benchmarks/gpu.py): xrnn's fused kernels against its generic CuPy
 #      path and torch.nn.LSTM/GRU with cuDNN, a table headed by the GPU's name.
 #
 # For a machine with a GPU and CuPy, numba-cuda, torch (CUDA) and JAX installed, besides
@@ -57,9 +58,16 @@ if grep -q -E "[0-9]+ skipped|no tests ran" "$log"; then
 fi
 
 echo "=== 2. the test suite on CuPy (float32 and float64), torch's oracle on the GPU"
-timeout 280 python -m pytest -p no:cacheprovider -q --durations=10 --ignore=tests/test_cuda_sim.py || status=$?
+timeout 240 python -m pytest -p no:cacheprovider -q --durations=10 --ignore=tests/test_cuda_sim.py || status=$?
 
-echo "=== 3. benchmark: xrnn on CuPy against cuDNN"
+echo "=== 3. torch autograd through layer.apply on CUDA tensors"
+XRNN_BACKEND=torch timeout 40 python -m pytest -p no:cacheprovider -q tests/test_interop_torch.py 2>&1 | tee "$log" || status=$?
+if grep -q -E "[0-9]+ skipped|no tests ran" "$log"; then
+  echo "ci/gpu.sh: tests/test_interop_torch.py must run on the GPU's torch, none skipped"
+  status=1
+fi
+
+echo "=== 4. benchmark: xrnn on CuPy against cuDNN"
 timeout 60 python benchmarks/gpu.py --json "${XRNN_GPU_JSON:-gpu-results.json}" || status=$?
 
 echo "=== ci/gpu.sh: exit status $status"

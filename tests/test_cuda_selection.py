@@ -45,7 +45,7 @@ def test_cupy_runs_the_generic_loop_without_numba_cuda(fresh, monkeypatch):
 def test_running_numpy_arrays_imports_neither_cupy_nor_numba_cuda():
     code = (
         "import sys, numpy as np, xrnn\n"
-        "layer = xrnn.LSTM(3, 4, seed=0)\n"
+        'layer = xrnn.LSTM(3, 4, xp="numpy", seed=0)\n'
         "y, _, cache = layer.forward(np.ones((5, 2, 3), np.float32), lengths=[5, 2])\n"
         "layer.backward(cache, y)\n"
         "gpu = ('cupy', 'numba.cuda', 'numba_cuda', 'xrnn._backends.cuda')\n"

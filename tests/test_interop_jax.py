@@ -131,6 +131,19 @@ def test_jit_of_apply_equals_eager(kind):
         assert_close(got, expected, xp=jnp, dtype="float64")
 
 
+def test_a_layer_made_again_with_the_same_configuration_reuses_the_compiled_apply():
+    from xrnn._backends.jax.apply import _compiled
+
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((T, N, IN)))
+    sizes = []
+    for seed in range(3):  # each layer has its own parameters and its own dropout generator
+        layer = xrnn.GRU(IN, 7, xp="jax", dtype="float64", seed=seed)
+        y, _ = layer.apply(layer.params, x)
+        assert_close(y, layer.forward(x)[0], xp=jnp, dtype="float64")
+        sizes.append(_compiled._cache_size())
+    assert sizes[1] == sizes[2] == sizes[0]
+
+
 def test_jit_clips_traced_lengths_to_the_sequence():
     layer, params, x, _, _ = _case("gru", 1, True)
     x = jnp.asarray(x)

@@ -115,6 +115,15 @@ def test_an_input_changed_in_place_before_backward_is_refused():
         y.sum().backward()
 
 
+def test_a_gradient_of_the_gradient_is_refused_rather_than_wrong():
+    layer, x, _, _ = _case("rnn_tanh", 1, False)
+    params = {k: _leaf(v) for k, v in layer.params.items()}
+    x_t = _leaf(x)
+    y, _ = layer.apply(params, x_t)
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.autograd.grad((y**2).sum(), x_t, create_graph=True)
+
+
 def test_y_changed_in_place_before_backward_is_refused():
     layer, x, _, _ = _case("rnn_tanh", 1, False)
     params = {k: _leaf(v) for k, v in layer.params.items()}

@@ -69,6 +69,13 @@ def test_dropout_outside_zero_to_one_is_a_value_error_naming_it(kind, dropout):
         make_layer(kind, 3, 4, num_layers=2, dropout=dropout, xp="numpy")
 
 
+@pytest.mark.parametrize("option", ["bias", "batch_first", "bidirectional"])
+@pytest.mark.parametrize("value", ["False", "no", 0, None])
+def test_a_flag_that_is_not_a_bool_is_a_type_error_naming_it(kind, option, value):
+    with pytest.raises(TypeError, match=f"{option} must be True or False, got {value!r}"):
+        make_layer(kind, 3, 4, xp="numpy", **{option: value})
+
+
 @pytest.mark.parametrize("proj_size", [-1, 4, 5, 2.0, True])
 def test_proj_size_negative_or_not_below_hidden_size_is_a_value_error(proj_size):
     with pytest.raises(ValueError, match="proj_size must be"):

@@ -200,6 +200,25 @@ def test_mse_with_a_mask_is_the_mean_over_the_positions_kept(xp, dtype):
     assert_close(grad, expected, xp=xp, dtype=dtype)
 
 
+def test_mse_ignores_whatever_a_masked_position_holds(xp, dtype):
+    rng = np.random.default_rng(0)
+    y, t = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
+    keep = np.arange(4)[:, None] < np.array([4, 1, 2])[None, :]
+    padded = np.where(keep[..., None], t, np.nan)  # NaN padding of regression targets
+    loss, grad = xrnn.mse(asarray(xp, y, dtype), asarray(xp, padded, dtype), xp.asarray(keep))
+    expected, expected_grad = xrnn.mse(asarray(xp, y, dtype), asarray(xp, t, dtype), xp.asarray(keep))
+    assert_scalar_close(loss, expected, dtype)
+    assert_close(grad, to_numpy(expected_grad), xp=xp, dtype=dtype)
+
+
+def test_cross_entropy_accepts_any_padding_target_where_the_mask_leaves_it_out():
+    logits, keep = np.zeros((3, 4)), np.array([True, True, False])
+    loss, grad = xrnn.softmax_cross_entropy(logits, np.array([1, 2, -1]), keep)
+    assert np.isclose(loss, np.log(4)) and not grad[2].any()
+    with pytest.raises(ValueError, match=r"targets must lie in 0..3"):
+        xrnn.softmax_cross_entropy(logits, np.array([1, -1, 2]), keep)
+
+
 def test_mse_refuses_a_mask_of_other_leading_axes():
     with pytest.raises(
         ValueError, match=r"mask must have shape \(4, 3\) like the leading axes of prediction"

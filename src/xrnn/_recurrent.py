@@ -22,7 +22,7 @@ from ._layer_cache import LayerCache, guard
 from ._layer_modes import Modes, check_options
 from ._state_dict import StateDict
 from ._typing import Array
-from ._validation import check_dtypes, check_int, check_shape, lengths_list
+from ._validation import check_bool, check_dtypes, check_int, check_shape, lengths_list
 from ._validation import check_finite as _check_finite
 from .cells import Cell
 
@@ -57,10 +57,10 @@ class Recurrent(StateDict, Modes, Functional):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
-        self.bias = bool(bias)
-        self.batch_first = bool(batch_first)
+        for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
+            check_bool(name, flag)
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
         self.dropout = float(dropout)
-        self.bidirectional = bool(bidirectional)
         self.proj_size = int(proj_size)
         self.training = True
         self.xp = resolve_namespace(xp)

@@ -41,6 +41,20 @@ def check_shape(name: str, a: Any, expected: Sequence[int | None], meaning: str)
         raise ValueError(f"{name} must have shape {want} {meaning}, got shape {shape}")
 
 
+def check_bool(name: str, value: Any) -> None:
+    """Check that ``value`` is True or False (a string such as ``"False"`` is refused).
+
+    Parameters
+    ----------
+    name : str
+        Argument name for the message.
+    value : object
+        The value to check; Python and NumPy bools pass.
+    """
+    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def check_int(name: str, value: Any, *, least: int = 1) -> None:
     """Check that ``value`` is an integer (not a bool) of at least ``least``.
 

@@ -34,7 +34,7 @@ from array_api_compat import device as device_of
 
 from ._backend import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from ._typing import Array
-from ._validation import check_dtypes, check_int, check_shape
+from ._validation import check_bool, check_dtypes, check_int, check_shape
 from .cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH, Cell
 
 __all__ = ["CellCache", "GRUCell", "LSTMCell", "RNNCell"]
@@ -84,8 +84,7 @@ class _StepCell:
     ) -> None:
         check_int("input_size", input_size)
         check_int("hidden_size", hidden_size)
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be True or False, got {bias!r}")
+        check_bool("bias", bias)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.xp = resolve_namespace(xp)
         self.dtype = resolve_dtype(dtype, self.xp)

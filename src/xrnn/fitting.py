@@ -30,7 +30,7 @@ from array_api_compat import device as device_of
 
 from ._backend import host_rng, namespace
 from ._typing import Array
-from ._validation import check_int, lengths_list
+from ._validation import check_int, check_shape, lengths_list
 from .losses import mse, softmax_cross_entropy
 from .model import SequenceModel
 from .optim import clip_grad_norm
@@ -285,8 +285,10 @@ class _Data:
     def of(cls, model: SequenceModel, loss: Any, x: Array, y: Array, lengths: Any, suffix: str) -> _Data:
         xp = namespace(**{f"x{suffix}": x, f"y{suffix}": y})
         layout = "(N, T, input_size)" if model.batch_first else "(T, N, input_size)"
-        if len(x.shape) != 3:
-            raise ValueError(f"x{suffix} must have 3 dimensions {layout}, got shape {tuple(x.shape)}")
+        check_shape(f"x{suffix}", x, (None, None, model.rnn.input_size), layout)
+        if x.dtype != model.dtype:  # checked before any update, for the validation data too
+            want = xp.empty((0,), dtype=model.dtype).dtype  # a dtype, printed as x.dtype is
+            raise TypeError(f"x{suffix} must have the model's dtype {want}, got {x.dtype}")
         x_axis = 0 if model.batch_first else 1
         n, steps = int(x.shape[x_axis]), int(x.shape[1 - x_axis])
         every = model.head_mode == "every"

@@ -115,16 +115,14 @@ def softmax_cross_entropy(
         )
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    kept = None if ignore_index is None else targets != ignore_index  # (...)
-    outside = (targets < 0) | (targets >= n_classes)
-    if kept is not None:
-        outside = outside & kept
+    weights = _weights(mask, targets.shape, like=logits, xp=xp)  # (...)
+    if ignore_index is not None:
+        weights = weights * xp.astype(targets != ignore_index, logits.dtype)
+    # a position left out (by the mask or ignore_index) may hold any padding value
+    outside = ((targets < 0) | (targets >= n_classes)) & (weights != 0)
     if on_host(targets) and bool(xp.any(outside)):  # elsewhere: no wait for the device, a NaN
         also = "" if ignore_index is None else f" or ignore_index={ignore_index}"
         raise ValueError(f"targets must lie in 0..{n_classes - 1} (C={n_classes} classes){also}")
-    weights = _weights(mask, targets.shape, like=logits, xp=xp)  # (...)
-    if kept is not None:
-        weights = weights * xp.astype(kept, logits.dtype)
 
     shifted = logits - xp.max(logits, axis=-1, keepdims=True)  # (..., C)
     exp = xp.exp(shifted)
@@ -189,6 +187,8 @@ def mse(prediction: Array, target: Array, mask: Array | None = None) -> tuple[Ar
     weights = xp.reshape(weights, (*weights.shape, *(1,) * (len(prediction.shape) - ndim)))
     tiny = xp.asarray(1e-30, dtype=prediction.dtype, device=device_of(prediction))
     count = xp.maximum(xp.sum(weights) * per_position, tiny)
+    # a position left out reaches nothing, whatever it holds (NaN padding of targets included)
+    diff = xp.where(weights != 0, diff, xp.zeros_like(diff))
     return xp.sum(weights * diff * diff) / count, weights * diff * (2.0 / count)
 
 

@@ -69,17 +69,22 @@ def apply_jax(
     return _compiled(_Config(layer, checkpoint), params, x, state, lens)
 
 
+#: A layer's attributes that are not its configuration (apply reads neither).
+_STATE = ("params", "generator")
+
+
 class _Config:
     """A layer's configuration and ``checkpoint``: the static argument of :func:`_compiled`.
 
-    Equal for two layers whose every attribute but the parameters is equal (type, cell,
-    sizes, directions, layout, and any option a layer class adds), so that a layer made
-    again with the same configuration reuses the compiled program.
+    Equal for two layers whose every attribute but the parameters and the dropout masks'
+    generator is equal (type, cell, sizes, directions, layout, and any option a layer class
+    adds), so that a layer made again with the same configuration reuses the compiled
+    program. The program keeps the first such layer alive (one per configuration).
     """
 
     def __init__(self, layer: Recurrent, checkpoint: int | str | None) -> None:
         self.layer, self.checkpoint = layer, checkpoint
-        options = sorted((k, v) for k, v in vars(layer).items() if k != "params")
+        options = sorted((k, v) for k, v in vars(layer).items() if k not in _STATE)
         self.key = (type(layer), layer._cell, checkpoint, tuple((k, _hashable(v)) for k, v in options))
 
     def __hash__(self) -> int:

@@ -141,6 +141,12 @@ class _LayerFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, dy: Array | None, *dstate: Array | None) -> tuple[Any, ...]:  # noqa: D102
         _ = ctx.saved_tensors  # raises if an input was changed in place since forward
+        if torch.is_grad_enabled():  # create_graph=True: the cache holds no graph to go on with
+            raise RuntimeError(
+                "xrnn's layer.apply has first derivatives only: its backward runs on the cache of "
+                "the forward pass, outside autograd, so a gradient of the gradient "
+                "(create_graph=True, torch.autograd.functional.hessian) would be wrong"
+            )
         spec, layer = ctx.spec, ctx.spec.layer
         if all(d is None for d in dstate):
             ds: Any = None
