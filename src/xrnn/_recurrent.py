@@ -121,6 +121,7 @@ class Recurrent(StateDict, Modes, Functional):
         options = "".join(
             f", {name}={value}"
             for name, value, default in (
+                ("nonlinearity", repr(getattr(self, "nonlinearity", "tanh")), "'tanh'"),
                 ("bias", self.bias, True),
                 ("dropout", self.dropout, 0.0),
                 ("proj_size", self.proj_size, 0),

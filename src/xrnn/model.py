@@ -234,7 +234,7 @@ class SequenceModel(ModelBase):
         ----------
         x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
             Input sequences, in the model's namespace and dtype.
-        state : array (L*D, N, H), or tuple (h, c) for the LSTM, optional
+        state : array (L*D, N, H), or tuple (h, c) for the LSTM (h of size P with proj_size=P), optional
             Initial recurrent state; zeros if omitted.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence, each in 1..T; steps past it are padding.
@@ -245,7 +245,7 @@ class SequenceModel(ModelBase):
             Outputs at every step (``head="every"``; past a sequence's length the head
             reads zeros, so ``z`` is its bias there: mask those steps in the loss), or
             on each sequence's final state (``head="last"``).
-        state : array (L*D, N, H), or tuple (h, c)
+        state : array (L*D, N, H), or tuple (h, c) (h of size P with proj_size=P)
             Each sequence's recurrent state at its last valid step.
         cache : ModelCache
             Input to :meth:`backward`.
@@ -279,7 +279,7 @@ class SequenceModel(ModelBase):
             Exactly the keys and shapes of :attr:`params`, in the namespace of ``x``.
         x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
             Input sequences.
-        state : array (L*D, N, H), or tuple (h, c) for the LSTM, optional
+        state : array (L*D, N, H), or tuple (h, c) for the LSTM (h of size P with proj_size=P), optional
             Initial recurrent state; zeros if omitted.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps per sequence; past its length a sequence's output is the head's bias.
@@ -288,7 +288,7 @@ class SequenceModel(ModelBase):
         -------
         z : array, shape like :meth:`forward`'s
             Outputs at every step (``head="every"``) or on each final state (``"last"``).
-        state : array (L*D, N, H), or tuple (h, c)
+        state : array (L*D, N, H), or tuple (h, c) (h of size P with proj_size=P)
             Recurrent state after each sequence's last valid step.
         """
         shapes = self.param_shapes()
