@@ -126,6 +126,17 @@ def test_cuda_kernels_equal_the_generic_loop_from_the_final_state_alone(kind, dt
     _assert_same(fast, _run(layer, x, None, LENGTHS, GENERIC, monkeypatch), dtype)
 
 
+def test_cuda_kernels_equal_the_generic_loop_from_a_given_initial_state(kind, dtype, ops, monkeypatch):
+    # h0 (and c0) enter the first step's kernel, and their gradients come back from it
+    layer = _layer(kind, dtype, bidirectional=True)
+    x, dy = _inputs(dtype, extreme=False)
+    rng = np.random.default_rng(5)
+    parts = tuple(_array(rng.standard_normal((2, N, H)), dtype) for _ in range(2 if kind == "lstm" else 1))
+    state = parts if kind == "lstm" else parts[0]
+    fast = _run(layer, x, dy, LENGTHS, ops, monkeypatch, state=state)
+    _assert_same(fast, _run(layer, x, dy, LENGTHS, GENERIC, monkeypatch, state=state), dtype)
+
+
 def test_cuda_kernels_equal_the_generic_loop_in_checkpoint_segments(kind, ops, monkeypatch):
     # segments of 2 steps: a sequence may have no step at all inside a segment (length 0)
     layer = _layer(kind, "float64")

@@ -234,7 +234,7 @@ BAD = {
     "mode": (lambda: xrnn.SequenceModel("gru", 2, 3, 4).train("no"), TypeError,
              "mode must be True or False, got 'no'"),
     "dz_of_head_last": (lambda: _backward_last(np.zeros((5, 3, 4))), ValueError,
-                        r"dy must have shape \(3, 4\) like forward's y"),
+                        r"dz must have shape \(3, 4\) like forward's z"),
 }  # fmt: skip
 
 

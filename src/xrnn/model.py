@@ -319,6 +319,11 @@ class SequenceModel(ModelBase):
         """
         if not isinstance(cache, ModelCache):
             raise TypeError(f"cache must be the ModelCache returned by forward, got {type(cache).__name__}")
+        if isinstance(cache.head, DenseCache) and hasattr(dz, "shape"):  # named dz, not the head's dy
+            expected = (*cache.head.h.shape[:-1], self.head.out_features)
+            if tuple(dz.shape) != expected:
+                got = tuple(dz.shape)
+                raise ValueError(f"dz must have shape {expected} like forward's z, got shape {got}")
         dh, head_grads = self.head.backward(cache.head, dz)
         if self.head_mode == "last":
             dx, _, rnn_grads = self.rnn.backward(cache.rnn, None, self._dstate(dh))
