@@ -22,7 +22,7 @@ from ..._typing import Array, State
 from ..._validation import check_shape
 from ...cells import Cell
 from .launch import Launcher
-from .layout import LAYOUTS, Layout, Steps, buffers
+from .layout import LAYOUTS, CudaSteps, Layout, buffers
 
 __all__ = ["CudaOps"]
 
@@ -132,7 +132,7 @@ class CudaOps(Ops):
                 step(t, *args)
         kept = y[:, None, ...] if kept is None else kept
         state = (y[-1, ...],) if layout.c_slot is None else (y[-1, ...], kept[-1, layout.c_slot, ...])
-        return y, state, Steps(layout, y, kept, c0 if layout.c_slot is not None else h0)
+        return y, state, CudaSteps(layout, y, kept, c0 if layout.c_slot is not None else h0)
 
     def backward(
         self,

@@ -112,7 +112,7 @@ class NumbaOps(Ops):
         gx, w_hh_t = contiguous(gx), contiguous(w_hh_t)
         state0 = tuple(contiguous(s) for s in state0)
         y = RECYCLER.empty((t_steps, n, h_size), dtype)
-        kept = RECYCLER.empty((t_steps, k.kept, n, hidden), dtype)
+        kept = RECYCLER.empty((t_steps, k.layout.kept, n, hidden), dtype)
         gh = np.empty((n, width), dtype)
         lengths = int64_lengths(lengths)
         if w_hr is not None:
@@ -130,8 +130,8 @@ class NumbaOps(Ops):
             k.sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         else:
             _forward_by_step(k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
-        state = (y[-1],) if k.c_slot is None else (y[-1], kept[-1, k.c_slot])
-        return y, state, SequenceSteps(k, y, kept, state0[-1])
+        state = (y[-1],) if k.layout.c_slot is None else (y[-1], kept[-1, k.layout.c_slot])
+        return y, state, SequenceSteps(k.layout, y, kept, state0[-1])
 
     def backward(
         self,
@@ -161,16 +161,16 @@ class NumbaOps(Ops):
         dy = np.empty((0, n, h_size), dtype) if dy is None else contiguous(dy)
         w_hh = contiguous(w_hh)
         d = tuple(np.array(a, dtype=dtype, order="C") for a in dstate)  # copies: the loops write them
-        dg = RECYCLER.empty((k.grads, t_steps, n, width), dtype)
+        dg = RECYCLER.empty((k.layout.grads, t_steps, n, width), dtype)
         lengths = int64_lengths(lengths)
         if w_hr is not None:
             check_shape("W_hr", w_hr, (h_size, hidden), fits)
             w_hr = contiguous(w_hr)
         if self.compiled:
             y, kept, first = buffers(k, steps)
-            if k.c_slot is None:  # the LSTM's backward reads no y
+            if k.layout.c_slot is None:  # the LSTM's backward reads no y
                 check_shape("steps (h)", y, (t_steps, n, hidden), fits)
-            check_shape("steps (kept)", kept, (t_steps, k.kept, n, hidden), fits)
+            check_shape("steps (kept)", kept, (t_steps, k.layout.kept, n, hidden), fits)
             if w_hr is not None:
                 d = k.projected_sequence_backward(  # type: ignore[misc]
                     gemm_address(dtype), lengths, dy, d, kept, first, w_hh, w_hr, dg
@@ -179,7 +179,7 @@ class NumbaOps(Ops):
                 d = k.sequence_backward(gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg)
         else:
             d = _backward_by_step(k, steps, lengths, dy, d, w_hh, dg, w_hr)
-        return dg[0], (dg[1] if k.grads > 1 else None), d
+        return dg[0], (dg[1] if k.layout.grads > 1 else None), d
 
 
 def _given(w_hr: Array | None) -> dict[str, Array]:
@@ -202,7 +202,7 @@ def _forward_by_step(
         else:
             k.step(gx[t], gh, b_x, b_h, state, projection[1], kept[t])
             np.matmul(projection[1], projection[0], out=y[t])
-        new = (y[t],) if k.c_slot is None else (y[t], kept[t, k.c_slot])
+        new = (y[t],) if k.layout.c_slot is None else (y[t], kept[t, k.layout.c_slot])
         for before, after in zip(state, new):
             carry(t, lengths, before, after)  # rows past their length keep their state
         state = new

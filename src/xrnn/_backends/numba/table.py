@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..._typing import Array
-from ...cells import GRUStep, LSTMStep
+from ..layout import LAYOUTS, Layout, Steps
 from . import kernels, loops
 from .buffers import RECYCLER
 from .buffers import contiguous as _c
@@ -31,13 +31,9 @@ class CellKernels:
 
     Attributes
     ----------
-    kept : int
-        ``K``, the ``(N, H)`` arrays a step keeps beside ``h`` in ``kept[t]``.
-    c_slot : int or None
-        Where ``kept[t]`` holds the second state (the LSTM's ``c``); None for cells whose
-        state is ``h`` alone.
-    grads : int
-        Gate-gradient arrays backward writes: 2 when ``dgh`` differs from ``dgx`` (GRU).
+    layout : Layout
+        How its steps keep their caches in ``y`` and ``kept`` (shared with the CUDA
+        kernels: :mod:`xrnn._backends.layout`).
     sequence : callable
         The compiled forward loop, ``(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y,
         kept, gh) -> None``.
@@ -51,9 +47,6 @@ class CellKernels:
         One backward step's kernel, ``(dstate, cache_t, dg_t) -> direct``: writes
         ``dg_t (grads, N, G*H)`` and returns the gradients of the previous state by paths
         other than ``W_hh`` (as ``Cell.step_backward`` does).
-    record : callable
-        ``(y, kept, first, t) -> cache_t``, the cell's own step cache of step ``t``;
-        ``first`` is the state before step 0 that the caches refer to.
     projected_sequence : callable or None
         The compiled forward loop with a projection ``W_hr (P, H)`` (the LSTM's
         ``proj_size``), ``(gemm, lengths, gx, w_hh_t, b_x, state0, w_hr_t, y, kept, gh,
@@ -62,14 +55,11 @@ class CellKernels:
         Its backward, ``(gemm, lengths, dy, d, kept, first, w_hh, w_hr, dg) -> dstate0``.
     """
 
-    kept: int
-    c_slot: int | None
-    grads: int
+    layout: Layout
     sequence: Callable[..., None]
     sequence_backward: Callable[..., tuple[Array, ...]]
     step: Callable[..., None]
     step_backward: Callable[..., tuple[Array | None, ...]]
-    record: Callable[[Array, Array, Array, int], Any]
     projected_sequence: Callable[..., None] | None = None
     projected_sequence_backward: Callable[..., tuple[Array, ...]] | None = None
 
@@ -94,7 +84,8 @@ def _rnn(relu: bool) -> CellKernels:
         backward(_c(dstate[0]), _c(h), dg_t[0])
         return (None,)
 
-    return CellKernels(0, None, 1, sequence, sequence_backward, step, step_backward, lambda y, k, f, t: y[t])
+    layout = LAYOUTS["rnn_relu" if relu else "rnn_tanh"]
+    return CellKernels(layout, sequence, sequence_backward, step, step_backward)
 
 
 def _lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):
@@ -129,10 +120,6 @@ def _lstm_projected_sequence_backward(gemm, lengths, dy, d, kept, first, w_hh, w
     )
 
 
-def _lstm_record(y, kept, first, t):
-    return LSTMStep(*kept[t, :5], first if t == 0 else kept[t - 1, 5])
-
-
 def _gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):
     loops.gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, kept, gh)
 
@@ -152,54 +139,28 @@ def _gru_step_backward(dstate, cache, dg_t):
     return (direct,)
 
 
-def _gru_record(y, kept, first, t):
-    return GRUStep(*kept[t], first if t == 0 else y[t - 1])
-
-
 #: The cells the backend has kernels for, by name; any other cell runs the generic loop.
 KERNELS: dict[str, CellKernels] = {
     "rnn_tanh": _rnn(relu=False),
     "rnn_relu": _rnn(relu=True),
     "lstm": CellKernels(
-        6,
-        5,
-        1,
+        LAYOUTS["lstm"],
         _lstm_sequence,
         _lstm_sequence_backward,
         _lstm_step,
         _lstm_step_backward,
-        _lstm_record,
         _lstm_projected_sequence,
         _lstm_projected_sequence_backward,
     ),
-    "gru": CellKernels(
-        4, None, 2, _gru_sequence, _gru_sequence_backward, _gru_step, _gru_step_backward, _gru_record
-    ),
+    "gru": CellKernels(LAYOUTS["gru"], _gru_sequence, _gru_sequence_backward, _gru_step, _gru_step_backward),
 }
 
 
-class SequenceSteps(Sequence[Any]):
-    """The step caches of a Numba forward loop: the cell's own caches, made on access.
+class SequenceSteps(Steps):
+    """The step caches of a Numba forward loop (see :class:`~xrnn._backends.layout.Steps`).
 
-    ``steps[t]`` is what the cell's step ``t`` returns as its cache (``h`` for the RNN, an
-    :class:`~xrnn.cells.LSTMStep` or :class:`~xrnn.cells.GRUStep` of views; rows past a
-    sequence's length hold what the loop carried there, which no backward reads), so any
-    backward takes it; the compiled backward reads the buffers ``y (T, N, H)``,
-    ``kept (T, K, N, H)`` and ``first`` (the state before step 0 that the caches refer
-    to: ``c0`` or ``h0``) directly.
+    ``first`` is the state before step 0 that the caches refer to: ``c0`` or ``h0``.
     """
-
-    def __init__(self, kernels: CellKernels, y: Array, kept: Array, first: Array) -> None:
-        self.kernels, self.y, self.kept, self.first = kernels, y, kept, first
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[t] for t in range(*index.indices(len(self)))]
-        t = range(len(self))[index]
-        return self.kernels.record(self.y, self.kept, self.first, t)
 
 
 def buffers(kernels: CellKernels, steps: Sequence[Any]) -> tuple[Array, Array, Array]:
@@ -209,16 +170,17 @@ def buffers(kernels: CellKernels, steps: Sequence[Any]) -> tuple[Array, Array, A
     classic API's) are copied into buffers of that layout: the state before step ``t``
     (the last field of its cache) goes to ``kept[t - 1, c_slot]`` or to ``y[t - 1]``.
     """
-    if isinstance(steps, SequenceSteps) and steps.kernels is kernels:
+    layout = kernels.layout
+    if isinstance(steps, SequenceSteps) and steps.layout is layout:
         return steps.y, steps.kept, steps.first
-    if kernels.kept == 0:  # the RNN: a step's cache is its h
+    if layout.kept == 0:  # the RNN: a step's cache is its h
         first = _c(steps[0])
         return np.stack([_c(h) for h in steps]), np.empty((len(steps), 0, *first.shape), first.dtype), first
     t_steps, first = len(steps), _c(steps[0][-1])
     n, hidden = first.shape
-    kept = RECYCLER.empty((t_steps, kernels.kept, n, hidden), first.dtype)
+    kept = RECYCLER.empty((t_steps, layout.kept, n, hidden), first.dtype)
     # with the second state in kept, backward reads no y: a view of kept stands in for its shape
-    c_slot = kernels.c_slot
+    c_slot = layout.c_slot
     y = kept[:, 0] if c_slot is not None else RECYCLER.empty((t_steps, n, hidden), first.dtype)
     for t, step in enumerate(steps):
         kept[t, : len(step) - 1] = step[:-1]
