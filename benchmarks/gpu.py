@@ -8,7 +8,7 @@ medians printed as a table headed by the GPU's name::
     python benchmarks/gpu.py --json out.json    # ... and the results as JSON
     python benchmarks/gpu.py --dry              # anywhere: NumPy and torch on the CPU, tiny shapes
 
-Methods: ``xrnn`` (CuPy on :class:`xrnn._backends.cuda.CudaOps`: per step one cuBLAS matmul
+Methods: ``xrnn`` (CuPy on :class:`xrnn.backends.cuda.CudaOps`: per step one cuBLAS matmul
 and one fused kernel), ``generic`` (the same layer with ``XRNN_CUDA=0``: the generic loop, a
 dozen CuPy kernels per step), ``cudnn`` (``torch.nn.LSTM/GRU`` on the same GPU). It also
 measures what one step costs at the smallest shape (``N = H = 1``, so nothing but launches):

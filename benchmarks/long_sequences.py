@@ -46,7 +46,7 @@ def child(t_steps: int, checkpoint: str) -> None:
     _, _, cache = layer.forward(small, checkpoint=option)
     layer.backward(cache, np.ones((16, N, H), np.float32))
     del cache
-    xrnn._backends.numba.release()
+    xrnn.backends.numba.release()
     x = rng.standard_normal((t_steps, N, IN)).astype(np.float32)
     dy = rng.standard_normal((t_steps, N, H)).astype(np.float32)
     before = rss_kib()

@@ -58,7 +58,7 @@ import torch  # noqa: E402
 
 import xrnn  # noqa: E402
 from xrnn import classic  # noqa: E402
-from xrnn._engine.ops import ops_for  # noqa: E402
+from xrnn.backends import ops_for  # noqa: E402
 
 torch.set_num_threads(THREADS)
 
@@ -206,8 +206,8 @@ def xrnn_matmuls(case: Case, rng: np.random.Generator) -> tuple[list, list]:
     """The matmuls of xrnn's forward and backward for ``case``, with xrnn's shapes and layouts.
 
     Forward, per layer and direction: the hoisted ``X @ W_ih^T`` and T recurrent
-    ``h @ W_hh^T`` (``W_hh^T`` a row-major copy, as in ``xrnn._engine.scan``). Backward: T
-    ``dz @ W_hh``, then ``dG^T X``, ``dG^T H_prev`` (split at step 0 as in ``xrnn._engine.scan``) and
+    ``h @ W_hh^T`` (``W_hh^T`` a row-major copy, as in ``xrnn.engine.scan``). Backward: T
+    ``dz @ W_hh``, then ``dG^T X``, ``dG^T H_prev`` (split at step 0 as in ``xrnn.engine.scan``) and
     ``dG @ W_ih``. They are timed writing into outputs allocated once (``_with_outputs``).
     """
     dt, n, h, t = case.dtype, case.N, case.H, case.T

@@ -60,7 +60,7 @@ def xp(request: Any) -> Any:
     name = request.param
     if not AVAILABLE.get(name, False):
         pytest.skip(f"backend {name} is not installed")
-    from xrnn._backend import resolve_namespace
+    from xrnn._util.namespaces import resolve_namespace
 
     return resolve_namespace(name)
 

@@ -57,7 +57,7 @@ def assert_close(
 
 def backend_name(xp: Any) -> str:
     """The ``XRNN_BACKEND`` name of namespace ``xp``."""
-    from xrnn._backend import BACKENDS
+    from xrnn._util.namespaces import BACKENDS
 
     return {module: name for name, module in BACKENDS.items()}[xp.__name__]
 

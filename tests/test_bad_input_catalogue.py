@@ -418,7 +418,7 @@ def test_layer_api_rejects_bad_input_with_a_message_naming_the_argument(case):
 
 
 def test_uninstalled_backend_is_a_clear_error(monkeypatch):
-    from xrnn import _backend
+    from xrnn._util import namespaces as _backend
 
     monkeypatch.setitem(_backend.BACKENDS, "cupy", "xrnn_tests_no_such_module")
     with pytest.raises(ValueError, match=r"backend 'cupy' is not installed"):
@@ -718,7 +718,7 @@ if hasattr(os, "geteuid") and os.geteuid() != 0:  # root writes in a read-only f
 
 @pytest.mark.parametrize("case", list(CLI_CASES))
 def test_the_command_rejects_bad_options_with_a_message(case, capsys, tmp_path, monkeypatch):
-    from xrnn import cli
+    from xrnn.cli import command as cli
 
     argv, status, message = CLI_CASES[case]
     monkeypatch.chdir(tmp_path)

@@ -385,7 +385,7 @@ def test_saving_over_a_checkpoint_keeps_its_permission_bits_from_the_first_byte(
         modes_while_writing.append(stat.S_IMODE(os.fstat(file.fileno()).st_mode))
         savez(file, **arrays)
 
-    monkeypatch.setattr(xrnn.io.np, "savez", recording_savez)
+    monkeypatch.setattr(xrnn.io.checkpoint.np, "savez", recording_savez)
     save_checkpoint(good, xrnn.SequenceModel("rnn", 2, 3, 1, xp="numpy", seed=0))
     assert modes_while_writing == [mode]  # the temporary file is never more open than the target
     assert stat.S_IMODE(good.stat().st_mode) == mode

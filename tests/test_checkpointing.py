@@ -119,7 +119,7 @@ def test_need_cache_must_be_a_bool():
 def _kept_bytes(layer, x, **options) -> int:
     """Bytes that forward's cache holds beyond its input and its output ``y``."""
     if _has_numba():
-        xrnn._backends.numba.release()
+        xrnn.backends.numba.release()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -133,7 +133,7 @@ def _kept_bytes(layer, x, **options) -> int:
 
 def _has_numba() -> bool:
     try:
-        import xrnn._backends.numba  # noqa: F401
+        import xrnn.backends.numba  # noqa: F401
     except ImportError:
         return False
     return True

@@ -15,8 +15,9 @@ from array_api_compat import array_namespace
 
 import xrnn
 from helpers import backend_name
-from xrnn import cli
-from xrnn.cli import main
+from xrnn.cli import command as cli
+from xrnn.cli import gradflow
+from xrnn.cli.command import main
 
 ROOT = pathlib.Path(__file__).parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -207,7 +208,7 @@ def test_gradflow_says_so_when_no_gradient_reaches_the_first_step(tmp_path, caps
         measured.append(model.cell)
         return np.concatenate([np.zeros(1), g[1:]]) if model.cell == "rnn" else g
 
-    monkeypatch.setattr(cli, "gradient_by_step", first_step_zero_for_the_rnn)
+    monkeypatch.setattr(gradflow, "gradient_by_step", first_step_zero_for_the_rnn)
     status, out, err = run(capsys, "gradflow", *TINY, "--seq-len", "6", "--out", str(tmp_path))
     assert status == 0, err
     assert measured == ["rnn", "lstm", "gru"]
@@ -227,7 +228,7 @@ def test_gradflow_measures_in_float64_a_gradient_that_float32_loses():
     model.set_params(params)
     x = np.full((50, 4, 2), 0.5, np.float32)
     assert float(xrnn.gradient_by_step(model, x)[0]) == 0.0  # float32 underflows
-    flow = cli._gradient_flow(model, x)
+    flow = gradflow.gradient_flow(model, x)
     assert len(flow) == 50 and all(isinstance(g, float) for g in flow)
     assert 1e-66 < flow[0] / flow[-1] < 1e-62  # 0.05**49 = 1.8e-64, times tanh's slopes
 
@@ -244,7 +245,7 @@ FLOW_RATIOS = {
 @pytest.mark.parametrize("case", list(FLOW_RATIOS))
 def test_gradflow_prints_every_ratio_without_dividing_by_zero(case):
     norms, ratio, shown = FLOW_RATIOS[case]
-    assert cli._flow_ratio(norms) == (ratio if ratio is None else pytest.approx(ratio), shown)
+    assert gradflow.flow_ratio(norms) == (ratio if ratio is None else pytest.approx(ratio), shown)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +258,7 @@ def test_gradflow_prints_every_ratio_without_dividing_by_zero(case):
     ],
 )
 def test_gradflow_compares_the_lstm_with_the_rnn_in_every_case(lstm, rnn, line):
-    assert line in cli._compare_flows(lstm, rnn)
+    assert line in gradflow.compare_flows(lstm, rnn)
 
 
 def test_the_text_demo_plots_its_loss_in_the_unit_it_prints(tmp_path, capsys, monkeypatch):

@@ -12,23 +12,23 @@ import types
 
 import pytest
 
-from xrnn import _backends
-from xrnn._engine import ops as ops_module
-from xrnn._engine.ops import Ops, ops_for
+from xrnn.backends import registry
+from xrnn.backends.registry import ops_for
+from xrnn.engine.ops import Ops
 
 
 @pytest.fixture
 def fresh(monkeypatch):
     """``ops_for`` without its caches, and a stand-in CuPy namespace (only its name matters)."""
-    monkeypatch.setattr(ops_module, "_ops", ops_module._ops.__wrapped__)
-    monkeypatch.setattr(_backends, "cuda_ops", _backends.cuda_ops.__wrapped__)
+    monkeypatch.setattr(registry, "_ops", registry._ops.__wrapped__)
+    monkeypatch.setattr(registry, "cuda_ops", registry.cuda_ops.__wrapped__)
     monkeypatch.delenv("XRNN_CUDA", raising=False)
     return types.ModuleType("cupy")
 
 
 def test_ops_for_gives_the_cuda_kernels_to_cupy_floats_only(fresh, monkeypatch):
     pytest.importorskip("numba.cuda")
-    from xrnn._backends.cuda import CudaOps
+    from xrnn.backends.cuda import CudaOps
 
     assert isinstance(ops_for(fresh, "float32"), CudaOps)
     assert isinstance(ops_for(fresh, "float64"), CudaOps)
@@ -48,7 +48,7 @@ def test_running_numpy_arrays_imports_neither_cupy_nor_numba_cuda():
         'layer = xrnn.LSTM(3, 4, xp="numpy", seed=0)\n'
         "y, _, cache = layer.forward(np.ones((5, 2, 3), np.float32), lengths=[5, 2])\n"
         "layer.backward(cache, y)\n"
-        "gpu = ('cupy', 'numba.cuda', 'numba_cuda', 'xrnn._backends.cuda')\n"
+        "gpu = ('cupy', 'numba.cuda', 'numba_cuda', 'xrnn.backends.cuda')\n"
         "loaded = [m for m in gpu if m in sys.modules]\n"
         "assert not loaded, loaded\n"
     )
@@ -62,7 +62,7 @@ def test_cuda_ops_refuse_host_arrays_outside_the_simulator():
     import numpy as np
     from array_api_compat import numpy as npx
 
-    from xrnn._backends.cuda import CudaOps
+    from xrnn.backends.cuda import CudaOps
     from xrnn.cells import GRU_CELL
 
     gx, w_hh_t, h0 = np.zeros((2, 1, 3)), np.zeros((1, 3)), np.zeros((1, 1))
@@ -74,7 +74,7 @@ def test_cuda_ops_have_the_signatures_of_the_base():
     # a keyword the seam gains must reach CudaOps too (which sends what it has no kernel for to super())
     import inspect
 
-    from xrnn._backends.cuda import CudaOps
+    from xrnn.backends.cuda import CudaOps
 
     public = [name for name, _ in inspect.getmembers(Ops, inspect.isfunction) if not name.startswith("_")]
     assert {"forward", "backward", "project"} <= set(public)

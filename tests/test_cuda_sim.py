@@ -1,4 +1,4 @@
-"""The CUDA kernels (:mod:`xrnn._backends.cuda`) equal the generic loop, on every cell, dtype and case.
+"""The CUDA kernels (:mod:`xrnn.backends.cuda`) equal the generic loop, on every cell, dtype and case.
 
 Two ways to run this module, and ``ci/test.sh`` and ``ci/gpu.sh`` each take one:
 
@@ -11,7 +11,7 @@ Two ways to run this module, and ``ci/test.sh`` and ``ci/gpu.sh`` each take one:
 
 Anywhere else the module is skipped as a whole (the main test run has neither). Every
 comparison runs one layer twice on the same inputs, once on :class:`CudaOps` and once on
-the generic :class:`~xrnn._engine.ops.Ops`, with pre-activations up to ``|z| = 1e4``.
+the generic :class:`~xrnn.engine.ops.Ops`, with pre-activations up to ``|z| = 1e4``.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ else:
 import xrnn  # noqa: E402
 from helpers import assert_close, make_layer, to_numpy  # noqa: E402
 from xrnn import classic  # noqa: E402
-from xrnn._backends.cuda import CudaOps  # noqa: E402
-from xrnn._engine import scan as scan_module  # noqa: E402
-from xrnn._engine.ops import Ops  # noqa: E402
-from xrnn._engine.scan import Weights, scan  # noqa: E402
+from xrnn.backends import registry  # noqa: E402
+from xrnn.backends.cuda import CudaOps  # noqa: E402
 from xrnn.cells import CELLS, GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH  # noqa: E402
+from xrnn.engine.ops import Ops  # noqa: E402
+from xrnn.engine.scan import Weights, scan  # noqa: E402
 
 GENERIC = Ops(XP)
 T, N, IN, H = 5, 3, 2, 5
@@ -65,7 +65,7 @@ def ops(request):
 
 
 def _use(monkeypatch, ops: Ops) -> None:
-    monkeypatch.setattr(scan_module, "ops_for", lambda xp, dtype: ops)
+    monkeypatch.setattr(registry, "ops_for", lambda xp, dtype: ops)
 
 
 def _array(a: np.ndarray, dtype: str):
@@ -231,7 +231,7 @@ def test_cuda_ops_refuse_weights_that_do_not_fit_before_launching(cell, ops, mon
             XP.ones(b_hh, dtype=XP.float32),
         )
         with pytest.raises(ValueError, match=r"must have shape"):
-            scan(cell, x, state, weights, xp=XP)
+            scan(cell, x, state, weights, ops=ops, xp=XP)
 
 
 def test_cuda_ops_leave_other_cells_and_dtypes_to_the_generic_loop(ops):
@@ -253,6 +253,6 @@ def test_cuda_ops_take_a_block_size_within_cuda_limits():
 
 
 def test_every_cell_has_cuda_kernels():
-    from xrnn._backends.cuda.layout import LAYOUTS
+    from xrnn.backends.cuda.layout import LAYOUTS
 
     assert set(LAYOUTS) == set(CELLS)

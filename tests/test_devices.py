@@ -12,7 +12,7 @@ from array_api_compat import device as device_of
 
 import xrnn
 from helpers import LAYER_KINDS, make_layer, to_numpy
-from xrnn._backend import on_host, to_host
+from xrnn._util.namespaces import on_host, to_host
 
 strict = pytest.importorskip("array_api_strict")
 try:

@@ -249,7 +249,7 @@ def test_train_takes_the_gradient_of_a_batch_from_a_function(monkeypatch):
 
     def halved(model, task, batch):  # the gradient of half the loss
         calls.append(batch[0].shape[1])
-        loss, grads = xrnn.training.local_gradient(model, task, batch)
+        loss, grads = xrnn.training.loop.local_gradient(model, task, batch)
         return loss / 2, {k: g / 2 for k, g in grads.items()}
 
     ours = xrnn.SequenceModel("gru", 2, 3, 1, dtype="float64", seed=0, xp="numpy")

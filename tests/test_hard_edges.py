@@ -188,7 +188,7 @@ def test_torch_inference_mode_and_a_changed_bidirectional_y_are_fine():
 def test_sampling_gives_a_logit_of_minus_infinity_no_weight():
     from array_api_compat import numpy as npx
 
-    from xrnn.sampling import _weights
+    from xrnn.training.sampling import _weights
 
     logits = np.array([0.5, -np.inf, 0.2, 0.5], np.float32)
     for temperature in (1.0, 1e-30, 1e-300):

@@ -87,7 +87,7 @@ def test_jax_grad_of_apply_is_the_layers_backward(kind, num_layers, bidirectiona
 
 
 def test_jax_grad_runs_xrnns_backward_not_a_trace_of_the_loop(monkeypatch):
-    from xrnn._backends.jax import JaxOps
+    from xrnn.backends.jax import JaxOps
 
     layer, params, x, _, _ = _case("gru", 1, False)
     calls = []
@@ -132,7 +132,7 @@ def test_jit_of_apply_equals_eager(kind):
 
 
 def test_a_layer_made_again_with_the_same_configuration_reuses_the_compiled_apply():
-    from xrnn._backends.jax.apply import _compiled
+    from xrnn.nn.apply_jax import _compiled
 
     x = jnp.asarray(np.random.default_rng(0).standard_normal((T, N, IN)))
     sizes = []

@@ -10,7 +10,7 @@ import pytest
 from array_api_compat import array_namespace
 
 import xrnn
-import xrnn.io
+import xrnn.io.checkpoint
 from helpers import to_numpy
 from xrnn import CheckpointError, load_checkpoint, save_checkpoint
 
@@ -131,7 +131,7 @@ def test_a_crash_mid_write_leaves_the_previous_file_intact_and_no_temporary_file
         file.write(b"PK\x03\x04 half a zip")
         raise OSError("disk full")
 
-    monkeypatch.setattr(xrnn.io.np, "savez", crash)
+    monkeypatch.setattr(xrnn.io.checkpoint.np, "savez", crash)
     other, _ = trained(cell="lstm", steps=3)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, other)
@@ -144,7 +144,7 @@ def test_an_interrupt_mid_write_also_leaves_no_temporary_file(tmp_path, monkeypa
     def interrupt(file, **arrays):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(xrnn.io.np, "savez", interrupt)
+    monkeypatch.setattr(xrnn.io.checkpoint.np, "savez", interrupt)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "m.npz", trained()[0])
     assert list(tmp_path.iterdir()) == []
@@ -356,7 +356,7 @@ ANY_MODEL = {
 
 
 def _config(model):
-    return model.config if isinstance(model, xrnn.SequenceModel) else xrnn.io.config_of(model)
+    return model.config if isinstance(model, xrnn.SequenceModel) else xrnn.io.checkpoint.config_of(model)
 
 
 @pytest.mark.parametrize("case", list(ANY_MODEL))
@@ -429,7 +429,9 @@ def test_a_malformed_layer_checkpoint_is_refused_before_anything_is_built(tmp_pa
     edit, pattern = LAYER_FILES[case]
     rewrite(path, edit)
     built = []
-    monkeypatch.setattr(xrnn.io, "CLASSES", {k: _spy(v, built) for k, v in xrnn.io.CLASSES.items()})
+    monkeypatch.setattr(
+        xrnn.io.checkpoint, "CLASSES", {k: _spy(v, built) for k, v in xrnn.io.checkpoint.CLASSES.items()}
+    )
     with pytest.raises(CheckpointError, match=pattern):
         load_checkpoint(path)
     assert built in ([], ["RNN"]) and (case == "nonlinearity") == (built == ["RNN"])

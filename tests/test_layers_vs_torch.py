@@ -16,8 +16,8 @@ import pytest
 
 from conftest import AVAILABLE, BACKENDS
 from helpers import asarray, assert_close, layer_class, to_numpy, torch_class
-from xrnn._backend import resolve_namespace
-from xrnn._engine.ops import ops_for
+from xrnn._util.namespaces import resolve_namespace
+from xrnn.backends import ops_for
 
 torch = pytest.importorskip("torch")
 

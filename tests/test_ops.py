@@ -1,4 +1,4 @@
-"""Every backend's :class:`~xrnn._engine.ops.Ops` equals the generic one on the same inputs.
+"""Every backend's :class:`~xrnn.engine.ops.Ops` equals the generic one on the same inputs.
 
 Each comparison runs the same layer twice on the same arrays, once with the generic loop and
 once with an :class:`Ops` of :data:`IMPLEMENTATIONS` (the list that every new backend joins), on
@@ -23,14 +23,15 @@ import xrnn
 from conftest import BACKENDS
 from helpers import assert_close, make_layer, to_numpy
 from xrnn import classic
-from xrnn._engine import scan as scan_module
-from xrnn._engine.ops import Ops, ops_for
-from xrnn._engine.scan import Weights, scan
+from xrnn.backends import registry
+from xrnn.backends.registry import ops_for
 from xrnn.cells import CELLS, GRU_CELL, LSTM_CELL, RNN_TANH
+from xrnn.engine.ops import Ops
+from xrnn.engine.scan import Weights, scan
 
 try:
-    from xrnn._backends import numba as numba_backend
-    from xrnn._backends.numba import buffers, kernels, loops, table
+    from xrnn.backends import numba as numba_backend
+    from xrnn.backends.numba import buffers, kernels, loops, table
 except ImportError:  # numba is not installed: the JAX Ops is still tested
     numba_backend = None
 
@@ -47,7 +48,7 @@ def _implementations() -> dict[str, Ops]:
     if "jax" in BACKENDS:  # installed, and not narrowed away by XRNN_BACKEND
         import jax.numpy as jnp
 
-        from xrnn._backends.jax import JaxOps
+        from xrnn.backends.jax import JaxOps
 
         found["jax-scan"] = JaxOps(jnp)
     return found
@@ -76,7 +77,7 @@ def _on(ops: Ops, *arrays):
 
 def _use(monkeypatch, ops: Ops) -> None:
     """Run every scan of the test on ``ops``."""
-    monkeypatch.setattr(scan_module, "ops_for", lambda xp, dtype: ops)
+    monkeypatch.setattr(registry, "ops_for", lambda xp, dtype: ops)
 
 
 T, N, IN, H = 6, 5, 3, 7
@@ -269,7 +270,7 @@ def test_ops_for_gives_numba_to_numpy_floats_only(monkeypatch):
 
 def test_ops_for_gives_jax_arrays_the_scan():
     jnp = pytest.importorskip("jax.numpy")
-    from xrnn._backends.jax import JaxOps
+    from xrnn.backends.jax import JaxOps
 
     for dtype in (jnp.float32, jnp.float64):
         assert isinstance(ops_for(jnp, jnp.zeros(1, dtype).dtype), JaxOps)
@@ -297,16 +298,15 @@ def test_numba_ops_leave_cells_without_kernels_to_the_generic_loop():
 
 @needs_numba
 def test_the_engine_runs_without_numba(monkeypatch):
-    from xrnn import _backends
-    from xrnn._engine import ops as ops_module
+    import xrnn.backends
 
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
-    for name in [m for m in sys.modules if m.startswith("xrnn._backends.numba")]:
+    for name in [m for m in sys.modules if m.startswith("xrnn.backends.numba")]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.delattr(_backends, "numba")
-    assert _backends.numba_ops.__wrapped__(npx) is None
-    monkeypatch.setattr(ops_module, "_ops", ops_module._ops.__wrapped__)
-    monkeypatch.setattr(_backends, "numba_ops", _backends.numba_ops.__wrapped__)
+    monkeypatch.delattr(xrnn.backends, "numba")
+    assert registry.numba_ops.__wrapped__(npx) is None
+    monkeypatch.setattr(registry, "_ops", registry._ops.__wrapped__)
+    monkeypatch.setattr(registry, "numba_ops", registry.numba_ops.__wrapped__)
     assert type(ops_for(npx, np.zeros(1, np.float32).dtype)) is Ops
     layer = xrnn.GRU(IN, H, seed=0, xp="numpy")
     x, dy = _inputs("float32", extreme=False)
@@ -317,7 +317,7 @@ def test_the_engine_runs_without_numba(monkeypatch):
 
 @needs_numba
 def test_kernels_compile_without_a_disk_cache_where_none_can_be_written(monkeypatch):
-    from xrnn._backends.numba import compile as compile_module
+    from xrnn.backends.numba import compile as compile_module
 
     real = compile_module.numba.njit
 
@@ -441,7 +441,7 @@ def test_every_ops_refuses_weights_that_do_not_fit_before_running(cell, ops, mon
         w_ih, w_hh, b_hh = _on(ops, *(a.astype(np.float32) for a in (np.ones((gates, IN)), w_hh, b_hh)))
         weights = Weights(w_ih, w_hh, None, b_hh)
         with pytest.raises(ValueError, match=r"must have shape"):
-            scan(cell, x, state, weights, xp=ops.xp)
+            scan(cell, x, state, weights, ops=ops, xp=ops.xp)
 
 
 @needs_numba

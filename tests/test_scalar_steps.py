@@ -85,7 +85,7 @@ ARITY = {"rnn_tanh": (2, 2), "rnn_relu": (2, 2), "lstm": (9, 8), "gru": (7, 6)}
 def test_compiled_scalar_steps_keep_float32_arithmetic_in_float32(name):
     # the kernels pass one = dtype(1): no literal may turn float32 arithmetic into float64
     numba = pytest.importorskip("numba")
-    from xrnn._backends.numba.activations import sigmoid, tanh
+    from xrnn.backends.numba.activations import sigmoid, tanh
 
     assert set(ARITY) == set(CELLS)
     for function, arity in zip(SCALAR_STEPS[name](sigmoid, tanh), ARITY[name]):

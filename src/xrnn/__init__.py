@@ -18,19 +18,19 @@ and a dense head), :func:`fit` on arrays (and :func:`train` on tasks), :func:`so
 :func:`load_checkpoint`), the data of :mod:`xrnn.data`, and ``python -m xrnn``.
 """
 
-from ._backend import BACKENDS, default_namespace, get_backend, use_backend
-from .cell_layers import GRUCell, LSTMCell, RNNCell
-from .fitting import History, fit
-from .io import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from .layers import GRU, LSTM, RNN
-from .losses import mse, softmax, softmax_cross_entropy
-from .model import SequenceModel
-from .optim import SGD, Adam, clip_grad_norm
-from .output import Dense
-from .sampling import sample
-from .tasks import AddingTask, ReberTask, TextTask
-from .tbptt import truncated_bptt
-from .training import gradient_by_step, train
+from ._util.namespaces import BACKENDS, default_namespace, get_backend, use_backend
+from .data import AddingTask, ReberTask, TextTask
+from .io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
+from .nn.dense import Dense
+from .nn.layers import GRU, LSTM, RNN
+from .nn.model import SequenceModel
+from .training.fitting import History, fit
+from .training.loop import gradient_by_step, train
+from .training.losses import mse, softmax, softmax_cross_entropy
+from .training.optim import SGD, Adam, clip_grad_norm
+from .training.sampling import sample
+from .training.tbptt import truncated_bptt
 
 __all__ = [
     "BACKENDS",

@@ -11,7 +11,7 @@ cell           module                 gates (torch's order)
 
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
-compile into the fused kernels of :mod:`xrnn._backends`.
+compile into the fused kernels of :mod:`xrnn.backends`.
 """
 
 from collections.abc import Callable

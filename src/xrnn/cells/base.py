@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .._typing import Array, State
+from .._util.typing import Array, State
 
 __all__ = ["Cell", "ScalarStep"]
 
@@ -15,8 +15,8 @@ class ScalarStep(NamedTuple):
     """A cell's step for one element ``(b, j)`` of the ``(N, H)`` step, for compiled kernels.
 
     Plain Python functions of scalars, with no import of a compiler: Numba compiles them
-    for the CPU (:mod:`xrnn._backends.numba`) and numba-cuda as CUDA device functions
-    (:mod:`xrnn._backends.cuda`). Each cell module builds its pair from the activation
+    for the CPU (:mod:`xrnn.backends.numba`) and numba-cuda as CUDA device functions
+    (:mod:`xrnn.backends.cuda`). Each cell module builds its pair from the activation
     primitives of a target, ``scalar_step(sigmoid, tanh)``, so the primitives may differ
     per target and the cell's maths may not. The first argument of both is ``one``, 1 in
     the dtype of the arrays (a literal ``1.0`` would turn float32 arithmetic into float64);
@@ -40,8 +40,8 @@ class Cell:
     """The pointwise maths of one recurrent cell, forward and backward.
 
     A cell knows nothing of buffers, devices or loops: the engine
-    (:mod:`xrnn._engine`) runs it over a sequence, and a backend may run its own
-    compiled form of the same equations (:mod:`xrnn._backends`).
+    (:mod:`xrnn.engine`) runs it over a sequence, and a backend may run its own
+    compiled form of the same equations (:mod:`xrnn.backends`).
 
     Attributes
     ----------

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from .._activations import sigmoid
-from .._typing import Array
+from .._util.activations import sigmoid
+from .._util.typing import Array
 from .base import Cell, ScalarStep
 
 __all__ = ["GRU_CELL", "GRUStep", "scalar_step"]

@@ -17,7 +17,7 @@ Backward, from the cached post-activation values only (no matmul recomputed)::
 With a projection (``proj_size = P > 0``, Sak et al. 2014, as ``torch.nn.LSTM``), the
 state carries ``h = (o * tanh(c)) @ W_hr^T`` of shape ``(N, P)`` and ``c`` stays
 ``(N, H)``. The projection is a matmul, so it belongs to the loop
-(:class:`~xrnn._engine.ops.Ops`), around this pointwise step: the step still returns
+(:class:`~xrnn.engine.ops.Ops`), around this pointwise step: the step still returns
 ``o * tanh(c)`` (:func:`output` reads it back from the cache) and backward receives
 ``dh @ W_hr`` in place of ``dh``.
 """
@@ -28,8 +28,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from .._activations import sigmoid
-from .._typing import Array
+from .._util.activations import sigmoid
+from .._util.typing import Array
 from .base import Cell, ScalarStep
 
 __all__ = ["LSTM_CELL", "LSTMStep", "scalar_step"]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .._typing import Array
+from .._util.typing import Array
 from .base import Cell, ScalarStep
 
 __all__ = ["RNN_RELU", "RNN_TANH", "relu_scalar_step", "tanh_scalar_step"]

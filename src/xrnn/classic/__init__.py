@@ -21,7 +21,7 @@ state (the output layer is not back-propagated), and return gradients summed ove
 the batch. ``da`` may cover fewer steps than the forward pass: it is then the gradient
 of a loss on the first ``da.shape[2]`` steps.
 
-Everything here is an adapter over the engine (:mod:`xrnn._engine` with the cells of
+Everything here is an adapter over the engine (:mod:`xrnn.engine` with the cells of
 :mod:`xrnn.cells`): transposes of layout and a regrouping of the
 per-gate blocks, not a second implementation of the maths.
 """

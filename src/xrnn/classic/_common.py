@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from .. import _activations
-from .._backend import namespace
-from .._engine.scan import Weights
-from .._typing import Array
-from .._validation import check_dtypes, check_finite, check_keys, check_shape
+from .._util import activations as _activations
+from .._util.namespaces import namespace
+from .._util.typing import Array
+from .._util.validation import check_dtypes, check_finite, check_keys, check_shape
+from ..engine.scan import Weights
 
 __all__ = ["sigmoid", "softmax"]
 
@@ -49,7 +49,7 @@ def softmax(x: Array) -> Array:
     check_dtypes(xp, x=x)
     if x.ndim < 1:
         raise ValueError(f"x must have at least 1 dimension, got shape {tuple(x.shape)}")
-    return _activations.softmax(x, axis=0, xp=xp)
+    return _activations.stable_softmax(x, axis=0, xp=xp)
 
 
 def sigmoid(x: Array) -> Array:
@@ -90,9 +90,9 @@ def _seq(a: Array, xp: ModuleType) -> Array:
 def _output(a: Array, w: Array, b: Array, xp: ModuleType) -> Array:
     """``softmax(W a + b)`` for ``a (n_a, m)`` or stacked ``(n_a, m, T)``."""
     if a.ndim == 2:
-        return _activations.softmax(w @ a + b, axis=0, xp=xp)
+        return _activations.stable_softmax(w @ a + b, axis=0, xp=xp)
     scores = _seq(a, xp) @ _t(w, xp) + _t(b, xp)  # (T, m, n_y)
-    return _seq(_activations.softmax(scores, axis=2, xp=xp), xp)
+    return _seq(_activations.stable_softmax(scores, axis=2, xp=xp), xp)
 
 
 def _check_inputs(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .._engine.scan import ScanCache, scan, scan_backward
-from .._typing import Array
+from .._util.typing import Array
+from ..backends import registry
 from ..cells import LSTM_CELL, LSTMStep
+from ..engine.scan import ScanCache, scan, scan_backward
 from ._common import (
     Params,
     _check_caches,
@@ -64,6 +65,7 @@ def lstm_cell_forward(
         _t(xt, xp)[None, ...],
         (_t(a_prev, xp), _t(c_prev, xp)),
         _lstm_weights(parameters, n_a, xp),
+        ops=registry.ops_for(xp, xt.dtype),
         xp=xp,
     )
     s = sc.steps[0]
@@ -114,7 +116,12 @@ def lstm_forward(
     xp, _, n_a, _ = _check_inputs(x, {"a0": a0}, parameters, "lstm", check_finite)
     h0 = _t(a0, xp)
     y_seq, (_, c_last), sc = scan(
-        LSTM_CELL, _seq(x, xp), (h0, xp.zeros_like(h0)), _lstm_weights(parameters, n_a, xp), xp=xp
+        LSTM_CELL,
+        _seq(x, xp),
+        (h0, xp.zeros_like(h0)),
+        _lstm_weights(parameters, n_a, xp),
+        ops=registry.ops_for(xp, x.dtype),
+        xp=xp,
     )
     steps = sc.steps
     a = _seq(y_seq, xp)  # (n_a, m, T_x)
@@ -143,7 +150,9 @@ def _lstm_backward(
     weights = _lstm_weights(cells[0][9], n_a, xp)
     cache = ScanCache(x, _t(cells[0][2], xp), y, steps, None, None, False, weights)
     dstate = None if dc_next is None else (None, _t(dc_next, xp))
-    dx, (dh0, dc0), g = scan_backward(LSTM_CELL, cache, _seq(da, xp), dstate, xp=xp)
+    dx, (dh0, dc0), g = scan_backward(
+        LSTM_CELL, cache, _seq(da, xp), dstate, ops=registry.ops_for(xp, cache.x.dtype), xp=xp
+    )
     return dx, dh0, dc0, _lstm_grads(g, n_a, xp)
 
 

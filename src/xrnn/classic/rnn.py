@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .._engine.scan import ScanCache, Weights, scan, scan_backward
-from .._typing import Array
+from .._util.typing import Array
+from ..backends import registry
 from ..cells import RNN_TANH
+from ..engine.scan import ScanCache, Weights, scan, scan_backward
 from ._common import (
     Params,
     _bias,
@@ -52,7 +53,14 @@ def rnn_cell_forward(
         ``(a_next, a_prev, xt, parameters)``.
     """
     xp, _, _, _ = _check_inputs(xt, {"a_prev": a_prev}, parameters, "rnn_cell", check_finite)
-    y, _, _ = scan(RNN_TANH, _t(xt, xp)[None, ...], (_t(a_prev, xp),), _rnn_weights(parameters, xp), xp=xp)
+    y, _, _ = scan(
+        RNN_TANH,
+        _t(xt, xp)[None, ...],
+        (_t(a_prev, xp),),
+        _rnn_weights(parameters, xp),
+        ops=registry.ops_for(xp, xt.dtype),
+        xp=xp,
+    )
     a_next = _t(y[0, ...], xp)
     yt_pred = _output(a_next, parameters["Wya"], parameters["by"], xp)
     return a_next, yt_pred, (a_next, a_prev, xt, parameters)
@@ -96,7 +104,14 @@ def rnn_forward(
     ((5, 4, 7), (2, 4, 7), 7)
     """
     xp, _, _, _ = _check_inputs(x, {"a0": a0}, parameters, "rnn", check_finite)
-    y, _, _ = scan(RNN_TANH, _seq(x, xp), (_t(a0, xp),), _rnn_weights(parameters, xp), xp=xp)
+    y, _, _ = scan(
+        RNN_TANH,
+        _seq(x, xp),
+        (_t(a0, xp),),
+        _rnn_weights(parameters, xp),
+        ops=registry.ops_for(xp, x.dtype),
+        xp=xp,
+    )
     a = _seq(y, xp)  # (n_a, m, T_x)
     y_pred = _output(a, parameters["Wya"], parameters["by"], xp)
     caches = [
@@ -113,7 +128,9 @@ def _rnn_backward(cells: list[Any], da: Array, xp: ModuleType) -> tuple[Array, A
     cache = ScanCache(
         x, _t(cells[0][1], xp), xp.stack(a_next), a_next, None, None, False, _rnn_weights(parameters, xp)
     )
-    dx, (dh0,), g = scan_backward(RNN_TANH, cache, _seq(da, xp), None, xp=xp)
+    dx, (dh0,), g = scan_backward(
+        RNN_TANH, cache, _seq(da, xp), None, ops=registry.ops_for(xp, cache.x.dtype), xp=xp
+    )
     return dx, dh0, g
 
 

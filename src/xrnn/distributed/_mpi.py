@@ -19,9 +19,8 @@ from typing import Any, TypeVar
 from array_api_compat import device as device_of
 from array_api_compat import is_cupy_array, is_numpy_array
 
-from .._atomic_write import to_host
-from .._backend import convert
-from .._typing import Array
+from .._util.namespaces import convert, to_host
+from .._util.typing import Array
 
 T = TypeVar("T")
 

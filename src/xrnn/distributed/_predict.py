@@ -14,10 +14,9 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .._atomic_write import to_host
-from .._backend import convert
-from .._typing import Array
-from ..model import SequenceModel
+from .._util.namespaces import convert, to_host
+from .._util.typing import Array
+from ..nn.model import SequenceModel
 
 __all__ = ["predict"]
 

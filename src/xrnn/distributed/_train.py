@@ -16,15 +16,14 @@ from typing import Any
 
 from array_api_compat import is_array_api_obj
 
-from .._atomic_write import to_host
-from .._backend import convert, host_rng
-from .._typing import Array
-from .._validation import check_int
-from ..io import load_checkpoint, save_checkpoint
-from ..model import SequenceModel
-from ..optim import Optimizer
-from ..training import local_gradient
-from ..training import train as train_locally
+from .._util.namespaces import convert, host_rng, to_host
+from .._util.typing import Array
+from .._util.validation import check_int
+from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..nn.model import SequenceModel
+from ..training.loop import local_gradient
+from ..training.loop import train as train_locally
+from ..training.optim import Optimizer
 from . import _mpi
 from ._predict import _dtype_name
 

@@ -1,0 +1,106 @@
+"""The registry: which :class:`~xrnn.engine.ops.Ops` runs the sequences of a namespace and dtype.
+
+:func:`ops_for` is the one place that chooses; it reads the switches (``XRNN_NUMBA=0``,
+``XRNN_CUDA=0``) and keeps one object per choice. A backend package is imported only when
+a namespace it serves is in use.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from types import ModuleType
+from typing import Any
+
+from array_api_compat import is_cupy_namespace, is_jax_namespace, is_numpy_namespace
+
+from ..engine.ops import Ops
+
+__all__ = ["cuda_ops", "numba_ops", "ops_for"]
+
+
+@functools.cache
+def numba_ops(xp: ModuleType) -> Ops | None:
+    """Numba's :class:`Ops` for NumPy namespace ``xp``, or None when numba is not installed.
+
+    Parameters
+    ----------
+    xp : module
+        A NumPy namespace.
+
+    Returns
+    -------
+    Ops or None
+        One object, made once.
+    """
+    try:
+        from .numba import NumbaOps
+    except ImportError:
+        return None
+    return NumbaOps(xp)
+
+
+@functools.cache
+def cuda_ops(xp: ModuleType) -> Ops | None:
+    """The CUDA :class:`Ops` for CuPy namespace ``xp``, or None when numba-cuda is not installed.
+
+    Parameters
+    ----------
+    xp : module
+        A CuPy namespace.
+
+    Returns
+    -------
+    Ops or None
+        One object, made once.
+    """
+    try:
+        import numba.cuda  # noqa: F401  (numba-cuda: imported only once CuPy arrays are in use)
+    except ImportError:
+        return None
+    from .cuda import CudaOps
+
+    return CudaOps(xp)
+
+
+def ops_for(xp: ModuleType, dtype: Any) -> Ops:
+    """The :class:`Ops` that runs sequences of namespace ``xp`` and ``dtype``.
+
+    NumPy arrays of float32 or float64 get Numba's compiled loops
+    (:mod:`xrnn.backends.numba`) when numba is installed and the environment variable
+    ``XRNN_NUMBA`` is not ``0``; CuPy arrays of float32 or float64 get the fused CUDA
+    kernels (:mod:`xrnn.backends.cuda`) when numba-cuda is installed and ``XRNN_CUDA`` is
+    not ``0``; JAX arrays get one ``lax.scan`` per sequence (:mod:`xrnn.backends.jax`);
+    everything else gets the generic :class:`Ops`. Either way the results are the same
+    (tests/test_ops.py, tests/test_cuda_sim.py).
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace.
+    dtype : dtype
+        Dtype of the arrays.
+
+    Returns
+    -------
+    Ops
+        One object per choice, made once.
+    """
+    if is_numpy_namespace(xp) and os.environ.get("XRNN_NUMBA") != "0":
+        return _ops(xp, str(dtype), "numba")
+    if is_cupy_namespace(xp) and os.environ.get("XRNN_CUDA") != "0":
+        return _ops(xp, str(dtype), "cuda")
+    return _ops(xp, str(dtype), None)
+
+
+@functools.cache
+def _ops(xp: ModuleType, dtype: str, backend: str | None) -> Ops:
+    if backend is not None and dtype in ("float32", "float64"):
+        fast = numba_ops(xp) if backend == "numba" else cuda_ops(xp)
+        if fast is not None:
+            return fast
+    if is_jax_namespace(xp):
+        from .jax import JaxOps
+
+        return JaxOps(xp)
+    return Ops(xp)

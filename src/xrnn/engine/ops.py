@@ -1,0 +1,237 @@
+"""The backend seam: an :class:`Ops` runs one direction of one layer over a whole sequence.
+
+:class:`Ops` itself is the generic implementation, the Python time loop (the architecture
+page of the documentation, "The time loop") over a cell's ``step`` and ``step_backward``,
+in the Array API alone (no output arguments, no buffers, nothing written into an array).
+A backend subclasses it in its own package (:mod:`xrnn.backends`) and replaces whole
+methods: Numba's compiled loop, CUDA kernels or a ``lax.scan``. It may keep its own
+buffers and step-cache layout, as long as its ``steps`` are read by its own ``backward``
+and index like a list of the cell's step caches, so that any backward takes any forward's
+steps. Where a backend cannot run a case (another dtype, a cell it has no kernels for) it
+calls the generic method with ``super()``.
+
+The engine never chooses among them: :func:`xrnn.backends.ops_for` does, from the
+namespace and the dtype, and the caller hands the result to :func:`~xrnn.engine.scan.scan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
+
+from array_api_compat import device
+
+from .._util.typing import Array, State
+from ..cells import Cell
+
+__all__ = ["Ops", "length_mask"]
+
+
+class Ops:
+    """Generic whole-sequence loops over a cell, for one array namespace.
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of every array this object is given.
+
+    Notes
+    -----
+    Shapes: ``T`` steps, ``N`` sequences, ``H`` hidden units, ``G`` gates, ``I`` inputs.
+    ``lengths`` is an integer array ``(N,)`` of valid steps per sequence, or None when
+    every sequence has ``T``; a row past its length carries its state (forward) and its
+    gradient (backward) through unchanged, and its gate gradients are zero.
+
+    Projection (the LSTM's ``proj_size = P``): :meth:`forward` and :meth:`backward` take a
+    keyword-only ``w_hr`` of shape ``(P, H)``, given only when the layer has one (the
+    engine never passes ``w_hr=None`` explicitly, so an ``Ops`` without projections needs
+    no change). Then the state's ``h`` and ``y`` are ``(N, P)`` and ``(T, N, P)``:
+    forward runs the cell's step as usual and carries ``h = h_cell @ w_hr^T`` (``h_cell``
+    the step's own output, ``cell.output(cache_t)``), so ``W_hh`` is ``(G*H, P)``; backward
+    gives the cell's step ``dh @ w_hr`` (``(N, H)``) in place of ``dh``, and returns
+    ``dstate0`` with ``dh0`` of shape ``(N, P)``. The step caches stay the cell's own (the
+    projection keeps nothing: the engine computes ``dW_hr`` after the loop, from
+    ``cell.output`` of the steps and the gate gradients). That is all a backend must do
+    to support ``proj_size``: one more matmul per step each way.
+    """
+
+    name = "generic"
+
+    def __init__(self, xp: ModuleType) -> None:
+        self.xp = xp
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.xp.__name__})"
+
+    def project(self, x_flat: Array, w_ih: Array) -> Array:
+        """The hoisted input projection ``x_flat @ w_ih^T``, one matmul for all steps.
+
+        Parameters
+        ----------
+        x_flat : array, shape (T*N, I)
+            Every step's input, time-major.
+        w_ih : array, shape (G*H, I)
+            Input-to-hidden weights.
+
+        Returns
+        -------
+        array, shape (T*N, G*H)
+            Pre-activations from the input, without bias.
+        """
+        return x_flat @ self.xp.matrix_transpose(w_ih)
+
+    def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
+        """Consecutive segments of a sequence, joined along time as they come.
+
+        Parameters
+        ----------
+        parts : iterable of arrays, each (T_j, ...)
+            The segments, in time order, or last first with ``backwards``; an iterator
+            is consumed one segment at a time (a backend need not hold them all).
+        length : int
+            The sum of the ``T_j``.
+        backwards : bool, default False
+            The segments come last first.
+
+        Returns
+        -------
+        array, shape (length, ...)
+            The whole sequence.
+        """
+        got = list(parts)
+        if backwards:
+            got.reverse()
+        return got[0] if len(got) == 1 else self.xp.concat(got, axis=0)
+
+    def forward(
+        self,
+        cell: Cell,
+        gx: Array,
+        w_hh_t: Array,
+        biases: tuple[Array | None, Array | None],
+        state0: State,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+    ) -> tuple[Array, State, Sequence[Any]]:
+        """Run ``cell`` forward over all ``T`` steps.
+
+        Parameters
+        ----------
+        cell : Cell
+            The cell.
+        gx : array, shape (T, N, G*H)
+            Input pre-activations without bias (from :meth:`project`).
+        w_hh_t : array, shape (H, G*H), or (P, G*H) with ``w_hr``
+            ``W_hh`` transposed (a row-major copy).
+        biases : tuple (b_x, b_h) of arrays (G*H,) or None
+            Biases added to ``gx`` and to ``h @ W_hh^T`` (already folded for ``cell.fold_bias``).
+        state0 : tuple of arrays, each (N, H)
+            Initial state, ``h`` first (``(N, P)`` with ``w_hr``).
+        lengths : integer array, shape (N,), or None
+            Valid steps per sequence.
+        w_hr : array, shape (P, H), optional
+            Projection weights (see the class Notes); keyword-only, given only when used.
+
+        Returns
+        -------
+        y : array, shape (T, N, H), or (T, N, P) with ``w_hr``
+            ``h`` after each step; past a sequence's length, whatever the loop carried there
+            (the caller zeroes those rows).
+        state : tuple of arrays, each (N, H)
+            Each sequence's state after its last valid step.
+        steps : sequence of T step caches
+            ``steps[t]`` is the cache ``cell.step`` returns at step ``t``.
+        """
+        xp = self.xp
+        b_x, b_h = biases
+        if b_x is not None:
+            gx = gx + b_x  # hoisted: one pass for all steps
+        mask = None if lengths is None else length_mask(lengths, gx.shape[0], xp=xp)
+        w_hr_t = None if w_hr is None else xp.matrix_transpose(w_hr)  # (H, P)
+        state, outputs, steps = tuple(state0), [], []
+        for t in range(gx.shape[0]):
+            gh = state[0] @ w_hh_t  # (N, GH)
+            if b_h is not None:
+                gh = gh + b_h
+            new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
+            if w_hr_t is not None:
+                new = (new[0] @ w_hr_t, *new[1:])  # (N, P)
+            if mask is not None:
+                new = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(new, state))
+            outputs.append(new[0])
+            steps.append(cache_t)
+            state = new
+        return xp.stack(outputs), state, steps  # y (T, N, H)
+
+    def backward(
+        self,
+        cell: Cell,
+        steps: Sequence[Any],
+        dy: Array | None,
+        dstate: State,
+        w_hh: Array,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+    ) -> tuple[Array, Array | None, State]:
+        """Backpropagate ``cell`` through all ``T`` steps, last to first.
+
+        Parameters
+        ----------
+        cell : Cell
+            The cell that ran forward.
+        steps : sequence of T step caches
+            From :meth:`forward` (of this or any other ``Ops``).
+        dy : array, shape (T, N, H), or (T, N, P) with ``w_hr``, or None
+            Gradient with respect to each step's ``h``, zero past each length (None: zero).
+        dstate : tuple of arrays, each (N, H)
+            Gradient with respect to the final state (``dh`` ``(N, P)`` with ``w_hr``).
+        w_hh : array, shape (G*H, H), or (G*H, P) with ``w_hr``
+            Hidden-to-hidden weights.
+        lengths : integer array, shape (N,), or None
+            Valid steps per sequence.
+        w_hr : array, shape (P, H), optional
+            Projection weights (see the class Notes); keyword-only, given only when used.
+
+        Returns
+        -------
+        dgx : array, shape (T, N, G*H)
+            Gradients of the input pre-activations.
+        dgh : array, shape (T, N, G*H), or None
+            Gradients of the recurrent pre-activations; None when equal to ``dgx``.
+        dstate0 : tuple of arrays, each (N, H)
+            Gradient with respect to the initial state.
+        """
+        xp = self.xp
+        d = tuple(dstate)
+        t_steps = len(steps)
+        mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
+        # what the cell's step sees is (N, H) for every state, the projected h included
+        zeros = xp.zeros(
+            (d[0].shape[0], w_hh.shape[0] // cell.n_gates), dtype=d[0].dtype, device=device(d[0])
+        )
+        dgxs, dghs = [], []
+        for t in range(t_steps - 1, -1, -1):
+            ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
+            ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
+            if mask is not None:
+                ds_cell = tuple(xp.where(mask[t, ...], a, zeros) for a in ds_cell)
+            dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp)
+            dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
+            if direct[0] is not None:
+                dh_prev = dh_prev + direct[0]
+            d = (dh_prev, *direct[1:])
+            if mask is not None:
+                d = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(d, ds))
+            dgxs.append(dgx)
+            if dgh is not None:
+                dghs.append(dgh)
+        return xp.stack(dgxs[::-1]), (xp.stack(dghs[::-1]) if dghs else None), d  # (T, N, GH)
+
+
+def length_mask(lengths: Array, t_steps: int, *, xp: ModuleType) -> Array:
+    """``mask[t, n, 0]`` is True where step ``t`` is inside sequence ``n``: shape ``(T, N, 1)``."""
+    steps = xp.arange(t_steps, dtype=lengths.dtype, device=device(lengths))
+    return (steps[:, None] < lengths[None, :])[:, :, None]

@@ -1,0 +1,275 @@
+"""What a model is built from, its modes, prediction and torch state dicts.
+
+A base of :class:`xrnn.SequenceModel`; see there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+from .._util.activations import softmax
+from .._util.namespaces import convert, namespace
+from .._util.typing import Array
+from .._util.validation import check_int
+from .dense import Dense
+from .layers import GRU, LSTM, RNN
+from .options import options
+
+__all__ = ["HEADS", "LAYERS", "ModelBase", "check_options", "extra_options"]
+
+#: The recurrent layer class of each ``cell`` name that a SequenceModel takes.
+LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+#: What the head reads: every step's output, or each sequence's final state.
+HEADS = ("every", "last")
+#: Options of every layer class, which the model takes by name.
+_SHARED = ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first")
+
+
+def extra_options(cell: str) -> list[str]:
+    """The options of ``cell``'s layer class beyond those every layer has (e.g. ``nonlinearity``)."""
+    return [name for name in options(LAYERS[cell]) if name not in _SHARED]
+
+
+class ModelBase:
+    """Construction from state dicts, modes and prediction of :class:`xrnn.SequenceModel` (its base)."""
+
+    rnn: Any
+    head: Any
+    head_mode: str
+    _training: bool
+
+    @property
+    def batch_first(self) -> bool:
+        """Layout of ``x``: ``(N, T, I)`` if True, else ``(T, N, I)``."""
+        return bool(self.rnn.batch_first)
+
+    def _last(self, state: Any) -> Array:
+        raise NotImplementedError
+
+    def _assemble(self, cell: str, layer: Any, head: str) -> None:
+        raise NotImplementedError
+
+    def _features(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def params(self) -> dict[str, Array]:
+        """The parameters by key (defined by each model class)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        sd: Mapping[str, Any],
+        cell: str,
+        *,
+        head: str = "every",
+        batch_first: bool = False,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
+        **layer_options: Any,
+    ) -> Any:
+        """Build a model from the ``state_dict`` of a torch module with ``rnn`` and ``head``.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            ``"rnn.<key>"`` for the recurrent layer's keys (see :mod:`xrnn.nn.layers`) and
+            ``"head.weight"`` ``(O, D*H)``, ``"head.bias"`` ``(O,)``; values of any
+            namespace (torch tensors included). Sizes, layers and directions are read
+            from the keys.
+        cell : {"lstm", "gru", "rnn"}
+            The recurrent cell (a state dict does not record it).
+        head : {"every", "last"}, default "every"
+            What the head reads (see the class).
+        batch_first : bool, default False
+            Layout of ``x`` for the new model.
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+        **layer_options
+            Passed to the layer class's ``from_state_dict`` (``nonlinearity`` of the RNN).
+
+        Returns
+        -------
+        SequenceModel
+            A model holding copies of the values.
+        """
+        if not isinstance(sd, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
+        if not isinstance(cell, str) or cell not in LAYERS:
+            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {cell!r}")
+        heads = {"head.weight", "head.bias"}
+        unknown = sorted(k for k in sd if not (k.startswith("rnn.") or k in heads))
+        if unknown or not heads <= set(sd):
+            raise ValueError(
+                "state_dict must hold 'rnn.<layer key>', 'head.weight' and 'head.bias', got "
+                f"unexpected {unknown}, missing {sorted(heads - set(sd))}"
+            )
+        layer = LAYERS[cell].from_state_dict(
+            {k.removeprefix("rnn."): v for k, v in sd.items() if k.startswith("rnn.")},
+            batch_first=batch_first,
+            xp=xp,
+            dtype=dtype,
+            device=device,
+            **layer_options,
+        )
+        model = cls.__new__(cls)
+        model._assemble(cell, layer, head)
+        weight = sd["head.weight"]
+        if len(weight.shape) != 2:
+            raise ValueError(f"state_dict['head.weight'] must be 2-d (O, D*H), got {tuple(weight.shape)}")
+        place = {"dtype": layer.dtype, "device": layer.device, "xp": layer.xp}
+        model.head = Dense(model._features(), int(weight.shape[0]), **place)
+        for key, shape in model.head.param_shapes().items():
+            if tuple(sd[f"head.{key}"].shape) != shape:
+                raise ValueError(
+                    f"state_dict['head.{key}'] must have shape {shape} for this layer, "
+                    f"got {tuple(sd[f'head.{key}'].shape)}"
+                )
+        model.head.params = {k: convert(sd[f"head.{k}"], **place) for k in ("weight", "bias")}
+        return model
+
+    def state_dict(self) -> dict[str, Array]:
+        """The parameters under the keys of the matching torch module's ``state_dict()``.
+
+        Returns
+        -------
+        dict of str to array
+            A new dict of the parameter arrays (not copies), as :attr:`params`.
+        """
+        return self.params
+
+    @property
+    def training(self) -> bool:
+        """True in training mode (dropout on, where the layer has it), False in evaluation mode."""
+        return bool(getattr(self.rnn, "training", self._training))
+
+    def train(self, mode: bool = True) -> Any:
+        """Set training mode (the layer's dropout, if any, is on), as ``torch.nn.Module.train``.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True for training, False for evaluation.
+
+        Returns
+        -------
+        SequenceModel
+            The model itself.
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"mode must be True or False, got {mode!r}")
+        self._training = mode
+        if hasattr(self.rnn, "train"):
+            self.rnn.train(mode)
+        return self
+
+    def eval(self) -> Any:
+        """Set evaluation mode: ``train(False)``.
+
+        Returns
+        -------
+        SequenceModel
+            The model itself.
+        """
+        return self.train(False)
+
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        was = self.training
+        self.train(False)
+        try:
+            yield
+        finally:
+            self.train(was)
+
+    def predict(self, x: Array, lengths: Any = None, batch_size: int | None = None) -> Array:
+        """The outputs for ``x``, in evaluation mode, keeping nothing for backward.
+
+        Parameters
+        ----------
+        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences, in the model's namespace and dtype.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps of each sequence.
+        batch_size : int, optional
+            Run ``batch_size`` sequences at a time (less memory); all at once if omitted.
+
+        Returns
+        -------
+        array, shape like forward's ``z``
+            ``forward(x, lengths=lengths)[0]``, computed without a cache (the layer's
+            ``need_cache=False``) and with dropout off; the mode is restored after.
+        """
+        n = self._batch_size_of(x)
+        if batch_size is None:
+            batch_size = n
+        check_int("batch_size", batch_size)
+        xp = namespace(x=x)
+        axis = 0 if self.batch_first else 1
+        parts = []
+        with self._evaluating():
+            for start in range(0, n, batch_size):
+                stop = min(start + batch_size, n)
+                block = x[start:stop, ...] if axis == 0 else x[:, start:stop, ...]
+                part = None if lengths is None else _slice_lengths(lengths, n, start, stop)
+                h, state, _ = self.rnn.forward(block, None, part, need_cache=False)
+                z, _ = self.head.forward(self._last(state) if self.head_mode == "last" else h)
+                parts.append(z)
+        out_axis = 0 if self.head_mode == "last" else axis
+        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=out_axis)
+
+    def predict_proba(self, x: Array, lengths: Any = None, batch_size: int | None = None) -> Array:
+        """Class probabilities: the softmax of :meth:`predict` over the outputs.
+
+        Parameters
+        ----------
+        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps of each sequence.
+        batch_size : int, optional
+            Sequences at a time, as :meth:`predict`.
+
+        Returns
+        -------
+        array, shape like forward's ``z``
+            Non-negative, summing to 1 over the last axis (``output_size`` classes).
+        """
+        return softmax(self.predict(x, lengths, batch_size), axis=-1)
+
+    def _batch_size_of(self, x: Array) -> int:
+        namespace(x=x)
+        if len(x.shape) != 3:
+            layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
+            raise ValueError(f"x must have 3 dimensions {layout}, got shape {tuple(x.shape)}")
+        return int(x.shape[0] if self.batch_first else x.shape[1])
+
+
+def check_options(cell: str, given: Mapping[str, Any]) -> None:
+    """Refuse a layer option that ``cell``'s layer class does not take, naming those it does."""
+    allowed = extra_options(cell)
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"the {cell} layer takes no option {', '.join(map(repr, unknown))}; "
+            f"its further options are {allowed or 'none'}"
+        )
+
+
+def _slice_lengths(lengths: Any, n: int, start: int, stop: int) -> Any:
+    """``lengths[start:stop]`` of a sequence or 1-d array of ``n`` entries."""
+    if not hasattr(lengths, "__getitem__") or isinstance(lengths, (str, bytes)):
+        raise TypeError(f"lengths must be a sequence of int or a 1-d array, got {lengths!r}")
+    count = lengths.shape[0] if hasattr(lengths, "shape") else len(lengths)
+    if count != n:
+        raise ValueError(f"lengths must have one entry per sequence (N={n}), got {count}")
+    return lengths[start:stop]

@@ -1,0 +1,105 @@
+"""What the recurrent layers take beyond their sizes, as torch: bias, dropout, projection, and the mode.
+
+``training`` (True after construction, as ``torch.nn.Module``) switches the dropout between
+layers on; :meth:`Modes.eval` switches it off. The masks come from the layer's own
+generator, so a ``seed`` gives the same masks on every backend.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any, TypeVar
+
+from .._util.namespaces import convert
+from .._util.typing import Array
+
+__all__ = ["Modes", "check_options"]
+
+_Self = TypeVar("_Self", bound="Modes")
+
+
+def check_options(hidden_size: int, num_layers: int, dropout: Any, proj_size: Any) -> None:
+    """Check ``dropout`` and ``proj_size`` as ``torch.nn.RNNBase`` does, with messages that name them.
+
+    Parameters
+    ----------
+    hidden_size, num_layers : int
+        The layer's sizes (already checked).
+    dropout : float
+        Probability of zeroing an element between layers, in ``[0, 1)``.
+    proj_size : int
+        Size of the LSTM's projection, ``0 <= proj_size < hidden_size`` (0: none).
+
+    Warns
+    -----
+    UserWarning
+        ``dropout > 0`` with one layer, where it changes nothing (torch warns the same).
+    """
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= float(dropout) < 1:
+        raise ValueError(
+            f"dropout must be a number in [0, 1), the probability of zeroing an element, got {dropout!r}"
+        )
+    if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) or int(proj_size) < 0:
+        raise ValueError(f"proj_size must be an int >= 0 (0: no projection), got {proj_size!r}")
+    if int(proj_size) >= hidden_size:
+        raise ValueError(
+            "proj_size must be smaller than hidden_size, "
+            f"got proj_size={proj_size}, hidden_size={hidden_size}"
+        )
+    if float(dropout) > 0 and num_layers == 1:
+        warnings.warn(
+            "dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+            f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+class Modes:
+    """Training and evaluation modes, and the dropout masks of the training mode."""
+
+    dropout: float
+    training: bool
+    xp: Any
+    dtype: Any
+    generator: Any
+
+    def train(self: _Self, mode: bool = True) -> _Self:
+        """Set training mode (dropout between layers on) or, with ``mode=False``, evaluation mode.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True for training, False for evaluation.
+
+        Returns
+        -------
+        layer
+            The layer itself, as ``torch.nn.Module.train``.
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"mode must be True or False, got {mode!r}")
+        self.training = mode
+        return self
+
+    def eval(self: _Self) -> _Self:
+        """Set evaluation mode: no dropout, the output is deterministic (``train(False)``).
+
+        Returns
+        -------
+        layer
+            The layer itself, as ``torch.nn.Module.eval``.
+        """
+        return self.train(False)
+
+    def _dropout_mask(self, shape: tuple[int, ...], device: Any) -> Array | None:
+        """A fresh mask ``keep / (1 - p)`` of ``shape``, or None when no dropout applies now.
+
+        Drawn in float64 on the host from the layer's generator (as the initial values),
+        so a seed gives the same masks on every backend and dtype.
+        """
+        if not self.training or self.dropout == 0:
+            return None
+        keep = self.generator.random(shape) >= self.dropout
+        return convert(keep / (1.0 - self.dropout), xp=self.xp, dtype=self.dtype, device=device)
