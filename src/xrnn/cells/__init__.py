@@ -9,6 +9,10 @@ cell           module                 gates (torch's order)
 ``GRU_CELL``   :mod:`.gru`            ``r, z, n``
 =============  =====================  ======================================
 
+:data:`GRU_RESET_BEFORE` (:mod:`.gru_reset_before`) is the GRU of Keras (``reset_after=False``)
+and ONNX (``linear_before_reset=0``): gates ``r, z, n`` with ``U_n (r * h)``, a second recurrent
+matmul after the gate ``r`` (:class:`LateMatmul`, the step contract for such cells).
+
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
 compile into the fused kernels of :mod:`xrnn.backends`.
@@ -17,26 +21,31 @@ compile into the fused kernels of :mod:`xrnn.backends`.
 from collections.abc import Callable
 
 from . import gru, lstm, rnn
-from .base import Cell, ScalarStep
+from .base import Cell, LateMatmul, ScalarStep
 from .gru import GRU_CELL, GRUStep
+from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
 from .lstm import LSTM_CELL, LSTMStep
 from .rnn import RNN_RELU, RNN_TANH
 
 __all__ = [
     "CELLS",
     "GRU_CELL",
+    "GRU_RESET_BEFORE",
     "LSTM_CELL",
     "RNN_RELU",
     "RNN_TANH",
     "SCALAR_STEPS",
     "Cell",
+    "GRUResetBeforeStep",
     "GRUStep",
+    "LateMatmul",
     "LSTMStep",
     "ScalarStep",
 ]
 
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
+CELLS[GRU_RESET_BEFORE.name] = GRU_RESET_BEFORE
 
 #: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
 #: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.

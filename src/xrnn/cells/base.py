@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from .._util.typing import Array, State
 
-__all__ = ["Cell", "ScalarStep"]
+__all__ = ["Cell", "LateMatmul", "ScalarStep"]
 
 
 class ScalarStep(NamedTuple):
@@ -33,6 +33,54 @@ class ScalarStep(NamedTuple):
 
     forward: Callable[..., Any]
     backward: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class LateMatmul:
+    """A second recurrent matmul inside the step, after some of the cell's gates.
+
+    The kernel contract of every ``Ops`` (generic, Numba, CUDA, JAX): the last ``gates``
+    blocks of ``W_hh`` (``U_late``, ``(gates*H, H)``) multiply not ``h_prev`` but a vector
+    ``m`` that the step's earlier gates make (the reset-before GRU: ``m = r * h_prev``,
+    ``U_n m``). Per step, forward::
+
+        gh_early = h_prev @ W_early^T (+ b_h early)        one matmul, the first (G - gates) blocks
+        m        = input(gx_t, gh_early, state)           (N, H)
+        gh_late  = m @ U_late^T (+ b_h late)              the second matmul
+        state, cache_t = cell.step(gx_t, [gh_early, gh_late], state)
+
+    and backward::
+
+        dgx, dgh, direct = cell.step_backward(dstate, cache_t)   (dgh None: equal to dgx)
+        dm = dg_late @ U_late                                     the second matmul back
+        dgx, dgh, direct = backward(dm, cache_t, (dgx, dgh, direct))
+        dh_prev = dg_early @ W_early + direct[0]
+
+    ``cell.step_backward`` alone returns the gate gradients without the path through
+    ``m``; :attr:`backward` completes them. The weight gradient of the late blocks is
+    ``sum_t dg_late_t^T m_t`` (:attr:`kept` reads ``m_t`` back from a step's cache), that
+    of the early ones ``sum_t dg_early_t^T h_prev_t`` as for every cell. A cell with a late
+    matmul takes no projection.
+
+    Attributes
+    ----------
+    gates : int
+        How many trailing ``H``-wide blocks of ``W_hh`` act on ``m``.
+    input : callable
+        ``input(gx_t, gh_early, state, *, xp) -> m`` with ``gx_t (N, G*H)`` (biases
+        included), ``gh_early (N, (G - gates)*H)`` and ``m (N, H)``.
+    kept : callable
+        ``kept(cache_t, *, xp) -> m (N, H)``, the step's ``m`` from its cache.
+    backward : callable
+        ``backward(dm, cache_t, grads, *, xp) -> grads``: the step's ``(dgx, dgh,
+        direct)`` of ``cell.step_backward`` completed with ``dm = dg_late @ U_late``
+        ``(N, H)``.
+    """
+
+    gates: int
+    input: Callable[..., Array]
+    kept: Callable[..., Array]
+    backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +115,9 @@ class Cell:
         projection, read from its cache. Set for the cells that take a projection
         (the LSTM's ``proj_size``, where the state carries ``h @ W_hr^T`` instead);
         None for the others.
+    late : LateMatmul or None
+        A second recurrent matmul after some gates (:class:`LateMatmul`); None for cells
+        whose every gate reads ``h_prev @ W_hh^T``.
     """
 
     name: str
@@ -76,3 +127,4 @@ class Cell:
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
     output: Callable[..., Array] | None = None
+    late: LateMatmul | None = None

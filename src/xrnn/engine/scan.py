@@ -37,6 +37,7 @@ from array_api_compat import device
 
 from .._util.typing import Array, State
 from ..cells import Cell
+from . import recurrence
 from .lengths import reversal_order, reversed_in_time, within
 from .ops import Ops, length_mask
 
@@ -244,7 +245,7 @@ def scan_backward(
     if segment is None:
         d_end = d
         dgx, dgh, d = loop.backward(steps, dy, d, lengths)
-        grads, dx = loop.gradients(dgx, dgh, x, h0, y)
+        grads, dx = loop.gradients(dgx, dgh, x, h0, y, steps)
         if w.w_hr is not None:
             grads = grads._replace(w_hr=loop.projection_gradient(dgx, dgh, steps, dy, d_end[0], lengths))
     else:  # each segment's step caches again from its first state, last segment first
@@ -260,7 +261,7 @@ def scan_backward(
                 d_end = d
                 dgx, dgh, d = loop.backward(steps, dy_seg, d, valid)
                 h_first = h0 if t0 == 0 else y[t0 - 1, ...]
-                part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...])
+                part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...], steps)
                 if w.w_hr is not None:
                     dw_hr = loop.projection_gradient(dgx, dgh, steps, dy_seg, d_end[0], valid)
                     part = part._replace(w_hr=dw_hr)
@@ -360,12 +361,13 @@ class _Loop:
         )
 
     def gradients(
-        self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array
+        self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array, steps: Sequence[Any]
     ) -> tuple[Weights, Array]:
         """Weight gradients and ``dx`` of the steps of ``x (T, N, I)``, from the gate gradients.
 
         ``h0`` is the state before the first of these steps and ``y (T, N, H)`` their outputs,
-        so step ``t`` started from ``y[t - 1]``.
+        so step ``t`` started from ``y[t - 1]``; a cell's late blocks of ``W_hh`` read their
+        input from the step caches ``steps`` instead (:func:`.recurrence.late_weight_gradient`).
         """
         xp, w = self.xp, self.w
         t_steps, n, n_in = x.shape
@@ -377,6 +379,11 @@ class _Loop:
         if t_steps > 1:  # ... and step t from y[t-1], without concatenating h0 and y
             h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
             dw_hh = dw_hh + xp.matrix_transpose(dgh[n:, ...]) @ h_prev
+        if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
+            split = gh_width - self.cell.late.gates * (gh_width // self.cell.n_gates)
+            dg = xp.reshape(dgh, (t_steps, n, gh_width))
+            late = recurrence.late_weight_gradient(self.cell, dg, steps, xp=xp)
+            dw_hh = xp.concat([dw_hh[:split, ...], late], axis=0)
         db_ih = None if w.b_ih is None else xp.sum(dgx, axis=0)
         if w.b_hh is None:
             db_hh = None

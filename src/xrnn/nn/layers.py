@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ..cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH
+from .._util.validation import check_bool
+from ..cells import GRU_CELL, GRU_RESET_BEFORE, LSTM_CELL, RNN_RELU, RNN_TANH
 from .apply import Functional
 from .recurrent import LayerCache, Recurrent
 
@@ -141,9 +142,19 @@ class GRU(Recurrent, Functional):
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
 
     State is ``h``, ``(L*D, N, H)``.
+
+    With ``reset_after=False``, the GRU of Keras (``reset_after=False``) and ONNX
+    (``linear_before_reset=0``): the reset gate acts before the recurrent matmul and every
+    bias outside it, ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``
+    (:mod:`xrnn.cells.gru_reset_before`). The parameters keep torch's keys and shapes.
     """
 
-    __doc__ += _INIT_DOC
+    __doc__ += _INIT_DOC.replace(
+        "    dtype :",
+        "    reset_after : bool, default True\n        Apply the reset gate after the recurrent "
+        "matmul (torch); False: before it (Keras, ONNX's default).\n    dtype :",
+        1,
+    )
     _cell = GRU_CELL
 
     def __init__(
@@ -156,11 +167,15 @@ class GRU(Recurrent, Functional):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        reset_after: bool = True,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
+        check_bool("reset_after", reset_after)
+        self.reset_after = bool(reset_after)
+        self._cell = GRU_CELL if reset_after else GRU_RESET_BEFORE
         super().__init__(
             input_size,
             hidden_size,
@@ -173,6 +188,52 @@ class GRU(Recurrent, Functional):
             device=device,
             xp=xp,
             seed=seed,
+        )
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        reset_after: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> GRU:
+        """Build a layer from a ``torch.nn.GRU``-style state dict.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            Keys and shapes as in :mod:`xrnn.nn.layers`; values of any namespace.
+        reset_after : bool, default True
+            Where the reset gate acts (a state dict does not record it; see :class:`GRU`).
+        batch_first : bool, default False
+            Layout of ``x`` for the new layer.
+        dropout : float, default 0
+            Dropout between layers in training mode (a state dict does not record it).
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        GRU
+            A layer holding copies of the values.
+        """
+        return cls._build_from_state_dict(
+            sd,
+            batch_first=batch_first,
+            dropout=dropout,
+            xp=xp,
+            dtype=dtype,
+            device=device,
+            reset_after=reset_after,
         )
 
 

@@ -129,6 +129,7 @@ class Recurrent(StateDict, Modes, Checks):
                 ("bias", self.bias, True),
                 ("dropout", self.dropout, 0.0),
                 ("proj_size", self.proj_size, 0),
+                ("reset_after", getattr(self, "reset_after", True), True),
             )
             if value != default
         )

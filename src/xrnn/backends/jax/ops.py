@@ -23,6 +23,7 @@ import jax
 from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
+from ...engine import recurrence
 from ...engine.ops import Ops, length_mask
 
 __all__ = ["JaxOps", "StackedSteps"]
@@ -148,10 +149,7 @@ def _forward(
 
     def step(state: State, inputs: tuple[Array, Array | None]) -> tuple[State, tuple[Array, Any]]:
         gx_t, inside = inputs
-        gh = state[0] @ w_hh_t  # (N, GH)
-        if b_h is not None:
-            gh = gh + b_h
-        new, cache_t = cell.step(gx_t, gh, state, xp=xp)
+        new, cache_t = recurrence.step(cell, gx_t, state, w_hh_t, b_h, xp=xp)
         if w_hr is not None:  # the projected h (N, P) is what is carried and output
             new = (new[0] @ xp.matrix_transpose(w_hr), *new[1:])
         if inside is not None:  # rows past their length keep their state
@@ -181,11 +179,7 @@ def _backward(
         ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
         if inside is not None:
             ds_cell = tuple(xp.where(inside, a, xp.zeros_like(a)) for a in ds_cell)
-        dgx, dgh, direct = cell.step_backward(ds_cell, cache_t, xp=xp)
-        dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
-        if direct[0] is not None:
-            dh_prev = dh_prev + direct[0]
-        new = (dh_prev, *direct[1:])
+        dgx, dgh, new = recurrence.step_backward(cell, ds_cell, cache_t, w_hh, xp=xp)
         if inside is not None:  # ... and carry their gradient through unchanged
             new = tuple(xp.where(inside, a, b) for a, b in zip(new, ds))
         return new, (dgx, dgh)

@@ -51,7 +51,9 @@ class NumbaOps(Ops):
         return f"NumbaOps({self.xp.__name__}, compiled={self.compiled})"
 
     def _kernels(self, cell: Cell, dtype: Any) -> CellKernels | None:
-        return KERNELS.get(cell.name) if np.dtype(dtype) in _DTYPES else None
+        if np.dtype(dtype) not in _DTYPES or (cell.late is not None and not self.compiled):
+            return None  # the per-step loop has no second matmul: a late-matmul cell runs generic
+        return KERNELS.get(cell.name)
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`)."""
