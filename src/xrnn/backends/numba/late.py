@@ -22,10 +22,10 @@ import numpy as np
 
 from ..._util.typing import Array
 from ...cells import gru_reset_before
+from ..layout import Layout
 from .activations import sigmoid as _sigmoid
 from .activations import tanh as _tanh
 from .compile import inline, jit
-from ..layout import Layout
 from .loops import call_gemm, carry, clear, upstream
 
 __all__ = ["LAYOUT", "gru_reset_before_sequence", "gru_reset_before_sequence_backward", "no_step"]
