@@ -21,6 +21,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
+from . import late
 from .launch import Launcher
 from .layout import LAYOUTS, CudaSteps, Layout, buffers
 
@@ -107,6 +108,8 @@ class CudaOps(Ops):
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps, n, width = gx.shape
+        if cell.late is not None:  # two matmuls and two kernels a step
+            return self._late_forward(cell, layout, kernels, gx, w_hh_t, biases, state0, lengths)
         hidden, dtype, dev = w_hh_t.shape[0], gx.dtype, device_of(gx)
         # the kernels index without bounds checks: the sizes must agree first
         fits = f"for hidden size {hidden}"
@@ -155,6 +158,8 @@ class CudaOps(Ops):
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps = len(steps)
+        if cell.late is not None:
+            return self._late_backward(cell, layout, kernels, steps, dy, dstate, w_hh, lengths)
         n, hidden = dstate[0].shape
         dtype, dev, width = dstate[0].dtype, device_of(dstate[0]), cell.n_gates * hidden
         fits = f"for hidden size {hidden}"
@@ -188,6 +193,35 @@ class CudaOps(Ops):
             dh0 = xp.where((lens > 0)[:, None], dh0, ds)
         d = (dh0,) if layout.c_slot is None else (dh0, carry)
         return dgx, (dgh if layout.grads > 1 else None), d
+
+    def _late_forward(self, cell: Cell, layout: Layout, kernels: Any, *args: Any) -> Any:
+        """:func:`.late.forward` after the checks of :meth:`forward`."""
+        gx, w_hh_t, biases, state0, lengths = args
+        t_steps, n, width = gx.shape
+        hidden = w_hh_t.shape[0]
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh_t, (hidden, cell.n_gates * hidden), fits)
+        check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
+        b_x, b_h = (
+            self.xp.zeros(width, dtype=gx.dtype, device=device_of(gx)) if b is None else b for b in biases
+        )
+        check_shape("b_x", b_x, (width,), fits)
+        check_shape("b_h", b_h, (width,), fits)
+        check_shape("state[0]", state0[0], (n, hidden), fits)
+        lens = self._lengths(lengths, n, t_steps, gx)
+        return late.forward(self, layout, kernels, gx, w_hh_t, (b_x, b_h), state0, lens)
+
+    def _late_backward(self, cell: Cell, layout: Layout, kernels: Any, *args: Any) -> Any:
+        """:func:`.late.backward` after the checks of :meth:`backward`."""
+        steps, dy, dstate, w_hh, lengths = args
+        t_steps, (n, hidden) = len(steps), dstate[0].shape
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh, (cell.n_gates * hidden, hidden), fits)
+        check_shape("dstate[0]", dstate[0], (n, hidden), fits)
+        if dy is not None:
+            check_shape("dy", dy, (t_steps, n, hidden), fits)
+        lens = self._lengths(lengths, n, t_steps, dstate[0])
+        return late.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
 
 
 @functools.cache

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..._util.typing import Array
 from ...cells import gru_reset_before
-from ..layout import Layout
+from ..layout import LAYOUTS
 from .activations import sigmoid as _sigmoid
 from .activations import tanh as _tanh
 from .compile import inline, jit
@@ -154,14 +154,10 @@ def gru_reset_before_sequence_backward(
     return (_sequence_backward(gemm, lengths, dy, d[0], kept, first, y, w_early, w_late, dg[0]),)
 
 
-def _record(y: Array, kept: Array, first: Array, t: int) -> Any:
-    return gru_reset_before.GRUResetBeforeStep(*(kept[t, q] for q in range(3)), first if t == 0 else y[t - 1])
-
-
-#: The step-cache layout: ``kept[t] = r, z, n``, ``h_prev`` in ``y[t - 1]``.
-LAYOUT = Layout(3, None, 1, _record)
-
-
 def no_step(*args: Any) -> Any:
     """The per-step kernels a late-matmul cell does not have (:class:`~.ops.NumbaOps` runs it compiled)."""
     raise TypeError("a cell with a late matmul has no per-step kernel: it runs compiled or generic")
+
+
+#: The step-cache layout: ``kept[t] = r, z, n``, ``h_prev`` in ``y[t - 1]``.
+LAYOUT = LAYOUTS["gru_reset_before"]
