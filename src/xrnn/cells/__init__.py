@@ -12,6 +12,8 @@ cell           module                 gates (torch's order)
 :data:`GRU_RESET_BEFORE` (:mod:`.gru_reset_before`) is the GRU of Keras (``reset_after=False``)
 and ONNX (``linear_before_reset=0``): gates ``r, z, n`` with ``U_n (r * h)``, a second recurrent
 matmul after the gate ``r`` (:class:`LateMatmul`, the step contract for such cells).
+:data:`LSTM_PEEPHOLE` (:mod:`.lstm_peephole`) is the LSTM with peepholes (ONNX's ``P``), whose
+per-unit weights are the cell's ``vectors`` (:class:`Cell`).
 
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
@@ -25,6 +27,7 @@ from .base import Cell, LateMatmul, ScalarStep
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
 from .lstm import LSTM_CELL, LSTMStep
+from .lstm_peephole import LSTM_PEEPHOLE, PeepholeStep
 from .rnn import RNN_RELU, RNN_TANH
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "GRU_CELL",
     "GRU_RESET_BEFORE",
     "LSTM_CELL",
+    "LSTM_PEEPHOLE",
     "RNN_RELU",
     "RNN_TANH",
     "SCALAR_STEPS",
@@ -40,6 +44,7 @@ __all__ = [
     "GRUStep",
     "LateMatmul",
     "LSTMStep",
+    "PeepholeStep",
     "ScalarStep",
 ]
 

@@ -118,6 +118,17 @@ class Cell:
     late : LateMatmul or None
         A second recurrent matmul after some gates (:class:`LateMatmul`); None for cells
         whose every gate reads ``h_prev @ W_hh^T``.
+    vectors : tuple of (str, int)
+        The cell's per-unit parameter vectors beyond the matmuls' weights and biases, as
+        ``(key, blocks)``: the layer keeps ``{key}_l{k}`` of shape ``(blocks*H,)`` (the
+        peephole LSTM's ``("weight_ch", 3)``). The loops hand them to ``step`` and
+        ``step_backward`` as one keyword ``vectors``, their concatenation ``(V,)`` in this
+        order; cells without any (the default) are never given the keyword.
+    vector_gradient : callable or None
+        ``vector_gradient(dgx, steps, *, xp) -> dv (V,)``: the gradient of ``vectors``
+        over the steps of one loop, from their gate gradients ``dgx (T, N, G*H)`` (zero
+        past each length) and step caches, computed once after the loop as the weight
+        gradients are. Set when ``vectors`` is.
     """
 
     name: str
@@ -128,3 +139,5 @@ class Cell:
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
     output: Callable[..., Array] | None = None
     late: LateMatmul | None = None
+    vectors: tuple[tuple[str, int], ...] = ()
+    vector_gradient: Callable[..., Array] | None = None

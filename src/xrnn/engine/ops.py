@@ -120,6 +120,7 @@ class Ops:
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all ``T`` steps.
 
@@ -139,6 +140,9 @@ class Ops:
             Valid steps per sequence.
         w_hr : array, shape (P, H), optional
             Projection weights (see the class Notes); keyword-only, given only when used.
+        vectors : array, shape (V,), optional
+            The cell's per-unit vectors (``cell.vectors``); keyword-only, given only to
+            such cells.
 
         Returns
         -------
@@ -158,7 +162,7 @@ class Ops:
         w_hr_t = None if w_hr is None else xp.matrix_transpose(w_hr)  # (H, P)
         state, outputs, steps = tuple(state0), [], []
         for t in range(gx.shape[0]):
-            new, cache_t = recurrence.step(cell, gx[t, ...], state, w_hh_t, b_h, xp=xp)
+            new, cache_t = recurrence.step(cell, gx[t, ...], state, w_hh_t, b_h, xp=xp, vectors=vectors)
             if w_hr_t is not None:
                 new = (new[0] @ w_hr_t, *new[1:])  # (N, P)
             if mask is not None:
@@ -178,6 +182,7 @@ class Ops:
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all ``T`` steps, last to first.
 
@@ -197,6 +202,8 @@ class Ops:
             Valid steps per sequence.
         w_hr : array, shape (P, H), optional
             Projection weights (see the class Notes); keyword-only, given only when used.
+        vectors : array, shape (V,), optional
+            The cell's per-unit vectors, as given to :meth:`forward`.
 
         Returns
         -------
@@ -221,7 +228,7 @@ class Ops:
             ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
             if mask is not None:
                 ds_cell = tuple(xp.where(mask[t, ...], a, zeros) for a in ds_cell)
-            dgx, dgh, d = recurrence.step_backward(cell, ds_cell, steps[t], w_hh, xp=xp)
+            dgx, dgh, d = recurrence.step_backward(cell, ds_cell, steps[t], w_hh, xp=xp, vectors=vectors)
             if mask is not None:
                 d = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(d, ds))
             dgxs.append(dgx)

@@ -15,11 +15,18 @@ from typing import Any
 from .._util.typing import Array, State
 from ..cells import Cell
 
-__all__ = ["late_weight_gradient", "step", "step_backward"]
+__all__ = ["late_weight_gradient", "step", "step_backward", "vector_gradient"]
 
 
 def step(
-    cell: Cell, gx_t: Array, state: State, w_hh_t: Array, b_h: Array | None, *, xp: ModuleType
+    cell: Cell,
+    gx_t: Array,
+    state: State,
+    w_hh_t: Array,
+    b_h: Array | None,
+    *,
+    xp: ModuleType,
+    vectors: Array | None = None,
 ) -> tuple[State, Any]:
     """``cell.step`` at one time step, with its recurrent matmul(s).
 
@@ -37,18 +44,20 @@ def step(
         The bias added after the recurrent matmul(s).
     xp : module
         Array namespace.
+    vectors : array, shape (V,), optional
+        The cell's per-unit vectors (``cell.vectors``), given to its step.
 
     Returns
     -------
     new_state, cache_t
         As ``cell.step``.
     """
-    late = cell.late
+    late, given = cell.late, _given(cell, vectors)
     if late is None:
         gh = state[0] @ w_hh_t  # (N, GH)
         if b_h is not None:
             gh = gh + b_h
-        return cell.step(gx_t, gh, state, xp=xp)
+        return cell.step(gx_t, gh, state, xp=xp, **given)
     split = w_hh_t.shape[1] - late.gates * (w_hh_t.shape[1] // cell.n_gates)
     gh_early = state[0] @ w_hh_t[:, :split]  # (N, (G - gates) H)
     if b_h is not None:
@@ -56,11 +65,11 @@ def step(
     gh_late = late.input(gx_t, gh_early, state, xp=xp) @ w_hh_t[:, split:]  # the second matmul
     if b_h is not None:
         gh_late = gh_late + b_h[split:]
-    return cell.step(gx_t, xp.concat([gh_early, gh_late], axis=1), state, xp=xp)
+    return cell.step(gx_t, xp.concat([gh_early, gh_late], axis=1), state, xp=xp, **given)
 
 
 def step_backward(
-    cell: Cell, ds: State, cache_t: Any, w_hh: Array, *, xp: ModuleType
+    cell: Cell, ds: State, cache_t: Any, w_hh: Array, *, xp: ModuleType, vectors: Array | None = None
 ) -> tuple[Array, Array | None, State]:
     """``cell.step_backward`` at one time step, with the matmul(s) back to ``h_prev``.
 
@@ -76,6 +85,8 @@ def step_backward(
         Hidden-to-hidden weights.
     xp : module
         Array namespace.
+    vectors : array, shape (V,), optional
+        The cell's per-unit vectors, given to its step's backward.
 
     Returns
     -------
@@ -86,7 +97,7 @@ def step_backward(
     dstate_prev : tuple of arrays, each (N, H)
         Gradient with respect to the previous state, every path included.
     """
-    grads = cell.step_backward(ds, cache_t, xp=xp)
+    grads = cell.step_backward(ds, cache_t, xp=xp, **_given(cell, vectors))
     late = cell.late
     split = w_hh.shape[0]
     if late is not None:
@@ -99,6 +110,23 @@ def step_backward(
     if direct[0] is not None:
         dh_prev = dh_prev + direct[0]
     return dgx, dgh, (dh_prev, *direct[1:])
+
+
+def _given(cell: Cell, vectors: Array | None) -> dict[str, Array]:
+    """``{"vectors": vectors}`` for a cell that has them (:attr:`Cell.vectors`), else nothing."""
+    if not cell.vectors:
+        return {}
+    if vectors is None:
+        raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
+    return {"vectors": vectors}
+
+
+def vector_gradient(
+    cell: Cell, vectors: Array | None, dgx: Array, steps: Any, *, xp: ModuleType
+) -> Array | None:
+    """The gradient of the cell's ``vectors`` over ``steps`` (``cell.vector_gradient``), or None."""
+    found = cell.vector_gradient
+    return None if found is None or vectors is None else found(dgx, steps, xp=xp)
 
 
 def late_weight_gradient(cell: Cell, dg: Array, steps: Any, *, xp: ModuleType) -> Array:

@@ -48,7 +48,8 @@ class Weights(NamedTuple):
     """One direction of one layer: ``W_ih (G*H, I)``, ``W_hh (G*H, H)``, biases ``(G*H,)`` or None.
 
     ``w_hr (P, H)`` is the LSTM's projection (``proj_size = P``), or None; with it the state's
-    ``h`` and ``W_hh``'s second axis have size ``P``.
+    ``h`` and ``W_hh``'s second axis have size ``P``. ``vectors (V,)`` are the cell's per-unit
+    vectors (``Cell.vectors``, concatenated), or None for a cell without any.
     """
 
     w_ih: Array
@@ -56,6 +57,7 @@ class Weights(NamedTuple):
     b_ih: Array | None
     b_hh: Array | None
     w_hr: Array | None = None
+    vectors: Array | None = None
 
 
 class ScanCache(NamedTuple):
@@ -246,6 +248,7 @@ def scan_backward(
         d_end = d
         dgx, dgh, d = loop.backward(steps, dy, d, lengths)
         grads, dx = loop.gradients(dgx, dgh, x, h0, y, steps)
+        grads = grads._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
         if w.w_hr is not None:
             grads = grads._replace(w_hr=loop.projection_gradient(dgx, dgh, steps, dy, d_end[0], lengths))
     else:  # each segment's step caches again from its first state, last segment first
@@ -265,6 +268,7 @@ def scan_backward(
                 if w.w_hr is not None:
                     dw_hr = loop.projection_gradient(dgx, dgh, steps, dy_seg, d_end[0], valid)
                     part = part._replace(w_hr=dw_hr)
+                part = part._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
                 grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
                 del steps, dgx, dgh  # before the next segment's recomputation
                 yield dx_seg
@@ -318,8 +322,9 @@ class _Loop:
         return self.ops.backward(self.cell, steps, dy, d, self.w.w_hh, lengths, **self._projection())
 
     def _projection(self) -> dict[str, Array]:
-        """``{"w_hr": W_hr}`` for a layer with a projection, else nothing (see :class:`Ops`)."""
-        return {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
+        """``w_hr`` and the cell's ``vectors`` where there are any, else nothing (see :class:`Ops`)."""
+        given = {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
+        return given if self.w.vectors is None else {**given, "vectors": self.w.vectors}
 
     def projection_gradient(
         self,

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from .._util.validation import check_bool
-from ..cells import GRU_CELL, GRU_RESET_BEFORE, LSTM_CELL, RNN_RELU, RNN_TANH
+from ..cells import GRU_CELL, GRU_RESET_BEFORE, LSTM_CELL, LSTM_PEEPHOLE, RNN_RELU, RNN_TANH
 from .apply import Functional
 from .recurrent import LayerCache, Recurrent
 
@@ -91,12 +91,18 @@ class LSTM(Recurrent, Functional):
     step, ``h' = W_hr (o * tanh(c'))`` with ``W_hr`` of shape ``(P, H)``: ``h`` and ``y``
     have ``P`` features per direction (state ``h`` ``(L*D, N, P)``, ``c`` still
     ``(L*D, N, H)``), ``W_hh`` is ``(4H, P)`` and layer ``k > 0`` reads ``D*P`` features.
+
+    With ``peepholes=True`` (Gers & Schmidhuber 2000; ONNX's ``P``, TensorFlow's
+    ``use_peepholes``), the input and forget gates also read ``c`` and the output gate
+    ``c'``, each through a per-unit weight: ``weight_ch_l{k}`` of shape ``(3H,)``, the
+    input, forget and output gates' in that order (:mod:`xrnn.cells.lstm_peephole`).
     """
 
     __doc__ += _INIT_DOC.replace(
         "    dtype :",
         "    proj_size : int, default 0\n        Size ``P`` of the projection of ``h``, "
-        "``0 <= P < H`` (0: none).\n    dtype :",
+        "``0 <= P < H`` (0: none).\n    peepholes : bool, default False\n        Add the "
+        "peephole connections and their weights ``weight_ch_l{k}``.\n    dtype :",
         1,
     )
     _cell = LSTM_CELL
@@ -112,11 +118,15 @@ class LSTM(Recurrent, Functional):
         bidirectional: bool = False,
         proj_size: int = 0,
         *,
+        peepholes: bool = False,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
+        check_bool("peepholes", peepholes)
+        self.peepholes = bool(peepholes)
+        self._cell = LSTM_PEEPHOLE if peepholes else LSTM_CELL
         super().__init__(
             input_size,
             hidden_size,

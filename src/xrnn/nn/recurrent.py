@@ -25,6 +25,7 @@ from ..backends import registry
 from ..cells import Cell
 from ..engine.ops import length_mask
 from ..engine.scan import ScanCache, Weights, scan, scan_backward
+from . import cell_vectors
 from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
@@ -108,6 +109,7 @@ class Recurrent(StateDict, Modes, Checks):
                     shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
                 if self.proj_size:
                     shapes[f"weight_hr_l{k}{suffix}"] = (self.proj_size, self.hidden_size)
+                shapes |= cell_vectors.shapes(self._cell, self.hidden_size, f"l{k}{suffix}")
         return shapes
 
     def _weights(self, k: int, direction: int, params: dict[str, Array] | None = None) -> Weights:
@@ -119,6 +121,7 @@ class Recurrent(StateDict, Modes, Checks):
             p.get(f"bias_ih_{s}"),
             p.get(f"bias_hh_{s}"),
             p.get(f"weight_hr_{s}"),
+            cell_vectors.joined(self._cell, p, s),
         )
 
     def __repr__(self) -> str:
@@ -130,6 +133,7 @@ class Recurrent(StateDict, Modes, Checks):
                 ("dropout", self.dropout, 0.0),
                 ("proj_size", self.proj_size, 0),
                 ("reset_after", getattr(self, "reset_after", True), True),
+                ("peepholes", getattr(self, "peepholes", False), False),
             )
             if value != default
         )
@@ -385,6 +389,7 @@ class Recurrent(StateDict, Modes, Checks):
                 s = f"l{k}" + ("_reverse" if direction else "")
                 for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g):
                     grads[f"{name}_{s}"] = grad
+                grads |= cell_vectors.split(self._cell, g.vectors, self.hidden_size, s)
             if k > 0 and cache.masks:  # the input of layer k was layer k-1's output times its mask
                 d_below = d_below * cache.masks[k - 1]
             d_above = d_below

@@ -61,7 +61,7 @@ class LateKernels:
             y[t, b, j] = h if t < lengths[b] else h_prev
 
         @cuda.jit
-        def gates(t, lengths, has_dy, dy, ds, mm, carry, y, kept, first, dgx, dn):  # type: ignore[no-untyped-def]
+        def gates(t, lengths, has_dy, dy, ds, mm, carry, y, kept, first, dgx, dn):  # type: ignore
             k = cuda.grid(1)
             n, hidden = ds.shape
             if k >= n * hidden:

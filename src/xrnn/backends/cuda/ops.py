@@ -97,14 +97,16 @@ class CudaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`).
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None else self._kernels(cell, gx.dtype)
+        found = None if w_hr is not None or vectors is not None else self._kernels(cell, gx.dtype)
         if found is None:
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr)
+            given = {} if vectors is None else {"vectors": vectors}
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps, n, width = gx.shape
@@ -147,14 +149,16 @@ class CudaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype)
+        found = None if w_hr is not None or vectors is not None else self._kernels(cell, dstate[0].dtype)
         if found is None:
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr)
+            given = {} if vectors is None else {"vectors": vectors}
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps = len(steps)

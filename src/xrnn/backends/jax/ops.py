@@ -88,6 +88,7 @@ class JaxOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         t_steps, n, width = gx.shape
@@ -102,7 +103,7 @@ class JaxOps(Ops):
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, out if j == 0 else hidden), fits)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr)
+        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr, vectors)
         return y, state, StackedSteps(stacked, t_steps)
 
     def backward(
@@ -115,6 +116,7 @@ class JaxOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
@@ -134,12 +136,19 @@ class JaxOps(Ops):
         else:
             stacked = jax.tree_util.tree_map(lambda *a: self.xp.stack(a), *steps)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr)
+        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr, vectors)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _forward(
-    cell: Cell, gx: Array, w_hh_t: Array, biases: Any, state0: State, mask: Array | None, w_hr: Array | None
+    cell: Cell,
+    gx: Array,
+    w_hh_t: Array,
+    biases: Any,
+    state0: State,
+    mask: Array | None,
+    w_hr: Array | None,
+    vectors: Array | None = None,
 ) -> tuple[Array, State, Any]:
     """``lax.scan`` of the generic forward step: ``y (T, N, H or P)``, final state, stacked caches."""
     xp = jax.numpy
@@ -149,7 +158,7 @@ def _forward(
 
     def step(state: State, inputs: tuple[Array, Array | None]) -> tuple[State, tuple[Array, Any]]:
         gx_t, inside = inputs
-        new, cache_t = recurrence.step(cell, gx_t, state, w_hh_t, b_h, xp=xp)
+        new, cache_t = recurrence.step(cell, gx_t, state, w_hh_t, b_h, xp=xp, vectors=vectors)
         if w_hr is not None:  # the projected h (N, P) is what is carried and output
             new = (new[0] @ xp.matrix_transpose(w_hr), *new[1:])
         if inside is not None:  # rows past their length keep their state
@@ -169,6 +178,7 @@ def _backward(
     w_hh: Array,
     mask: Array | None,
     w_hr: Array | None,
+    vectors: Array | None = None,
 ) -> tuple[Array, Array | None, State]:
     """``lax.scan`` of the generic backward step, last step first: ``dgx``, ``dgh``, ``dstate0``."""
     xp = jax.numpy
@@ -179,7 +189,7 @@ def _backward(
         ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
         if inside is not None:
             ds_cell = tuple(xp.where(inside, a, xp.zeros_like(a)) for a in ds_cell)
-        dgx, dgh, new = recurrence.step_backward(cell, ds_cell, cache_t, w_hh, xp=xp)
+        dgx, dgh, new = recurrence.step_backward(cell, ds_cell, cache_t, w_hh, xp=xp, vectors=vectors)
         if inside is not None:  # ... and carry their gradient through unchanged
             new = tuple(xp.where(inside, a, b) for a, b in zip(new, ds))
         return new, (dgx, dgh)

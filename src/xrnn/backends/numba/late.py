@@ -99,7 +99,7 @@ def _late_gates_backward(dm: Array, r: Array, h_prev: Array, dg: Array, early: A
 
 
 @jit
-def _step_gemm(gemm, t, lengths, gx, w_early_t, w_late_t, bx, bh, h_prev, h, kept, gh, m, gh_n):  # type: ignore[no-untyped-def]
+def _step_gemm(gemm, t, lengths, gx, w_early_t, w_late_t, bx, bh, h_prev, h, kept, gh, m, gh_n):  # type: ignore
     call_gemm(gemm, h_prev, w_early_t, 0.0, gh)  # (N, 2H)
     _input(gx, gh, bx, bh, h_prev, m)
     call_gemm(gemm, m, w_late_t, 0.0, gh_n)  # the second matmul (N, H)
@@ -108,14 +108,14 @@ def _step_gemm(gemm, t, lengths, gx, w_early_t, w_late_t, bx, bh, h_prev, h, kep
 
 
 @jit
-def _sequence(gemm, lengths, gx, w_early_t, w_late_t, bx, bh, h0, y, kept, gh, m, gh_n):  # type: ignore[no-untyped-def]
+def _sequence(gemm, lengths, gx, w_early_t, w_late_t, bx, bh, h0, y, kept, gh, m, gh_n):  # type: ignore
     _step_gemm(gemm, 0, lengths, gx[0], w_early_t, w_late_t, bx, bh, h0, y[0], kept[0], gh, m, gh_n)
     for t in range(1, gx.shape[0]):
         _step_gemm(gemm, t, lengths, gx[t], w_early_t, w_late_t, bx, bh, y[t - 1], y[t], kept[t], gh, m, gh_n)
 
 
 @jit
-def _sequence_backward(gemm, lengths, dy, dh, kept, h0, y, w_early, w_late, dg):  # type: ignore[no-untyped-def]
+def _sequence_backward(gemm, lengths, dy, dh, kept, h0, y, w_early, w_late, dg):  # type: ignore
     ds, direct = np.empty_like(dh), np.empty_like(dh)
     dn, dm = np.empty_like(dh), np.empty_like(dh)
     early = np.empty((dh.shape[0], 2 * dh.shape[1]), dh.dtype)

@@ -92,11 +92,12 @@ class NumbaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         k = self._kernels(cell, gx.dtype)
-        if k is None or (w_hr is not None and k.projected_sequence is None):
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr))
+        if k is None or (w_hr is not None and k.projected_sequence is None) or vectors is not None:
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
         t_steps, n, width = gx.shape
         hidden, dtype = width // cell.n_gates, gx.dtype
         h_size = hidden if w_hr is None else w_hr.shape[0]  # P with a projection
@@ -145,11 +146,12 @@ class NumbaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
         k = self._kernels(cell, dstate[0].dtype)
-        if k is None or (w_hr is not None and k.projected_sequence_backward is None):
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr))
+        if k is None or (w_hr is not None and k.projected_sequence_backward is None) or vectors is not None:
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
         t_steps = len(steps)
         n, h_size = dstate[0].shape
         hidden = w_hh.shape[0] // cell.n_gates
@@ -184,9 +186,10 @@ class NumbaOps(Ops):
         return dg[0], (dg[1] if k.layout.grads > 1 else None), d
 
 
-def _given(w_hr: Array | None) -> dict[str, Array]:
-    """``{"w_hr": w_hr}`` when there is a projection, else nothing."""
-    return {} if w_hr is None else {"w_hr": w_hr}
+def _given(w_hr: Array | None, vectors: Array | None = None) -> dict[str, Array]:
+    """``{"w_hr": w_hr}`` when there is a projection, ``{"vectors": ...}`` for a cell's vectors."""
+    given = {} if w_hr is None else {"w_hr": w_hr}
+    return given if vectors is None else {**given, "vectors": vectors}
 
 
 def _forward_by_step(
