@@ -237,3 +237,22 @@ def test_reset_before_gru_from_keras_weights_runs_as_keras(keras):
     y_k, _ = k_layer(x)
     y, _, _ = xrnn.GRU.from_state_dict(layer.state_dict(), reset_after=False, batch_first=True).forward(x)
     np.testing.assert_allclose(y, _host(y_k), atol=1e-5)
+
+
+def test_the_late_scalar_step_is_the_cells_path_through_the_reset():
+    from xrnn.cells import gru_reset_before as cell
+
+    rng = np.random.default_rng(11)
+    gx, gh = rng.standard_normal((2, N, 3 * H)) * np.array([1.0, 30.0, 1e4])[:, None]
+    h_prev, dm, dh = rng.standard_normal((3, N, H))
+    forward, backward = cell.late_scalar_step(torch.sigmoid, torch.tanh)
+    as_t = torch.tensor
+    m = cell.late_input(gx, gh[:, : 2 * H], (h_prev,), xp=np)
+    np.testing.assert_allclose(
+        forward(1.0, as_t(gx[:, :H]), as_t(gh[:, :H]), as_t(h_prev)).numpy(), m, rtol=1e-13
+    )
+    _, cache = cell.step(gx, gh, (h_prev,), xp=np)
+    dgx, _, (direct,) = cell.late_backward(dm, cache, cell.step_backward((dh,), cache, xp=np), xp=np)
+    dr, direct_scalar = backward(1.0, as_t(dm), as_t(cache.r), as_t(h_prev), as_t(dh * cache.z))
+    np.testing.assert_allclose(dr.numpy(), dgx[:, :H], rtol=1e-13)
+    np.testing.assert_allclose(direct_scalar.numpy(), direct, rtol=1e-13)

@@ -56,7 +56,7 @@ def test_scalar_step_is_the_array_step(name):
             out = out if isinstance(out, tuple) else (out,)
             if name == "lstm":  # i, f, g, o, tanh_c, h, c
                 expected = [f[b, j] for f in fields[:5]] + [new[0][b, j], new[1][b, j]]
-            elif name == "gru":  # r, z, n, h (gh_n is the recurrent part given)
+            elif name in ("gru", "gru_reset_before"):  # r, z, n, h (gh_n is the recurrent part given)
                 expected = [f[b, j] for f in fields[:3]] + [new[0][b, j]]
             else:
                 expected = [new[0][b, j]]
@@ -72,13 +72,15 @@ def test_scalar_step_is_the_array_step(name):
                 expected = [*gate_x, direct[1][b, j]]
             elif name == "gru":  # dr, dz, dn, dn * r, direct dh_prev
                 expected = [*gate_x, gate_h[2], direct[0][b, j]]
+            elif name == "gru_reset_before":  # dz, dn, direct dh_prev: dr waits for the late matmul
+                expected = [*gate_x[1:], direct[0][b, j]]
             else:
                 expected = gate_x
             np.testing.assert_allclose(grads, expected, rtol=1e-13, atol=1e-300)
 
 
 #: Arguments after ``one``: forward (pre-activations and previous state), backward.
-ARITY = {"rnn_tanh": (2, 2), "rnn_relu": (2, 2), "lstm": (9, 8), "gru": (7, 6)}
+ARITY = {"rnn_tanh": (2, 2), "rnn_relu": (2, 2), "lstm": (9, 8), "gru": (7, 6), "gru_reset_before": (7, 5)}
 
 
 @pytest.mark.parametrize("name", list(CELLS))

@@ -22,7 +22,7 @@ compile into the fused kernels of :mod:`xrnn.backends`.
 
 from collections.abc import Callable
 
-from . import gru, lstm, rnn
+from . import gru, gru_reset_before, lstm, rnn
 from .base import Cell, LateMatmul, ScalarStep
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
@@ -59,4 +59,5 @@ SCALAR_STEPS: dict[str, Callable[..., ScalarStep]] = {
     "rnn_relu": rnn.relu_scalar_step,
     "lstm": lstm.scalar_step,
     "gru": gru.scalar_step,
+    "gru_reset_before": gru_reset_before.scalar_step,
 }

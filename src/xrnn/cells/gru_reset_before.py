@@ -85,7 +85,8 @@ def scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> Sc
     """The step per element once ``gh_n = U_n (r * h_prev)`` is known (see :class:`ScalarStep`).
 
     ``forward(one, x_r, x_z, x_n, h_r, h_z, h_n, h_prev) -> (r, z, n, h)``;
-    ``backward(one, dh, z, n, h_prev) -> (dz, dn, dh * z)``. The equations of
+    ``backward(one, dh, r, z, n, h_prev) -> (dz, dn, dh * z)`` (``r`` enters only through
+    :func:`late_scalar_step`). The equations of
     :func:`step` and :func:`step_backward`; :func:`late_scalar_step` has the rest.
     """
 
@@ -95,7 +96,7 @@ def scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> Sc
         n = tanh(x_n + h_n)
         return r, z, n, n + z * (h_prev - n)
 
-    def backward(one: Any, dh: Any, z: Any, n: Any, h_prev: Any) -> Any:
+    def backward(one: Any, dh: Any, r: Any, z: Any, n: Any, h_prev: Any) -> Any:
         return dh * (h_prev - n) * z * (one - z), dh * (one - z) * (one - n * n), dh * z
 
     return ScalarStep(forward, backward)

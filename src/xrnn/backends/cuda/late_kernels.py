@@ -73,7 +73,9 @@ class LateKernels:
                 dh = dh + dy[t, b, j]
             ds[b, j] = dh
             h_prev = first[b, j] if t == 0 else y[t - 1, b, j]
-            dz, d_n, direct = step_backward(one, dh, kept[t, 1, b, j], kept[t, 2, b, j], h_prev)
+            dz, d_n, direct = step_backward(
+                one, dh, kept[t, 0, b, j], kept[t, 1, b, j], kept[t, 2, b, j], h_prev
+            )
             if t >= lengths[b]:  # past the sequence: no gate gradient (dh is carried by ds)
                 zero = one - one
                 dz, d_n, direct = zero, zero, zero

@@ -72,7 +72,7 @@ def _finish(
 
 @jit
 def _gates_backward(
-    dh: Array, z: Array, n: Array, h_prev: Array, dg: Array, dn: Array, direct: Array
+    dh: Array, r: Array, z: Array, n: Array, h_prev: Array, dg: Array, dn: Array, direct: Array
 ) -> None:
     """``dg[:, H:] = [dz, dn]``, ``dn`` apart, ``direct = dh * z``; ``dg (N, 3H)``."""
     rows, hidden = dh.shape
@@ -81,7 +81,7 @@ def _gates_backward(
         g = dg[b].reshape((3, hidden))
         dz_b, dn_b, dn_apart, direct_b = g[1], g[2], dn[b], direct[b]
         for j in range(hidden):
-            dz, d_n, direct_b[j] = _step_backward(one, dh[b, j], z[b, j], n[b, j], h_prev[b, j])
+            dz, d_n, direct_b[j] = _step_backward(one, dh[b, j], r[b, j], z[b, j], n[b, j], h_prev[b, j])
             dz_b[j], dn_b[j], dn_apart[j] = dz, d_n, d_n
 
 
@@ -122,7 +122,7 @@ def _sequence_backward(gemm, lengths, dy, dh, kept, h0, y, w_early, w_late, dg):
     for t in range(kept.shape[0] - 1, -1, -1):
         d = upstream(dh, dy, t, lengths, ds)
         h_prev = h0 if t == 0 else y[t - 1]
-        _gates_backward(d, kept[t, 1], kept[t, 2], h_prev, dg[t], dn, direct)
+        _gates_backward(d, kept[t, 0], kept[t, 1], kept[t, 2], h_prev, dg[t], dn, direct)
         clear(t, lengths, dn)
         call_gemm(gemm, dn, w_late, 0.0, dm)  # the second matmul back (N, H)
         _late_gates_backward(dm, kept[t, 0], h_prev, dg[t], early, direct)
