@@ -265,6 +265,7 @@ def _states(state):
 #: The cells beyond torch.nn, as layer constructors on NumPy (the simulator's arrays).
 BEYOND_TORCH = {
     "gru_reset_before": lambda **kw: xrnn.GRU(IN, H, reset_after=False, xp="numpy", **kw),
+    "lstm_peephole": lambda **kw: xrnn.LSTM(IN, H, peepholes=True, xp="numpy", **kw),
 }
 
 
@@ -294,7 +295,7 @@ def test_cuda_steps_and_generic_steps_feed_either_backward_on_the_cells_beyond_t
     results = []
     for forward_ops, backward_ops in [(ops, GENERIC), (GENERIC, ops), (ops, ops)]:
         _use(monkeypatch, forward_ops)
-        y, state, cache = layer.forward(x, h0, lengths=LENGTHS)
+        y, state, cache = layer.forward(x, h0 if layer._cell.n_states == 1 else (h0, -h0), lengths=LENGTHS)
         _use(monkeypatch, backward_ops)
         results.append(layer.backward(cache, dy[:, :, :H], dstate=state))
     for dx, dstate, grads in results[1:]:

@@ -22,7 +22,7 @@ compile into the fused kernels of :mod:`xrnn.backends`.
 
 from collections.abc import Callable
 
-from . import gru, gru_reset_before, lstm, rnn
+from . import gru, gru_reset_before, lstm, lstm_peephole, rnn
 from .base import Cell, LateMatmul, ScalarStep
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
@@ -50,7 +50,7 @@ __all__ = [
 
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
-CELLS[GRU_RESET_BEFORE.name] = GRU_RESET_BEFORE
+CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE)}
 
 #: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
 #: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.
@@ -60,4 +60,5 @@ SCALAR_STEPS: dict[str, Callable[..., ScalarStep]] = {
     "lstm": lstm.scalar_step,
     "gru": gru.scalar_step,
     "gru_reset_before": gru_reset_before.scalar_step,
+    "lstm_peephole": lstm_peephole.scalar_step,
 }

@@ -32,14 +32,17 @@ __all__ = ["LSTM_PEEPHOLE", "PeepholeStep", "scalar_step"]
 
 
 class PeepholeStep(NamedTuple):
-    """What one peephole LSTM step keeps for backward; every field is ``(N, H)``."""
+    """What one peephole LSTM step keeps for backward; every field is ``(N, H)``.
+
+    The fields of the LSTM's step (and its layout in the compiled backends); ``c = f *
+    c_prev + i * g`` is recomputed where needed (one elementwise pass).
+    """
 
     i: Array
     f: Array
     g: Array
     o: Array
     tanh_c: Array
-    c: Array
     c_prev: Array
 
 
@@ -59,14 +62,14 @@ def step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: ModuleType, ve
     c = f * c_prev + i * g
     o = sigmoid(z[:, 3 * hidden :] + p_o * c, xp=xp)
     tanh_c = xp.tanh(c)
-    return (o * tanh_c, c), PeepholeStep(i, f, g, o, tanh_c, c, c_prev)
+    return (o * tanh_c, c), PeepholeStep(i, f, g, o, tanh_c, c_prev)
 
 
 def step_backward(dstate: tuple[Array, Array], cache: PeepholeStep, *, xp: ModuleType, vectors: Array) -> Any:
     """Gradients of one step: ``(dh, dc) -> (dz (N, 4H), None, (None, dc_prev))``."""
     dh, dc_next = dstate
-    i, f, g, o, tanh_c, c, c_prev = cache
-    p_i, p_f, p_o = _split(vectors, c.shape[1])
+    i, f, g, o, tanh_c, c_prev = cache
+    p_i, p_f, p_o = _split(vectors, c_prev.shape[1])
     dz_o = dh * tanh_c * o * (1.0 - o)
     dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c) + dz_o * p_o
     dz_i = dc * g * i * (1.0 - i)
@@ -79,7 +82,7 @@ def vector_gradient(dgx: Array, steps: Sequence[PeepholeStep], *, xp: ModuleType
     """``dp (3H,)`` over the steps of one loop, from ``dgx (T, N, 4H)`` and the step caches."""
     hidden = dgx.shape[2] // 4
     c_prev = xp.stack([s.c_prev for s in steps])  # (T, N, H)
-    c = xp.stack([s.c for s in steps])
+    c = xp.stack([s.f * s.c_prev + s.i * s.g for s in steps])
     dp_i = xp.sum(dgx[:, :, :hidden] * c_prev, axis=(0, 1))
     dp_f = xp.sum(dgx[:, :, hidden : 2 * hidden] * c_prev, axis=(0, 1))
     dp_o = xp.sum(dgx[:, :, 3 * hidden :] * c, axis=(0, 1))
@@ -101,9 +104,20 @@ def scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> Sc
     """
 
     def forward(
-        one: Any, x_i: Any, x_f: Any, x_g: Any, x_o: Any, h_i: Any, h_f: Any, h_g: Any, h_o: Any, *rest: Any
+        one: Any,
+        x_i: Any,
+        x_f: Any,
+        x_g: Any,
+        x_o: Any,
+        h_i: Any,
+        h_f: Any,
+        h_g: Any,
+        h_o: Any,
+        p_i: Any,
+        p_f: Any,
+        p_o: Any,
+        c_prev: Any,
     ) -> Any:
-        p_i, p_f, p_o, c_prev = rest
         i = sigmoid(x_i + h_i + p_i * c_prev)
         f = sigmoid(x_f + h_f + p_f * c_prev)
         g = tanh(x_g + h_g)
@@ -112,8 +126,20 @@ def scalar_step(sigmoid: Callable[[Any], Any], tanh: Callable[[Any], Any]) -> Sc
         tanh_c = tanh(c)
         return i, f, g, o, tanh_c, o * tanh_c, c
 
-    def backward(one: Any, dh: Any, dc_next: Any, i: Any, f: Any, g: Any, o: Any, *rest: Any) -> Any:
-        tanh_c, c_prev, p_i, p_f, p_o = rest
+    def backward(
+        one: Any,
+        dh: Any,
+        dc_next: Any,
+        i: Any,
+        f: Any,
+        g: Any,
+        o: Any,
+        tanh_c: Any,
+        c_prev: Any,
+        p_i: Any,
+        p_f: Any,
+        p_o: Any,
+    ) -> Any:
         dz_o = dh * tanh_c * o * (one - o)
         dc = dc_next + dh * o * (one - tanh_c * tanh_c) + dz_o * p_o
         dz_i = dc * g * i * (one - i)

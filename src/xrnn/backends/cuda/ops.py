@@ -103,7 +103,7 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None or vectors is not None else self._kernels(cell, gx.dtype)
+        found = None if w_hr is not None else self._kernels(cell, gx.dtype)
         if found is None:
             given = {} if vectors is None else {"vectors": vectors}
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
@@ -120,6 +120,8 @@ class CudaOps(Ops):
         b_x, b_h = (xp.zeros(width, dtype=dtype, device=dev) if b is None else b for b in biases)
         check_shape("b_x", b_x, (width,), fits)
         check_shape("b_h", b_h, (width,), fits)
+        if vectors is not None:
+            check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, hidden), fits)
         h0, c0 = state0[0], state0[-1]
@@ -130,7 +132,18 @@ class CudaOps(Ops):
         with launch.on(gx) as stream:
             a = launch.array
             kept_4d = y[:, None, ...] if kept is None else kept  # the RNN keeps nothing beside h
-            args = (a(lens), a(gx), a(gh), a(b_x), a(b_h), a(h0), a(c0), a(y), a(kept_4d))
+            args = (
+                a(lens),
+                a(gx),
+                a(gh),
+                a(b_x),
+                a(b_h),
+                a(h0),
+                a(c0),
+                a(y),
+                a(kept_4d),
+                *_vectors(a, vectors),
+            )
             step = launch.configure(kernels.forward, n * hidden, stream)
             for t in range(t_steps):
                 raw.matmul(h0 if t == 0 else y[t - 1, ...], w_hh_t, out=gh)
@@ -155,7 +168,7 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        found = None if w_hr is not None or vectors is not None else self._kernels(cell, dstate[0].dtype)
+        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype)
         if found is None:
             given = {} if vectors is None else {"vectors": vectors}
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
@@ -174,6 +187,8 @@ class CudaOps(Ops):
             check_shape("dy", dy, (t_steps, n, hidden), fits)
         y, kept, first = buffers(layout, steps, xp=xp)
         check_shape("steps (h)", y, (t_steps, n, hidden), fits)
+        if vectors is not None:
+            check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
         check_shape("steps (kept)", kept, (t_steps, max(layout.kept, 1), n, hidden), fits)
         ds = xp.asarray(dstate[0], copy=True)  # the kernels write it: (N, H)
         carry = xp.asarray(dstate[1], copy=True) if layout.c_slot is not None else xp.zeros_like(ds)
@@ -186,7 +201,7 @@ class CudaOps(Ops):
             has_dy = dy is not None
             dy_3d = dy if dy is not None else ds[None, ...]  # never read without dy
             buffers_ = (a(ds), a(mm), a(carry), a(y), a(kept), a(first), a(dgx), a(dgh))
-            args = (a(lens), has_dy, a(dy_3d), *buffers_)
+            args = (a(lens), has_dy, a(dy_3d), *buffers_, *_vectors(a, vectors))
             step = launch.configure(kernels.backward, n * hidden, stream)
             for t in range(t_steps - 1, -1, -1):
                 step(t, *args)
@@ -226,6 +241,11 @@ class CudaOps(Ops):
             check_shape("dy", dy, (t_steps, n, hidden), fits)
         lens = self._lengths(lengths, n, t_steps, dstate[0])
         return late.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
+
+
+def _vectors(array: Any, vectors: Array | None) -> tuple[Any, ...]:
+    """The kernels' last argument, the cell's vectors ``(V,)``, where it has any (``Cell.vectors``)."""
+    return () if vectors is None else (array(vectors),)
 
 
 @functools.cache

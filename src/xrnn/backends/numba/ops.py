@@ -51,8 +51,8 @@ class NumbaOps(Ops):
         return f"NumbaOps({self.xp.__name__}, compiled={self.compiled})"
 
     def _kernels(self, cell: Cell, dtype: Any) -> CellKernels | None:
-        if np.dtype(dtype) not in _DTYPES or (cell.late is not None and not self.compiled):
-            return None  # the per-step loop has no second matmul: a late-matmul cell runs generic
+        if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
+            return None  # the per-step loop has no second matmul, no vectors: such cells run generic
         return KERNELS.get(cell.name)
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
@@ -96,7 +96,7 @@ class NumbaOps(Ops):
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         k = self._kernels(cell, gx.dtype)
-        if k is None or (w_hr is not None and k.projected_sequence is None) or vectors is not None:
+        if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
         t_steps, n, width = gx.shape
         hidden, dtype = width // cell.n_gates, gx.dtype
@@ -110,6 +110,8 @@ class NumbaOps(Ops):
         check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
         check_shape("b_x", b_x, (width,), fits)
         check_shape("b_h", b_h, (width,), fits)
+        if vectors is not None:
+            check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, h_size if j == 0 else hidden), fits)
         gx, w_hh_t = contiguous(gx), contiguous(w_hh_t)
@@ -130,7 +132,9 @@ class NumbaOps(Ops):
                     k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, projection=(w_hr_t, h_cell)
                 )
         elif self.compiled:
-            k.sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
+            k.sequence(
+                gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, *_extra(vectors)
+            )
         else:
             _forward_by_step(k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         state = (y[-1],) if k.layout.c_slot is None else (y[-1], kept[-1, k.layout.c_slot])
@@ -150,7 +154,7 @@ class NumbaOps(Ops):
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
         k = self._kernels(cell, dstate[0].dtype)
-        if k is None or (w_hr is not None and k.projected_sequence_backward is None) or vectors is not None:
+        if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
         t_steps = len(steps)
         n, h_size = dstate[0].shape
@@ -180,10 +184,17 @@ class NumbaOps(Ops):
                     gemm_address(dtype), lengths, dy, d, kept, first, w_hh, w_hr, dg
                 )
             else:
-                d = k.sequence_backward(gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg)
+                d = k.sequence_backward(
+                    gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg, *_extra(vectors)
+                )
         else:
             d = _backward_by_step(k, steps, lengths, dy, d, w_hh, dg, w_hr)
         return dg[0], (dg[1] if k.layout.grads > 1 else None), d
+
+
+def _extra(vectors: Array | None) -> tuple[Array, ...]:
+    """The compiled loops' last argument, the cell's vectors, where it has any (``Cell.vectors``)."""
+    return () if vectors is None else (contiguous(vectors),)
 
 
 def _given(w_hr: Array | None, vectors: Array | None = None) -> dict[str, Array]:

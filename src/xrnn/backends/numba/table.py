@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._util.typing import Array
 from ..layout import LAYOUTS, Layout, Steps
-from . import kernels, late, loops
+from . import kernels, late, loops, vectors
 from .buffers import RECYCLER
 from .buffers import contiguous as _c
 
@@ -157,6 +157,13 @@ KERNELS: dict[str, CellKernels] = {
         late.LAYOUT,
         late.gru_reset_before_sequence,
         late.gru_reset_before_sequence_backward,
+        late.no_step,
+        late.no_step,
+    ),
+    "lstm_peephole": CellKernels(
+        vectors.LAYOUT,
+        vectors.peephole_sequence,
+        vectors.peephole_sequence_backward,
         late.no_step,
         late.no_step,
     ),
