@@ -34,6 +34,13 @@ from .recurrent import LayerCache, Recurrent
 __all__ = ["GRU", "LSTM", "RNN", "LayerCache"]
 
 
+_WEIGHT_DROP_DOC = (
+    "    weight_drop : float, default 0\n        DropConnect on ``weight_hh`` in training mode (AWD-LSTM): "
+    "each forward pass\n        zeroes each recurrent weight with this probability, one mask per layer, "
+    "direction and\n        batch, and scales the rest by ``1 / (1 - weight_drop)``; in ``[0, 1)``\n"
+    "        (:mod:`xrnn.nn.weight_drop`).\n"
+)
+
 _INIT_DOC = """
 
     Parameters
@@ -102,7 +109,7 @@ class LSTM(Recurrent, Functional):
         "    dtype :",
         "    proj_size : int, default 0\n        Size ``P`` of the projection of ``h``, "
         "``0 <= P < H`` (0: none).\n    peepholes : bool, default False\n        Add the "
-        "peephole connections and their weights ``weight_ch_l{k}``.\n    dtype :",
+        "peephole connections and their weights ``weight_ch_l{k}``.\n" + _WEIGHT_DROP_DOC + "    dtype :",
         1,
     )
     _cell = LSTM_CELL
@@ -119,6 +126,7 @@ class LSTM(Recurrent, Functional):
         proj_size: int = 0,
         *,
         peepholes: bool = False,
+        weight_drop: float = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
@@ -136,6 +144,7 @@ class LSTM(Recurrent, Functional):
             dropout,
             bidirectional,
             proj_size=proj_size,
+            weight_drop=weight_drop,
             dtype=dtype,
             device=device,
             xp=xp,
@@ -162,7 +171,7 @@ class GRU(Recurrent, Functional):
     __doc__ += _INIT_DOC.replace(
         "    dtype :",
         "    reset_after : bool, default True\n        Apply the reset gate after the recurrent "
-        "matmul (torch); False: before it (Keras, ONNX's default).\n    dtype :",
+        "matmul (torch); False: before it (Keras, ONNX's default).\n" + _WEIGHT_DROP_DOC + "    dtype :",
         1,
     )
     _cell = GRU_CELL
@@ -178,6 +187,7 @@ class GRU(Recurrent, Functional):
         bidirectional: bool = False,
         *,
         reset_after: bool = True,
+        weight_drop: float = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
@@ -198,6 +208,7 @@ class GRU(Recurrent, Functional):
             device=device,
             xp=xp,
             seed=seed,
+            weight_drop=weight_drop,
         )
 
     @classmethod

@@ -30,11 +30,12 @@ from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
 from .state_dict import StateDict
+from .weight_drop import WeightDrop, check_weight_drop
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks):
+class Recurrent(StateDict, Modes, Checks, WeightDrop):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -50,23 +51,25 @@ class Recurrent(StateDict, Modes, Checks):
         bidirectional: bool,
         *,
         proj_size: int = 0,
+        weight_drop: float = 0.0,
         dtype: Any,
         device: Any,
         xp: str | ModuleType | None,
         seed: Any,
     ) -> None:
-        check_int("input_size", input_size)
-        check_int("hidden_size", hidden_size)
-        check_int("num_layers", num_layers)
+        for name, size in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
+            check_int(name, size)
+        self.weight_drop = check_weight_drop(weight_drop)
         check_options(hidden_size, num_layers, dropout, proj_size)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
             check_bool(name, flag)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
-        self.dropout = float(dropout)
-        self.proj_size = int(proj_size)
+        self.dropout, self.proj_size = float(dropout), int(proj_size)
         self.training = True
         self.xp = resolve_namespace(xp)
         self.dtype = resolve_dtype(dtype, self.xp)
@@ -132,6 +135,7 @@ class Recurrent(StateDict, Modes, Checks):
                 ("bias", self.bias, True),
                 ("dropout", self.dropout, 0.0),
                 ("proj_size", self.proj_size, 0),
+                ("weight_drop", self.weight_drop, 0.0),
                 ("reset_after", getattr(self, "reset_after", True), True),
                 ("peepholes", getattr(self, "peepholes", False), False),
             )
@@ -142,8 +146,6 @@ class Recurrent(StateDict, Modes, Checks):
             f"num_layers={self.num_layers}{options}, bidirectional={self.bidirectional}, "
             f"batch_first={self.batch_first}, dtype={self.dtype})"
         )
-
-    # ------------------------------------------------------------------ running
 
     @overload
     def forward(
@@ -258,6 +260,7 @@ class Recurrent(StateDict, Modes, Checks):
         if t_steps == 0 or n == 0:
             raise ValueError(f"x must hold at least one step of one sequence, got shape {tuple(x.shape)}")
         self._check_state(parts, n, "state", xp)
+        p, weight_masks = self._drop_weights(p, device_of(x))  # DropConnect, in training mode
         ops = registry.ops_for(xp, x.dtype)
         lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
         if check_finite:  # padding past each length may hold anything: only valid steps count
@@ -306,7 +309,9 @@ class Recurrent(StateDict, Modes, Checks):
         if not need_cache:
             return y, out_state, None
         shape = (t_steps, n, self.input_size)
-        cache = LayerCache(scans, shape, self.batch_first, self._cell.name, output, tuple(masks))
+        cache = LayerCache(
+            scans, shape, self.batch_first, self._cell.name, output, tuple(masks), weight_masks
+        )
         return y, out_state, cache
 
     def backward(
@@ -395,5 +400,5 @@ class Recurrent(StateDict, Modes, Checks):
             d_above = d_below
         dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
         stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
-        grads = {key: grads[key] for key in self._param_shapes()}
+        grads = self._undrop_gradients({key: grads[key] for key in self._param_shapes()}, cache.weight_masks)
         return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads
