@@ -128,19 +128,7 @@ class Recurrent(StateDict, Modes, Checks, WeightDrop):
         )
 
     def __repr__(self) -> str:
-        options = "".join(
-            f", {name}={value}"
-            for name, value, default in (
-                ("nonlinearity", repr(getattr(self, "nonlinearity", "tanh")), "'tanh'"),
-                ("bias", self.bias, True),
-                ("dropout", self.dropout, 0.0),
-                ("proj_size", self.proj_size, 0),
-                ("weight_drop", self.weight_drop, 0.0),
-                ("reset_after", getattr(self, "reset_after", True), True),
-                ("peepholes", getattr(self, "peepholes", False), False),
-            )
-            if value != default
-        )
+        options = "".join(f", {name}={value!r}" for name, value in self._options_beyond_defaults())
         return (
             f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
             f"num_layers={self.num_layers}{options}, bidirectional={self.bidirectional}, "
