@@ -94,6 +94,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         ("xrnn GRU", xrnn.GRU(size, size, xp="numpy", seed=0)),
         ("xrnn GRU reset_after=False", xrnn.GRU(size, size, reset_after=False, xp="numpy", seed=0)),
         ("xrnn LSTM peepholes=True", xrnn.LSTM(size, size, peepholes=True, xp="numpy", seed=0)),
+        ("xrnn LSTM weight_drop=0.5", xrnn.LSTM(size, size, weight_drop=0.5, xp="numpy", seed=0)),
     ]:
         results[name] = _time(xrnn_step(layer), rounds)
 
@@ -129,6 +130,16 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         (lstm_peephole(gx, w_hh4, p, zeros, zeros) * dy_t).sum().backward()
         return None
 
+    module = torch.nn.LSTM(size, size)
+    weights = dict(module.named_parameters())
+
+    def torch_weight_drop_step() -> object:  # AWD-LSTM's way: the module run on masked weights
+        mask = (torch.rand_like(weights["weight_hh_l0"]) >= 0.5) / 0.5
+        dropped = {**weights, "weight_hh_l0": weights["weight_hh_l0"] * mask}
+        (torch.func.functional_call(module, dropped, (x_t,))[0] * dy_t).sum().backward()
+        return None
+
+    results["torch.nn.LSTM, masked weight_hh"] = _time(torch_weight_drop_step, rounds)
     results["torch.jit.script reset-before GRU"] = _time(torch_gru_step, rounds)
     results["torch.jit.script peephole LSTM"] = _time(torch_lstm_step, rounds)
     return results
