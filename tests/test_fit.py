@@ -208,7 +208,7 @@ BAD = {
              ValueError, "clip must be None or a positive number, got -1"),
     "namespaces": (lambda: xrnn.fit(MODEL, ADAM, X, array_api_strict.asarray(LABELS), loss="cross_entropy",
                                     epochs=1, batch_size=2),
-                   TypeError, "y must be an array of the model's namespace numpy, got an array of array_api_strict"),
+                   TypeError, "y must be an array of the model's namespace numpy, got an array of array_"),
     "callable_result": (lambda: xrnn.fit(MODEL, ADAM, X, LABELS, loss=lambda z, y: 1.0, epochs=1,
                                          batch_size=2, verbose=False), TypeError, "loss must return a tuple"),
 }  # fmt: skip

@@ -42,7 +42,9 @@ def test_loss_epochs_and_batch_size_have_defaults_inferred_from_the_targets():
 
 def test_validation_split_holds_out_the_last_sequences_before_shuffling():
     x, y = regression(n=10)
-    split = xrnn.fit(model(), xrnn.Adam(0.01), x, y, validation_split=0.3, epochs=2, batch_size=4, verbose=False)
+    split = xrnn.fit(
+        model(), xrnn.Adam(0.01), x, y, validation_split=0.3, epochs=2, batch_size=4, verbose=False
+    )
     given = xrnn.fit(model(), xrnn.Adam(0.01), x[:, :7], y[:7], validation=(x[:, 7:], y[7:]), epochs=2,
                      batch_size=4, verbose=False)  # fmt: skip
     assert split.loss == given.loss and split.val_loss == given.val_loss
@@ -64,7 +66,9 @@ def test_metrics_are_recorded_for_training_and_validation_and_printed(capsys, mo
     assert math.isclose(history.metrics["val_max_error"][-1], max_error(z, y), rel_tol=1e-6)
     assert set(history.metrics) == {"mae", "rmse", "max_error", "val_mae", "val_rmse", "val_max_error"}
     assert all(len(values) == 2 for values in history.metrics.values())
-    assert re.search(r"epoch 2/2: .* mae [0-9.e-]+, rmse [0-9.e-]+, max_error .* val_mae", capsys.readouterr().out)
+    assert re.search(
+        r"epoch 2/2: .* mae [0-9.e-]+, rmse [0-9.e-]+, max_error .* val_mae", capsys.readouterr().out
+    )
 
 
 def test_accuracy_is_a_metric_of_class_targets_and_mae_is_refused_for_them():

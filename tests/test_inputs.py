@@ -101,7 +101,12 @@ def test_pandas_lengths_in_predict_are_read_as_lengths():
 
 @pytest.mark.parametrize(
     ("case", "name"),
-    [("lengths_range", "lengths"), ("lengths_count", "lengths"), ("y_shape", "y"), ("lengths_type", "lengths")],
+    [
+        ("lengths_range", "lengths"),
+        ("lengths_count", "lengths"),
+        ("y_shape", "y"),
+        ("lengths_type", "lengths"),
+    ],
 )
 def test_errors_name_the_argument_and_stay_short_for_any_n(case, name):
     n = 5000
