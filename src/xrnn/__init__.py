@@ -20,6 +20,7 @@ and a dense head), :func:`fit` on arrays (and :func:`train` on tasks), :func:`so
 """
 
 from ._util.namespaces import BACKENDS, default_namespace, get_backend, use_backend
+from .backends.threads import cpu_threads
 from .data import AddingTask, ReberTask, TextTask
 from .io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
@@ -56,6 +57,7 @@ __all__ = [
     "StepDecay",
     "TextTask",
     "clip_grad_norm",
+    "cpu_threads",
     "default_namespace",
     "fit",
     "get_backend",
