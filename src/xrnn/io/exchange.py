@@ -25,6 +25,7 @@ __all__ = [
     "LSTM_IOFC",
     "PEEPHOLE_IOF",
     "build_layer",
+    "build_model",
     "host_params",
     "inverse",
     "kind_of",
@@ -164,7 +165,73 @@ def build_layer(
     got = {k: tuple(v.shape) for k, v in params.items()}
     if expected != got:
         raise ValueError(f"the weights must have the keys and shapes {expected} of this layer, got {got}")
-    layer.params = {
-        k: convert(params[k], xp=namespace_, dtype=layer.dtype, device=device) for k in expected
-    }
+    layer.params = {k: convert(params[k], xp=namespace_, dtype=layer.dtype, device=device) for k in expected}
     return layer
+
+
+def build_model(
+    kind: str,
+    params: Mapping[str, Any],
+    head: tuple[str, Any, Any] | None,
+    *,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    bidirectional: bool,
+    bias: bool,
+    batch_first: bool,
+    xp: str | ModuleType | None,
+    dtype: Any,
+    device: Any,
+    **extra: Any,
+) -> Any:
+    """The layer of :func:`build_layer`, or with a head ``(mode, weight (O, D*H), bias (O,))`` a model.
+
+    Parameters
+    ----------
+    kind : {"rnn", "lstm", "gru"}
+        The layer kind.
+    params : mapping of str to numpy.ndarray
+        The layer's parameters under its keys.
+    head : tuple or None
+        ``("every" or "last", weight, bias)`` of the dense head, NumPy arrays; None for a bare layer.
+    input_size, hidden_size, num_layers : int
+        Sizes of the layer.
+    bidirectional, bias, batch_first : bool
+        Options of the layer.
+    xp : str or module, optional
+        Target namespace.
+    dtype : dtype, optional
+        Target dtype (default: that of the values).
+    device : device, optional
+        Target device.
+    **extra
+        Further options of the layer class.
+
+    Returns
+    -------
+    SequenceModel, RNN, LSTM or GRU
+    """
+    layer = build_layer(
+        kind, params, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, bias=bias,
+        bidirectional=bidirectional, batch_first=batch_first, xp=xp, dtype=dtype, device=device, **extra,
+    )  # fmt: skip
+    if head is None:
+        return layer
+    mode, weight, head_bias = head
+    outputs, width = int(weight.shape[0]), (2 if bidirectional else 1) * hidden_size
+    if tuple(weight.shape) != (outputs, width) or tuple(head_bias.shape) != (outputs,):
+        raise ValueError(
+            f"the head's weight must be (O, {width}) and its bias (O,), got {tuple(weight.shape)} and "
+            f"{tuple(head_bias.shape)}"
+        )
+    model = SequenceModel(
+        kind, input_size, hidden_size, outputs, num_layers=num_layers, bidirectional=bidirectional,
+        batch_first=batch_first, head=mode, bias=bias, xp=layer.xp, dtype=layer.dtype, device=device, **extra,
+    )  # fmt: skip
+    place = {"xp": layer.xp, "dtype": layer.dtype, "device": device}
+    model.set_params(
+        {f"rnn.{k}": v for k, v in layer.params.items()}
+        | {"head.weight": convert(weight, **place), "head.bias": convert(head_bias, **place)}
+    )
+    return model

@@ -175,7 +175,10 @@ def _layers(g: _Graph, layer: Any, kind: str, x: str, seq_lens: str) -> tuple[st
             b = np.stack(
                 [
                     np.concatenate(
-                        [permute_blocks(p[f"bias_ih_l{k}{s}"], perm), permute_blocks(p[f"bias_hh_l{k}{s}"], perm)]
+                        [
+                            permute_blocks(p[f"bias_ih_l{k}{s}"], perm),
+                            permute_blocks(p[f"bias_hh_l{k}{s}"], perm),
+                        ]
                     )
                     for s in suffixes
                 ]
@@ -228,5 +231,7 @@ def _dim(name: str, value: Any, symbol: str) -> str | int:
     if value is True:
         return symbol
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be True (a symbolic size) or a positive int (a fixed size), got {value!r}")
+        raise ValueError(
+            f"{name} must be True (a symbolic size) or a positive int (a fixed size), got {value!r}"
+        )
     return value
