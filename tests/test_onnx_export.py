@@ -1,4 +1,7 @@
-"""xrnn.export_onnx: the graph passes the checker and computes what xrnn computes (ONNX Runtime, ONNX's reference)."""
+"""xrnn.export_onnx: the graph passes the checker and computes what xrnn computes.
+
+The oracles are ONNX Runtime (float32) and ONNX's reference evaluator (float64).
+"""
 
 from __future__ import annotations
 
@@ -149,7 +152,8 @@ def test_the_reset_before_gru_exports_as_linear_before_reset_0(bidirectional):
     layer = xrnn.GRU(3, 4, bidirectional=bidirectional, reset_after=False, seed=0, xp="numpy").eval()
     proto = xrnn.export_onnx(layer, None)
     node = next(n for n in proto.graph.node if n.op_type == "GRU")
-    assert onnx.helper.get_attribute_value(next(a for a in node.attribute if a.name == "linear_before_reset")) == 0
+    attribute = next(a for a in node.attribute if a.name == "linear_before_reset")
+    assert onnx.helper.get_attribute_value(attribute) == 0
     x = np.random.default_rng(1).standard_normal((5, 2, 3)).astype(np.float32)
     for out, want in zip(run_onnxruntime(proto, {"x": x}), _expected(layer, x, None)):
         np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
