@@ -21,6 +21,7 @@ from onnx_cases import HAS_RESET_BEFORE, NO_RESET_BEFORE  # noqa: E402
 # Keras's torch variables convert to NumPy through a deprecated __array__ (Keras's, not xrnn's)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 KINDS = [("LSTM", {}), ("GRU", {}), ("SimpleRNN", {}), ("SimpleRNN", {"activation": "relu"})]
+KINDS += [("GRU", {"reset_after": False})] if HAS_RESET_BEFORE else []
 
 
 def _keras_layers(kind, options, *, layers, bidirectional, use_bias, sequences, dense):

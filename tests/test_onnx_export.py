@@ -25,6 +25,8 @@ from onnx_cases import (  # noqa: E402
 
 SETTINGS = hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None)
 CELLS = [("lstm", {}), ("gru", {}), ("rnn", {}), ("rnn", {"nonlinearity": "relu"})]
+CELLS += [("gru", {"reset_after": False})] if HAS_RESET_BEFORE else []
+CELLS += [("lstm", {"peepholes": True})] if HAS_PEEPHOLES else []
 
 
 @st.composite
