@@ -161,3 +161,26 @@ def test_a_reset_before_keras_gru_goes_to_xrnn_and_back(bidirectional):
     np.testing.assert_allclose(
         _run([keras.layers.deserialize(c) for c in configs], x, weights), want, atol=1e-5
     )
+
+
+def test_weights_must_hold_one_list_per_layer_config():
+    built = _keras_layers(
+        "LSTM", {}, layers=2, bidirectional=False, use_bias=True, sequences=True, dense=False
+    )
+    _run(built, np.zeros((1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"weights must hold one list per layer config \(2\), got 1"):
+        xrnn.from_keras_weights([b.get_config() for b in built], [built[0].get_weights()])
+
+
+def test_a_layer_with_too_few_weights_is_refused():
+    (layer,) = _keras_layers(
+        "SimpleRNN", {}, layers=1, bidirectional=False, use_bias=True, sequences=True, dense=False
+    )
+    _run([layer], np.zeros((1, 2, 2), np.float32))
+    with pytest.raises(ValueError, match="the Keras SimpleRNN with use_bias=True has 3 weights, got 2"):
+        xrnn.from_keras_weights(layer.get_config(), layer.get_weights()[:2])
+
+
+def test_something_that_is_not_a_model_has_no_keras_weights():
+    with pytest.raises(TypeError, match="model must be an xrnn.SequenceModel or an xrnn.RNN, LSTM or GRU"):
+        xrnn.to_keras_weights(xrnn.Dense(3, 2, xp="numpy"))

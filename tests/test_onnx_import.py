@@ -205,3 +205,32 @@ def test_a_random_peephole_lstm_node_matches_onnxruntime(direction):
     x = np.random.default_rng(5).standard_normal((5, 4, 2)).astype(np.float32)
     for out, ref in zip(as_onnx_outputs(xrnn.load_onnx(proto), x, None, 0), run_onnxruntime(proto, {"X": x})):
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: xrnn.load_onnx(3), TypeError, "model must be a path, bytes or an onnx.ModelProto, got int"),
+        (
+            lambda: xrnn.load_onnx(_lstm(), values=[1]),
+            TypeError,
+            "values must be a dict of graph input names",
+        ),
+        (
+            lambda: xrnn.load_onnx(_lstm(), values={"Q": np.zeros(1)}),
+            ValueError,
+            r"values names \['Q'\], which are not inputs of the graph \['X'\]",
+        ),
+    ],
+)
+def test_bad_arguments_of_load_onnx_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_weights_of_the_wrong_shape_are_refused_by_name():
+    case = next(c for c in CASES if c.name == "test_lstm_defaults")
+    ((inputs, _),) = case.data_sets
+    w, r = inputs[1], inputs[2]
+    with pytest.raises(ValueError, match=r"input R must have shape \(1, 12, 3\), got \(1, 12, 2\)"):
+        xrnn.load_onnx(case.model, values={"W": w, "R": r[..., :2]})
