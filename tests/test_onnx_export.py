@@ -84,6 +84,15 @@ def test_onnxruntime_runs_the_export_as_predict_does_float32(c):
         np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
 
 
+@SETTINGS
+@hypothesis.given(configs())
+def test_onnx_to_xrnn_to_onnx_writes_the_same_graph(c):
+    lengths = c["lengths"] is not None
+    proto = xrnn.export_onnx(_build(c), None, lengths=lengths)
+    loaded = xrnn.load_onnx(proto, xp="numpy")
+    assert xrnn.export_onnx(loaded, None, lengths=lengths).graph == proto.graph
+
+
 @hypothesis.settings(SETTINGS, max_examples=8)
 @hypothesis.given(configs())
 def test_the_reference_evaluator_runs_the_export_as_predict_does_float64(c):

@@ -156,8 +156,11 @@ def from_keras_weights(
         of layers of one kind and size, each but the last with ``return_sequences=True``,
         optionally ended by a ``Dense`` (the head of a :class:`~xrnn.SequenceModel`).
     weights : list of array, or list of lists
-        ``layer.get_weights()`` for one layer; one such list per layer for a list of configs.
-        For ``Bidirectional``, the forward layer's then the backward layer's.
+        ``layer.get_weights()`` for one layer: ``kernel`` ``(I, G*H)``, ``recurrent_kernel``
+        ``(H, G*H)`` and, with ``use_bias``, ``bias`` ``(G*H,)`` (``(2, 3H)`` for a GRU with
+        ``reset_after=True``); ``G`` is 1, 4 or 3. For ``Bidirectional``, the forward layer's
+        then the backward layer's; for a ``Dense``, ``kernel`` ``(D*H, O)`` and ``bias``
+        ``(O,)``. One such list per layer for a list of configs.
     batch_first : bool, default True
         Layout of ``x`` for the new layer (Keras reads ``(N, T, I)``).
     xp : str or module, optional

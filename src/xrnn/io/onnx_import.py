@@ -44,10 +44,11 @@ def load_onnx(
     model : str, os.PathLike, bytes or onnx.ModelProto
         The ``.onnx`` file, its bytes, or the loaded model.
     values : mapping of str to array, optional
-        Values of graph inputs that hold weights (``W``, ``R``, ``B``, ``P``), for graphs
-        that take them as inputs, as ONNX's operator tests do. Inputs left out stay inputs
-        of the layer (``X``, ``sequence_lens`` as ``lengths``, ``initial_h``/``initial_c``
-        as ``state``).
+        Values of graph inputs that hold weights, for graphs that take them as inputs, as
+        ONNX's operator tests do: ``W`` ``(D, G*H, I)``, ``R`` ``(D, G*H, H)``, ``B``
+        ``(D, 2*G*H)``, ``P`` ``(D, 3*H)``, ``initial_h``/``initial_c`` ``(D, N, H)``.
+        Inputs left out stay inputs of the layer (``X``, ``sequence_lens`` as ``lengths``,
+        ``initial_h``/``initial_c`` as ``state``).
     xp : str or module, optional
         Target namespace (default: ``XRNN_BACKEND``).
     dtype : dtype, optional
