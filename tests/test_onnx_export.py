@@ -180,3 +180,13 @@ def test_the_peephole_lstm_exports_its_peepholes_as_p(bidirectional):
     x = np.random.default_rng(1).standard_normal((5, 2, 3)).astype(np.float32)
     for out, want in zip(run_onnxruntime(proto, {"x": x}), _expected(layer, x, None)):
         np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_importing_xrnn_imports_none_of_the_exchange_extras():
+    import subprocess
+    import sys
+
+    code = "import sys, xrnn; print(sorted(m for m in ('onnx', 'onnxruntime', 'keras') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
