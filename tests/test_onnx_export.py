@@ -190,3 +190,20 @@ def test_importing_xrnn_imports_none_of_the_exchange_extras():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_model_on_any_backend_exports_and_loads_back_onto_it(xp):
+    from array_api_compat import array_namespace
+
+    from xrnn._util.namespaces import to_host
+
+    model = xrnn.SequenceModel("lstm", 3, 4, 2, bidirectional=True, seed=0, xp=xp)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    want = to_host(model.predict(xp.asarray(x)))
+    (got,) = run_onnxruntime(xrnn.export_onnx(model, None), {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    loaded = xrnn.load_onnx(xrnn.export_onnx(model, None), xp=xp)
+    assert array_namespace(loaded.params["head.weight"]) is array_namespace(model.params["head.weight"])
+    for key, value in model.params.items():  # the same weights (their layout in memory may differ)
+        np.testing.assert_array_equal(to_host(loaded.params[key]), to_host(value))
+    np.testing.assert_allclose(to_host(loaded.predict(xp.asarray(x))), want, rtol=1e-6, atol=1e-6)
