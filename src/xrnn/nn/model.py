@@ -55,7 +55,7 @@ class SequenceModel(ModelBase):
     output_size : int
         Outputs ``O`` (classes, or regression targets).
     num_layers : int, default 1
-        Stacked recurrent layers ``L``.
+        Stacked recurrent layers ``L`` (positional after ``output_size``, as in the layers).
     bidirectional : bool, default False
         Add a reverse direction per layer (``D = 2``); the head reads both.
     batch_first : bool, default False
@@ -94,8 +94,8 @@ class SequenceModel(ModelBase):
         input_size: int,
         hidden_size: int,
         output_size: int,
-        *,
         num_layers: int = 1,
+        *,
         bidirectional: bool = False,
         batch_first: bool = False,
         head: str = "every",
@@ -227,17 +227,23 @@ class SequenceModel(ModelBase):
         self.rnn.params = {k: params[f"rnn.{k}"] for k in self.rnn.params}
         self.head.params = {k: params[f"head.{k}"] for k in self.head.params}
 
-    def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any, ModelCache]:
+    def forward(
+        self, x: Array, state: Any = None, lengths: Any = None, *, cast: bool = False
+    ) -> tuple[Array, Any, ModelCache]:
         """Run the model over a batch of sequences.
 
         Parameters
         ----------
-        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
-            Input sequences, in the model's namespace and dtype.
+        x : array or array-like, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences, in the model's namespace and dtype; a list or a pandas object
+            is converted (see :mod:`xrnn.nn.inputs`).
         state : array (L*D, N, H), or tuple (h, c) for the LSTM (h of size P with proj_size=P), optional
             Initial recurrent state; zeros if omitted.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence, each in 1..T; steps past it are padding.
+        cast : bool, default False
+            Convert ``x`` of another floating dtype to the model's (a copy); without it,
+            another dtype is a ``TypeError``.
 
         Returns
         -------
@@ -250,11 +256,10 @@ class SequenceModel(ModelBase):
         cache : ModelCache
             Input to :meth:`backward`.
         """
+        x = self._input(x, lengths, cast)
         h, state, rnn_cache = self.rnn.forward(x, state, lengths)
         z, head_cache = self.head.forward(self._last(state) if self.head_mode == "last" else h)
         return z, state, ModelCache(rnn_cache, head_cache)
-
-    __call__ = forward
 
     def _last(self, state: Any) -> Array:
         """The top layer's final state of both directions, ``(N, D*H)``."""

@@ -28,12 +28,13 @@ from ..engine.scan import ScanCache, Weights, scan, scan_backward
 from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
+from .parameters import Parameters
 from .state_dict import StateDict
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks):
+class Recurrent(StateDict, Modes, Checks, Parameters):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -220,8 +221,6 @@ class Recurrent(StateDict, Modes, Checks):
         segment by segment, so they may differ from ``None``'s in the last bits.
         """
         return self._forward(self.params, x, state, lengths, check_finite, checkpoint, need_cache)
-
-    __call__ = forward
 
     def _forward(
         self,

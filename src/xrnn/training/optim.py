@@ -24,7 +24,7 @@ from typing import Any
 from .._util.namespaces import namespace
 from .._util.typing import Array
 
-__all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm"]
 
 Params = Mapping[str, Array]
 
@@ -237,7 +237,63 @@ class Adam(Optimizer):
         }
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``.
+
+    Each step first shrinks every parameter, ``p = p * (1 - lr * weight_decay)``, then takes
+    :class:`Adam`'s step; the decay never enters the moment estimates.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        Learning rate, positive.
+    betas : tuple of float, default (0.9, 0.999)
+        Decay rates of the moment estimates, each in ``[0, 1)``.
+    eps : float, default 1e-8
+        Added to ``sqrt(v_hat)`` in the denominator, positive.
+    weight_decay : float, default 0.01
+        Decay per unit of learning rate, ``>= 0`` (torch's default).
+
+    Attributes
+    ----------
+    state : dict
+        As :class:`Adam`'s.
+    """
+
+    name = "adamw"
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        if (
+            isinstance(weight_decay, bool)
+            or not isinstance(weight_decay, (int, float))
+            or not (0 <= weight_decay < math.inf)
+        ):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        super().__init__(lr, betas, eps)
+        self.weight_decay = float(weight_decay)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's arguments.
+
+        Returns
+        -------
+        dict
+            ``{"lr": ..., "betas": [b1, b2], "eps": ..., "weight_decay": ...}``.
+        """
+        return super().hyperparameters() | {"weight_decay": self.weight_decay}
+
+    def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
+        shrink = 1.0 - self.lr * self.weight_decay
+        return super()._update({k: p * shrink for k, p in params.items()}, grads, xp=xp)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def _namespace_of(name: str, arrays: Params) -> ModuleType:
