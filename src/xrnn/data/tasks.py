@@ -195,7 +195,7 @@ class AddingTask(Task):
         x, target = adding_problem(
             self.eval_size, self.eval_seq_len, seed=self._held_out_rng(), **self._placement()
         )
-        z, _, _ = model.forward(x)
+        z, _, _ = model.forward(x, training=False)
         value, _ = mse(z[-1, ...], target)
         baseline, _ = mse(self.xp.ones_like(target), target)
         data = f"{self.eval_size} held-out sequences of length {self.eval_seq_len}"
@@ -289,7 +289,7 @@ class ReberTask(Task):
         xp = self.xp
         strings = embedded_reber(self.eval_size, seed=self._held_out_rng())
         batch = reber_batch(strings, **self._placement())
-        z, _, _ = model.forward(batch.x)  # (T, N, 7)
+        z, _, _ = model.forward(batch.x, training=False)  # (T, N, 7)
         inf = xp.asarray(math.inf, dtype=z.dtype, device=device_of(z))
         lowest_legal = xp.min(xp.where(batch.legal, z, inf), axis=-1)
         highest_other = xp.max(xp.where(batch.legal, -inf, z), axis=-1)

@@ -124,7 +124,7 @@ class TextTask(Task):
             seed=self._held_out_rng(),
             **self._placement(),
         )
-        z, _, _ = model.forward(x)
+        z, _, _ = model.forward(x, training=False)
         nats, _ = softmax_cross_entropy(z, targets)
         counts = Counter(self.text)
         entropy = -sum(c / len(self.text) * math.log2(c / len(self.text)) for c in counts.values())

@@ -227,7 +227,9 @@ class SequenceModel(ModelBase):
         self.rnn.params = {k: params[f"rnn.{k}"] for k in self.rnn.params}
         self.head.params = {k: params[f"head.{k}"] for k in self.head.params}
 
-    def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any, ModelCache]:
+    def forward(
+        self, x: Array, state: Any = None, lengths: Any = None, *, training: bool | None = None
+    ) -> tuple[Array, Any, ModelCache]:
         """Run the model over a batch of sequences.
 
         Parameters
@@ -238,6 +240,9 @@ class SequenceModel(ModelBase):
             Initial recurrent state; zeros if omitted.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence, each in 1..T; steps past it are padding.
+        training : bool, optional
+            The mode of this call (False: no dropout); None follows :attr:`training`. The
+            model is not changed.
 
         Returns
         -------
@@ -250,7 +255,7 @@ class SequenceModel(ModelBase):
         cache : ModelCache
             Input to :meth:`backward`.
         """
-        h, state, rnn_cache = self.rnn.forward(x, state, lengths)
+        h, state, rnn_cache = self.rnn.forward(x, state, lengths, training=training)
         z, head_cache = self.head.forward(self._last(state) if self.head_mode == "last" else h)
         return z, state, ModelCache(rnn_cache, head_cache)
 
