@@ -34,6 +34,7 @@ from ..nn.model import SequenceModel
 from .history import History
 from .losses import mse, softmax_cross_entropy
 from .optim import clip_grad_norm
+from .state_checks import copied
 
 __all__ = ["History", "fit"]
 
@@ -142,7 +143,7 @@ def fit(
     rng = host_rng(seed)
     history = History()
     best = math.inf
-    best_params = model.params
+    best_params = copied(model.params)
     was_training = model.training
     report = _reporter(epochs, verbose)
     try:
@@ -171,7 +172,8 @@ def fit(
                 if loss == "cross_entropy":
                     history.val_accuracy.append(_accuracy(z, valid.y, mask))
                 if history.val_loss[-1] < best:
-                    best, best_params, history.best_epoch = history.val_loss[-1], model.params, epoch
+                    best, history.best_epoch = history.val_loss[-1], epoch
+                    best_params = copied(model.params)  # an update in place must not change it
             history.seconds.append(time.perf_counter() - started)
             report(epoch, history)
             if callback is not None:
@@ -204,9 +206,13 @@ class _Data:
 
     @classmethod
     def of(cls, model: SequenceModel, loss: Any, x: Array, y: Array, lengths: Any, suffix: str) -> _Data:
-        xp = namespace(**{f"x{suffix}": x, f"y{suffix}": y})
+        xp = namespace(**{f"x{suffix}": x, f"y{suffix}": y, "model": model.params["head.weight"]})
         layout = "(N, T, input_size)" if model.batch_first else "(T, N, input_size)"
         check_shape(f"x{suffix}", x, (None, None, model.rnn.input_size), layout)
+        if 0 in tuple(x.shape[:2]):  # nothing to learn from or to measure: refused before any update
+            raise ValueError(
+                f"x{suffix} must hold at least one step of one sequence {layout}, got shape {tuple(x.shape)}"
+            )
         if x.dtype != model.dtype:  # checked before any update, for the validation data too
             want = xp.empty((0,), dtype=model.dtype).dtype  # a dtype, printed as x.dtype is
             raise TypeError(f"x{suffix} must have the model's dtype {want}, got {x.dtype}")
