@@ -4,8 +4,8 @@
 layers on; :meth:`Modes.eval` switches it off. A call may also name its own mode
 (``forward(..., training=False)``) without changing the layer's: the inference paths of
 the library (``predict``, the tasks' ``evaluate``, sampling, ``distributed.predict``) do,
-so they never apply dropout and are safe to run from several threads at once. The masks come from the layer's own
-generator, so a ``seed`` gives the same masks on every backend.
+so they never apply dropout and are safe to run from several threads at once. The masks
+come from the layer's own generator, so a ``seed`` gives the same masks on every backend.
 """
 
 from __future__ import annotations
