@@ -74,9 +74,7 @@ def check_before_saving(
     if optimizer is not None:
         problem = state_problem(optimizer, model.params)
         if problem is not None:
-            raise CheckpointError(
-                f"cannot save {path}: the optimizer does not belong to this model: {problem}"
-            )
+            raise CheckpointError(f"cannot save {path}: the optimizer does not fit this model: {problem}")
     declared = {name: (tuple(a.shape), a.dtype) for name, a in arrays.items()}
     try:
         check_file(path, header, declared)

@@ -100,7 +100,7 @@ def state_problem(optimizer: Any, params: Mapping[str, Any]) -> str | None:
                 f"its state {slot!r} holds {len(held)} of the model's {len(keys)} parameters at step "
                 f"{step} (missing {sorted(keys - held)[:4]}): a partial state"
             )
-        for key in held:
+        for key in sorted(held):
             a, p = optimizer.state[slot][key], params[key]
             if array_namespace(a) is not array_namespace(p) or a.dtype != p.dtype:
                 return (
@@ -108,5 +108,8 @@ def state_problem(optimizer: Any, params: Mapping[str, Any]) -> str | None:
                     f"parameter is {array_namespace(p).__name__} {p.dtype}"
                 )
             if tuple(a.shape) != tuple(p.shape):
-                return f"its state {slot}[{key!r}] has shape {tuple(a.shape)}, the parameter {tuple(p.shape)}"
+                return (
+                    f"its state {slot}[{key!r}] has shape {tuple(a.shape)} but the parameter has "
+                    f"{tuple(p.shape)}: it is the state of another model"
+                )
     return None
