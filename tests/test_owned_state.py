@@ -351,3 +351,31 @@ def test_a_float64_checkpoint_does_not_load_truncated_on_jax_without_x64(tmp_pat
 
 def test_float32_on_jax_without_x64_still_works(jax_without_x64):
     assert str(to_numpy(xrnn.LSTM(2, 3, xp="jax").params["weight_ih_l0"]).dtype) == "float32"
+
+
+# ------------------------------------------------------------------------- mixed inputs
+
+
+def test_the_command_sample_on_a_layer_checkpoint_says_what_the_file_holds(tmp_path, capsys):
+    from xrnn.cli.command import main
+
+    path = tmp_path / "layer.npz"
+    xrnn.save_checkpoint(
+        path, xrnn.LSTM(4, 5, xp="numpy", seed=0), metadata={"task": "text", "vocab": "ab \n"}
+    )
+    assert main(["sample", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "layer.npz holds a LSTM layer, not a SequenceModel of text" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("call", ["forward", "apply"])
+def test_a_traced_checkpoint_under_jit_is_named(call):
+    jax = pytest.importorskip("jax")
+    layer = xrnn.GRU(2, 3, xp="jax", seed=0)
+    x = jax.numpy.ones((4, 2, 2), dtype=layer.dtype)
+    run = {
+        "forward": lambda x, k: layer.forward(x, checkpoint=k)[0],
+        "apply": lambda x, k: layer.apply(layer.params, x, checkpoint=k)[0],
+    }[call]
+    with pytest.raises(TypeError, match=r"checkpoint must be a static value under jax.jit .*static_argnames"):
+        jax.jit(run)(x, 2)
