@@ -209,6 +209,21 @@ CASES = {
         ValueError,
         r"logits must hold at least one position of at least one class \(\.\.\., C\), got shape \(0, 3\)",
     ),
+    "evaluate_zero_held_out_sequences": (
+        lambda: xrnn.AddingTask(5, 4, eval_size=0, xp="numpy"),
+        ValueError,
+        r"eval_size must be a positive int, got 0",
+    ),
+    "evaluate_zero_steps": (
+        lambda: xrnn.TextTask("abc abc", 0, 4, xp="numpy"),
+        ValueError,
+        r"seq_len must be a positive int, got 0",
+    ),
+    "reber_batches_of_zero_strings": (
+        lambda: xrnn.ReberTask(0, xp="numpy"),
+        ValueError,
+        r"batch_size must be a positive int, got 0",
+    ),
     "mse_of_zero_values": (
         lambda: xrnn.mse(np.ones((0, 3), np.float32), np.ones((0, 3), np.float32)),
         ValueError,
