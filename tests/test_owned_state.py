@@ -394,3 +394,30 @@ def test_a_traced_checkpoint_under_jit_is_named(call):
     }[call]
     with pytest.raises(TypeError, match=r"checkpoint must be a static value under jax.jit .*static_argnames"):
         jax.jit(run)(x, 2)
+
+
+def test_the_demo_in_float64_on_jax_without_x64_stops_before_training(jax_without_x64, tmp_path, capsys):
+    from xrnn.cli.command import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--backend", "jax", "--dtype", "float64", "--steps", "1", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert "jax_enable_x64" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("build", ["layer", "model"])
+def test_from_state_dict_copies_torch_tensors_off_their_graph(build):
+    module = torch.nn.GRU(2, 3)
+    sd = {k: v.clone().requires_grad_(True) for k, v in module.state_dict().items()}
+    if build == "layer":
+        made = xrnn.GRU.from_state_dict(sd, xp="torch")
+    else:
+        head = {"head.weight": torch.ones(2, 3, requires_grad=True), "head.bias": torch.zeros(2)}
+        made = xrnn.SequenceModel.from_state_dict(
+            {f"rnn.{k}": v for k, v in sd.items()} | head, "gru", xp="torch"
+        )
+    assert not any(v.requires_grad for v in made.params.values())
+    with torch.no_grad():
+        sd["weight_hh_l0"].add_(1.0)  # a change of the given tensor after the build
+    key = "weight_hh_l0" if build == "layer" else "rnn.weight_hh_l0"
+    assert not torch.equal(made.params[key], sd["weight_hh_l0"].detach())  # the layer holds a copy
