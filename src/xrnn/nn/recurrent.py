@@ -200,7 +200,7 @@ class Recurrent(StateDict, Modes, Checks):
         training : bool, optional
             The mode of this call: True applies dropout between layers, False does not;
             None (default) follows :attr:`training`. The layer is never changed, so
-            calls of either mode may run at once from several threads.
+            calls with ``training=False`` may run at once from several threads.
 
         Returns
         -------
