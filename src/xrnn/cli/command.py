@@ -273,6 +273,11 @@ def _sample(args: argparse.Namespace) -> int:
         model, _, metadata = load_checkpoint(args.checkpoint, xp=resolve_namespace(args.backend))
     except CheckpointError as exc:
         raise ValueError(str(exc)) from None
+    if not isinstance(model, SequenceModel):
+        raise ValueError(
+            f"{args.checkpoint} holds a {type(model).__name__} layer, not a SequenceModel of text; "
+            "train one with: python -m xrnn demo --task text"
+        )
     chars = metadata.get("vocab")
     if (
         metadata.get("task") != "text"

@@ -29,7 +29,8 @@ from .._util.validation import check_int
 from .dense import Dense, DenseCache
 from .layers import LayerCache
 from .model_base import HEADS, LAYERS, ModelBase, check_options
-from .options import config_of
+from .options import config_of, plain
+from .ownership import owned
 
 __all__ = ["HEADS", "LAYERS", "ModelCache", "SequenceModel"]
 
@@ -156,7 +157,7 @@ class SequenceModel(ModelBase):
             "cell": self.cell,
             "input_size": layer.pop("input_size"),
             "hidden_size": layer.pop("hidden_size"),
-            "output_size": self.head.out_features,
+            "output_size": plain(self.head.out_features),  # a NumPy integer given is saved as an int
             "num_layers": layer.pop("num_layers"),
             "bidirectional": layer.pop("bidirectional"),
             "batch_first": layer.pop("batch_first"),
@@ -210,7 +211,8 @@ class SequenceModel(ModelBase):
         ----------
         params : dict of str to array
             Exactly the keys of :attr:`params`, each of its shape, in the model's
-            namespace and dtype.
+            namespace, dtype and device (anything else is refused, naming the key); the
+            model holds these arrays (not copies), a torch tensor detached from its graph.
         """
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
@@ -221,14 +223,22 @@ class SequenceModel(ModelBase):
                 f"params must have the keys of this {self.cell} model; "
                 f"missing {missing}, unexpected {unexpected}"
             )
+        place = {"xp": self.xp, "dtype": self.dtype, "device": self.device}
+        given = {key: owned(f"params[{key!r}]", params[key], **place) for key in shapes}
         for key, shape in shapes.items():
-            if tuple(params[key].shape) != shape:
-                raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(params[key].shape)}")
-        self.rnn.params = {k: params[f"rnn.{k}"] for k in self.rnn.params}
-        self.head.params = {k: params[f"head.{k}"] for k in self.head.params}
+            if tuple(given[key].shape) != shape:
+                raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(given[key].shape)}")
+        self.rnn.params = {k: given[f"rnn.{k}"] for k in self.rnn.params}
+        self.head.params = {k: given[f"head.{k}"] for k in self.head.params}
 
     def forward(
-        self, x: Array, state: Any = None, lengths: Any = None, *, cast: bool = False
+        self,
+        x: Array,
+        state: Any = None,
+        lengths: Any = None,
+        *,
+        cast: bool = False,
+        training: bool | None = None,
     ) -> tuple[Array, Any, ModelCache]:
         """Run the model over a batch of sequences.
 
@@ -244,6 +254,9 @@ class SequenceModel(ModelBase):
         cast : bool, default False
             Convert ``x`` of another floating dtype to the model's (a copy); without it,
             another dtype is a ``TypeError``.
+        training : bool, optional
+            The mode of this call (False: no dropout); None follows :attr:`training`. The
+            model is not changed.
 
         Returns
         -------
@@ -257,7 +270,7 @@ class SequenceModel(ModelBase):
             Input to :meth:`backward`.
         """
         x = self._input(x, lengths, cast)
-        h, state, rnn_cache = self.rnn.forward(x, state, lengths)
+        h, state, rnn_cache = self.rnn.forward(x, state, lengths, training=training)
         z, head_cache = self.head.forward(self._last(state) if self.head_mode == "last" else h)
         return z, state, ModelCache(rnn_cache, head_cache)
 

@@ -5,8 +5,7 @@ A base of :class:`xrnn.SequenceModel`; see there.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -211,15 +210,6 @@ class ModelBase:
         """
         return self.train(False)
 
-    @contextlib.contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        was = self.training
-        self.train(False)
-        try:
-            yield
-        finally:
-            self.train(was)
-
     def predict(
         self, x: Array, lengths: Any = None, batch_size: int | None = None, *, cast: bool = False
     ) -> Array:
@@ -242,7 +232,8 @@ class ModelBase:
         -------
         array, shape like forward's ``z``
             ``forward(x, lengths=lengths)[0]``, computed without a cache (the layer's
-            ``need_cache=False``) and with dropout off; the mode is restored after. It
+            ``need_cache=False``) and with dropout off, whatever the model's mode, which is
+            not changed (so ``predict`` may run from several threads at once). It
             has the ``N`` of ``x`` as the model reads it: axis 1 of ``x``, axis 0 if
             batch_first (``lengths`` of another size is an error that names
             ``batch_first``).
@@ -255,14 +246,13 @@ class ModelBase:
         xp = namespace(x=x)
         axis = 0 if self.batch_first else 1
         parts = []
-        with self._evaluating():
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                block = x[start:stop, ...] if axis == 0 else x[:, start:stop, ...]
-                part = None if lengths is None else _slice_lengths(lengths, n, start, stop)
-                h, state, _ = self.rnn.forward(block, None, part, need_cache=False)
-                z, _ = self.head.forward(self._last(state) if self.head_mode == "last" else h)
-                parts.append(z)
+        for start in range(0, n, batch_size):  # the model's mode is read, never flipped
+            stop = min(start + batch_size, n)
+            block = x[start:stop, ...] if axis == 0 else x[:, start:stop, ...]
+            part = None if lengths is None else _slice_lengths(lengths, n, start, stop)
+            h, state, _ = self.rnn.forward(block, None, part, need_cache=False, training=False)
+            z, _ = self.head.forward(self._last(state) if self.head_mode == "last" else h)
+            parts.append(z)
         out_axis = 0 if self.head_mode == "last" else axis
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=out_axis)
 
@@ -297,10 +287,14 @@ class ModelBase:
         return x
 
     def _batch_size_of(self, x: Array) -> int:
-        namespace(x=x)
+        namespace(x=x, model=self.rnn.params["weight_ih_l0"])
+        layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         if len(x.shape) != 3:
-            layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
             raise ValueError(f"x must have 3 dimensions {layout}, got shape {tuple(x.shape)}")
+        if 0 in tuple(x.shape[:2]):
+            raise ValueError(
+                f"x must hold at least one step of one sequence {layout}, got shape {tuple(x.shape)}"
+            )
         return int(x.shape[0] if self.batch_first else x.shape[1])
 
 

@@ -77,6 +77,10 @@ class FitData:
         xp = namespace(**{f"x{suffix}": x, f"y{suffix}": y})
         layout = "(N, T, input_size)" if model.batch_first else "(T, N, input_size)"
         check_shape(f"x{suffix}", x, (None, None, model.rnn.input_size), layout)
+        if 0 in tuple(x.shape[:2]):  # nothing to learn from or to measure: refused before any update
+            raise ValueError(
+                f"x{suffix} must hold at least one step of one sequence {layout}, got shape {tuple(x.shape)}"
+            )
         x_axis = 0 if model.batch_first else 1
         n, steps = int(x.shape[x_axis]), int(x.shape[1 - x_axis])
         every = model.head_mode == "every"

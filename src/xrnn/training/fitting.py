@@ -37,6 +37,7 @@ from .history import History
 from .losses import mse, softmax_cross_entropy
 from .metrics import Metric, accuracy, metrics_of
 from .optim import clip_grad_norm
+from .state_checks import copied
 
 __all__ = ["History", "fit"]
 
@@ -180,7 +181,7 @@ def fit(
     rng = host_rng(seed)
     history = History()
     best = math.inf
-    best_params = model.params
+    best_params = copied(model.params)
     was_training = model.training
     report = Reporter(epochs, verbose)
     updates = 0
@@ -227,7 +228,8 @@ def fit(
             if valid is not None:
                 _validate(model, valid, loss, loss_fn, chosen, batch_size, history)
                 if history.val_loss[-1] < best:
-                    best, best_params, history.best_epoch = history.val_loss[-1], model.params, epoch
+                    best, history.best_epoch = history.val_loss[-1], epoch
+                    best_params = copied(model.params)  # an update in place must not change it
             history.seconds.append(time.perf_counter() - started)
             report.epoch(epoch, history)
             if callback is not None:

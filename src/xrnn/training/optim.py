@@ -23,6 +23,7 @@ from typing import Any
 
 from .._util.namespaces import namespace
 from .._util.typing import Array
+from .state_checks import detached, state_problem
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm"]
 
@@ -98,9 +99,20 @@ class Optimizer:
         Returns
         -------
         dict of str to array
-            The updated parameters, new arrays under the same keys.
+            The updated parameters, new arrays under the same keys (torch tensors are
+            detached first: no update builds an autograd graph).
+
+        Raises
+        ------
+        ValueError
+            If the state does not fit ``params``: another model's keys, a slot filled for
+            some keys only, or arrays of another namespace, dtype or shape.
         """
         xp = _check_pair(params, grads)
+        params, grads = detached(params), detached(grads)  # never an autograd graph (torch)
+        problem = state_problem(self, params)
+        if problem is not None:
+            raise ValueError(f"optimizer cannot update these params: {problem}")
         return self._update(params, grads, xp=xp)
 
     def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
@@ -126,7 +138,12 @@ class Optimizer:
         arrays : dict of str to array
             As returned by :meth:`state_arrays`.
         """
-        self.state = {"step": int(step), **_unflatten(arrays, self.slots)}
+        slots = _unflatten(detached(arrays), self.slots)
+        held = {slot: set(part) for slot, part in slots.items() if part}
+        if len({frozenset(keys) for keys in held.values()}) > 1:
+            sizes = {slot: len(keys) for slot, keys in held.items()}
+            raise ValueError(f"optimizer state is partial: its slots hold different keys ({sizes} arrays)")
+        self.state = {"step": int(step), **slots}
 
 
 class SGD(Optimizer):
