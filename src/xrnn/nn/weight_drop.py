@@ -43,7 +43,7 @@ class WeightDrop:
     generator: Any
 
     def _drop_weights(
-        self, params: dict[str, Array], device: Any
+        self, params: dict[str, Array], device: Any, training: bool | None = None
     ) -> tuple[dict[str, Array], dict[str, Array]]:
         """``params`` with every ``weight_hh`` masked and scaled, and the masks by key (none in eval mode).
 
@@ -53,8 +53,10 @@ class WeightDrop:
             The parameters; ``weight_hh_*`` of shape ``(G*H, H)``.
         device : device
             Where the masks go.
+        training : bool, optional
+            The mode of this call; None follows :attr:`training`.
         """
-        if not self.training or self.weight_drop == 0:
+        if not (self.training if training is None else training) or self.weight_drop == 0:
             return params, {}
         masks = {}
         for key, w in params.items():
