@@ -51,6 +51,16 @@ def _implementations() -> dict[str, Ops]:
         from xrnn.backends.jax import JaxOps
 
         found["jax-scan"] = JaxOps(jnp)
+    if numba_backend is not None:  # the bridges: other libraries' CPU arrays on the compiled loops
+        from xrnn._util.namespaces import resolve_namespace
+        from xrnn.backends.bridges import Bridge, JaxViews, Route, TorchViews
+
+        inner = found.get("numba-compiled", found["numba-per-step"])
+        for name, views in [("torch", TorchViews), ("jax", JaxViews)]:
+            if name in BACKENDS:
+                xp = resolve_namespace(name)
+                fallback = found["jax-scan"] if name == "jax" else Ops(xp)
+                found[f"{name}-bridge"] = Bridge(xp, {"cpu": Route(views("cpu"), lambda: inner)}, fallback)
     return found
 
 
