@@ -97,7 +97,8 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
         return _ops(xp, str(dtype), "cuda")
     if (is_torch_namespace(xp) or is_jax_namespace(xp)) and os.environ.get("XRNN_BRIDGE") != "0":
         switches = tuple(os.environ.get(name) != "0" for name in ("XRNN_NUMBA", "XRNN_CUDA"))
-        return _bridge(xp, str(dtype).removeprefix("torch."), *switches)
+        name = str(getattr(dtype, "dtype", dtype)).removeprefix("torch.")  # jnp.float32 -> "float32"
+        return _bridge(xp, name, *switches)
     return _ops(xp, str(dtype), None)
 
 
