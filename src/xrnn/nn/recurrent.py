@@ -28,12 +28,13 @@ from ..engine.scan import ScanCache, Weights, scan, scan_backward
 from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
+from .pickling import NamespaceByName
 from .state_dict import StateDict
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks):
+class Recurrent(StateDict, Modes, Checks, NamespaceByName):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell

@@ -18,6 +18,7 @@ from .._util.namespaces import convert, host_rng, namespace, random_uniform, res
 from .._util.typing import Array
 from .._util.validation import check_bool, check_dtypes, check_int, check_shape
 from ..cells import Cell
+from .pickling import NamespaceByName
 
 __all__ = ["CellCache", "StepCell"]
 
@@ -48,7 +49,7 @@ class CellCache(NamedTuple):
     weights: tuple[Array, Array]
 
 
-class StepCell:
+class StepCell(NamespaceByName):
     """What the three cell classes share; see :class:`LSTMCell`."""
 
     _cell: Cell
