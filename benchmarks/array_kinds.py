@@ -32,7 +32,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# isort: off
 from interop import THREADS, lax_scan_lstm  # noqa: E402  (sets the thread variables first)
+
+# isort: on
 
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -107,7 +110,8 @@ def kinds(t: int, n: int, i: int, h: int) -> tuple[dict[str, Callable[[], Any]],
     """Each kind as a function of one training step returning the gradients of the parameters."""
     layer = xrnn.LSTM(i, h, xp="numpy", seed=0)
     rng = np.random.default_rng(0)
-    x, dy = rng.standard_normal((t, n, i)).astype(np.float32), rng.standard_normal((t, n, h)).astype(np.float32)
+    x = rng.standard_normal((t, n, i)).astype(np.float32)
+    dy = rng.standard_normal((t, n, h)).astype(np.float32)
 
     def eager(layer: Any, x: Any, dy: Any) -> Callable[[], Any]:
         def step() -> Any:
@@ -224,13 +228,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rounds = 2 if args.quick else args.rounds
     shapes = [(4, 3, 5, 6)] if args.quick else [(100, 64, 256, 256), (50, 64, 32, 64)]
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "load_before": load()}
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads}
+    machine["load_before"] = load()
     results = [measure(*shape, rounds) for shape in shapes]
-    machine |= {"load_after": load(), "jax": jax.__version__, "torch": torch.__version__, "numpy": np.__version__}
+    machine |= {"load_after": load(), "jax": jax.__version__, "torch": torch.__version__}
+    machine["numpy"] = np.__version__
     text = markdown(results, machine, rounds)
     print(text)
     if args.out:
-        args.out.write_text(json.dumps({"machine": machine, "rounds": rounds, "cases": results}, indent=1) + "\n")
+        doc = {"machine": machine, "rounds": rounds, "cases": results}
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
     if args.markdown:
         doc = args.markdown.read_text()
         start, end = markers(args.threads)
