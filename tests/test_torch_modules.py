@@ -237,3 +237,18 @@ def test_the_backward_runs_on_the_compiled_kernels(monkeypatch):
 def test_importing_xrnn_does_not_import_torch():
     code = "import sys, xrnn; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("module", [xt.LSTM, xt.GRU, xt.RNN], ids=lambda m: m.__name__)
+def test_each_module_documents_every_constructor_argument_and_is_in_the_api_reference(module):
+    import inspect
+    import pathlib
+
+    doc = inspect.getdoc(module) or ""
+    documented = set()
+    for line in doc.splitlines():
+        if line and not line.startswith(" ") and " : " in line:
+            documented |= {part.strip() for part in line.split(" : ")[0].split(",")}
+    assert set(inspect.signature(module).parameters) <= documented
+    api = pathlib.Path(__file__).parents[1] / "docs" / "api.rst"
+    assert f"xrnn.torch.{module.__name__}" in api.read_text()
