@@ -278,10 +278,14 @@ def test_ops_for_gives_numba_to_numpy_floats_only(monkeypatch):
     assert type(ops_for(strict, strict.asarray(x32).dtype)) is Ops
 
 
-def test_ops_for_gives_jax_arrays_the_scan():
+def test_ops_for_gives_jax_arrays_the_scan(monkeypatch):
+    # behind the bridge (tests/test_bridges.py) for concrete CPU arrays, and alone when it is off
     jnp = pytest.importorskip("jax.numpy")
     from xrnn.backends.jax import JaxOps
 
+    for dtype in (jnp.float32, jnp.float64):
+        assert isinstance(getattr(ops_for(jnp, jnp.zeros(1, dtype).dtype), "fallback", None), JaxOps)
+    monkeypatch.setenv("XRNN_BRIDGE", "0")
     for dtype in (jnp.float32, jnp.float64):
         assert isinstance(ops_for(jnp, jnp.zeros(1, dtype).dtype), JaxOps)
 
