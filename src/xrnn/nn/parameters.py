@@ -1,0 +1,69 @@
+"""``params``, ``param_shapes`` and ``set_params``, alike on every layer, cell layer and model.
+
+After training elsewhere (a JAX or torch loop over ``apply``), the new values go back with
+``layer.set_params(new)``, as into :meth:`xrnn.SequenceModel.set_params`: the keys and
+shapes are checked, so that a dict of the wrong layer or of a stale copy is an error, not
+untrained weights kept silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from array_api_compat import array_namespace, is_array_api_obj
+
+from .._util.typing import Array
+
+__all__ = ["Parameters"]
+
+
+class Parameters:
+    """What a layer with a ``params`` dict offers around it (a base of the layer classes)."""
+
+    params: dict[str, Array]
+
+    def _param_shapes(self) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of every parameter under its key.
+
+        Returns
+        -------
+        dict of str to tuple of int
+            The keys of :attr:`params` (those of the matching ``torch.nn`` module).
+        """
+        return self._param_shapes()
+
+    def set_params(self, params: Mapping[str, Array]) -> None:
+        """Replace every parameter (e.g. with an optimiser's result, or values trained by JAX).
+
+        Parameters
+        ----------
+        params : dict of str to array
+            Exactly the keys of :attr:`params`, each of its shape, in the layer's namespace
+            and dtype.
+        """
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+        shapes = self.param_shapes()
+        if set(params) != set(shapes):
+            missing, unexpected = sorted(set(shapes) - set(params)), sorted(set(params) - set(shapes))
+            raise ValueError(
+                f"params must have the keys of this {type(self).__name__}; "
+                f"missing {missing[:8]}, unexpected {unexpected[:8]}"
+            )
+        first = self.params[next(iter(shapes))]
+        for key, shape in shapes.items():
+            value = params[key]
+            if not is_array_api_obj(value) or array_namespace(value) is not array_namespace(first):
+                raise TypeError(
+                    f"params[{key!r}] must be an array of the layer's namespace, got {type(value).__name__}"
+                )
+            if tuple(value.shape) != shape:
+                raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(value.shape)}")
+            if value.dtype != first.dtype:
+                raise TypeError(
+                    f"params[{key!r}] must have the layer's dtype {first.dtype}, got {value.dtype}"
+                )
+        self.params = {key: params[key] for key in shapes}
