@@ -111,3 +111,16 @@ def test_positional_arguments_are_torchs(ours, theirs):
     reference = [name for name in reference if name not in ("device", "dtype")]
     positional = _positional(getattr(xrnn, ours).__init__)
     assert positional == reference[: len(positional)] and len(positional) >= len(reference) - 1
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_set_params_of_every_layer_owns_what_it_keeps_as_the_model_does(name):
+    torch = pytest.importorskip("torch")
+    layer = LAYERS[name]("torch")
+    layer.set_params({k: v.clone().requires_grad_(True) for k, v in layer.params.items()})
+    assert not any(v.requires_grad for v in layer.params.values())
+    key = next(iter(layer.params))
+    with pytest.raises(
+        TypeError, match=rf"params\['{key}'\] must have the model's dtype float32, got float64"
+    ):
+        layer.set_params({**layer.params, key: layer.params[key].to(torch.float64)})

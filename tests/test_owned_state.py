@@ -192,7 +192,7 @@ CASES = {
             verbose=False,
         ),  # fmt: skip
         TypeError,
-        r"all arrays must come from one namespace: x is torch but model is numpy",
+        r"x must be an array of the model's namespace numpy, got an array of torch",
     ),
     "predict_on_zero_sequences": (
         lambda: _model().predict(np.ones((4, 0, 2), np.float32)),
@@ -202,7 +202,7 @@ CASES = {
     "predict_on_torch_data_for_a_numpy_model": (
         lambda: _model().predict(torch.ones(4, 3, 2)),
         TypeError,
-        r"all arrays must come from one namespace: x is torch but model is numpy",
+        r"x must be an array of the model's namespace numpy, got an array of torch",
     ),
     "cross_entropy_of_zero_positions": (
         lambda: xrnn.softmax_cross_entropy(np.ones((0, 3), np.float32), np.ones((0,), np.int64)),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from array_api_compat import array_namespace, is_array_api_obj
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from .._util.typing import Array
+from .ownership import owned
 
 __all__ = ["Parameters"]
 
@@ -41,8 +43,8 @@ class Parameters:
         Parameters
         ----------
         params : dict of str to array
-            Exactly the keys of :attr:`params`, each of its shape, in the layer's namespace
-            and dtype.
+            Exactly the keys of :attr:`params`, each of its shape, in the layer's namespace,
+            dtype and device (a torch tensor that requires a gradient is detached).
         """
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
@@ -54,16 +56,11 @@ class Parameters:
                 f"missing {missing[:8]}, unexpected {unexpected[:8]}"
             )
         first = self.params[next(iter(shapes))]
-        for key, shape in shapes.items():
-            value = params[key]
-            if not is_array_api_obj(value) or array_namespace(value) is not array_namespace(first):
-                raise TypeError(
-                    f"params[{key!r}] must be an array of the layer's namespace, got {type(value).__name__}"
-                )
+        xp, device = array_namespace(first), device_of(first)
+        checked = {}
+        for key, shape in shapes.items():  # the model's own checks: namespace, dtype, device, detached
+            value = owned(f"params[{key!r}]", params[key], xp=xp, dtype=first.dtype, device=device)
             if tuple(value.shape) != shape:
                 raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(value.shape)}")
-            if value.dtype != first.dtype:
-                raise TypeError(
-                    f"params[{key!r}] must have the layer's dtype {first.dtype}, got {value.dtype}"
-                )
-        self.params = {key: params[key] for key in shapes}
+            checked[key] = value
+        self.params = checked
