@@ -25,6 +25,7 @@ from ..nn.layers import RNN as _RNN
 __all__ = ["GRU", "LSTM", "RNN"]
 
 _DOC = """
+
     Parameters
     ----------
     input_size : int
@@ -134,7 +135,13 @@ class _Module(nn.Module):
         """Nothing to do (the parameters are used as they are): kept for code written for ``torch.nn``."""
 
     def extra_repr(self) -> str:
-        """The constructor's arguments that differ from their defaults."""
+        """The constructor's arguments that differ from their defaults, for ``repr``.
+
+        Returns
+        -------
+        str
+            ``"input_size, hidden_size"`` and ``name=value`` for each other argument changed.
+        """
         defaults: dict[str, Any] = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
         defaults |= {"bidirectional": False, "proj_size": 0, "nonlinearity": "tanh"}
         text = f"{self.input_size}, {self.hidden_size}"
