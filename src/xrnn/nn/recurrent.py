@@ -24,13 +24,14 @@ from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
 from .parameters import Parameters
+from .pickling import NamespaceByName
 from .state_dict import StateDict
 from .weight_drop import WeightDrop, check_weight_drop
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks, Parameters, WeightDrop):
+class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDrop):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
