@@ -74,7 +74,9 @@ class CudaOps(Ops):
 
         return numpy
 
-    def _kernels(self, cell: Cell, dtype: Any) -> tuple[Layout, Any] | None:
+    def _kernels(self, cell: Cell, dtype: Any, vectors: Array | None = None) -> tuple[Layout, Any] | None:
+        if cell.vectors and vectors is None:
+            raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         name = next((d for d in _DTYPES if dtype == getattr(self.xp, d)), None)
         if name is None or cell.name not in LAYOUTS:
             return None
@@ -103,7 +105,7 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None else self._kernels(cell, gx.dtype)
+        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
         if found is None:
             given = {} if vectors is None else {"vectors": vectors}
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
@@ -168,7 +170,7 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype)
+        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
         if found is None:
             given = {} if vectors is None else {"vectors": vectors}
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)

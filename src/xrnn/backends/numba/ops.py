@@ -50,7 +50,9 @@ class NumbaOps(Ops):
     def __repr__(self) -> str:
         return f"NumbaOps({self.xp.__name__}, compiled={self.compiled})"
 
-    def _kernels(self, cell: Cell, dtype: Any) -> CellKernels | None:
+    def _kernels(self, cell: Cell, dtype: Any, vectors: Array | None = None) -> CellKernels | None:
+        if cell.vectors and vectors is None:
+            raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
             return None  # the per-step loop has no second matmul, no vectors: such cells run generic
         return KERNELS.get(cell.name)
@@ -95,7 +97,7 @@ class NumbaOps(Ops):
         vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
-        k = self._kernels(cell, gx.dtype)
+        k = self._kernels(cell, gx.dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
         t_steps, n, width = gx.shape
@@ -153,7 +155,7 @@ class NumbaOps(Ops):
         vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
-        k = self._kernels(cell, dstate[0].dtype)
+        k = self._kernels(cell, dstate[0].dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
         t_steps = len(steps)
