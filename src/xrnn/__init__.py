@@ -24,6 +24,7 @@ from .io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_ch
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
 from .nn.dense import Dense
 from .nn.layers import GRU, LSTM, RNN
+from .nn.minimal import MinGRU, MinLSTM
 from .nn.model import SequenceModel
 from .training.fitting import History, fit
 from .training.loop import gradient_by_step, train
@@ -38,6 +39,8 @@ __all__ = [
     "GRUCell",
     "LSTM",
     "LSTMCell",
+    "MinGRU",
+    "MinLSTM",
     "RNN",
     "RNNCell",
     "SGD",

@@ -16,12 +16,19 @@ from .._util.typing import Array
 from .._util.validation import check_int
 from .dense import Dense
 from .layers import GRU, LSTM, RNN
+from .minimal import MinGRU, MinLSTM, MinRecurrent
 from .options import options
 
 __all__ = ["HEADS", "LAYERS", "ModelBase", "check_options", "extra_options"]
 
 #: The recurrent layer class of each ``cell`` name that a SequenceModel takes.
-LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU] | type[MinRecurrent]] = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "mingru": MinGRU,
+    "minlstm": MinLSTM,
+}
 #: What the head reads: every step's output, or each sequence's final state.
 HEADS = ("every", "last")
 #: Options of every layer class, which the model takes by name.
