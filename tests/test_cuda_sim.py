@@ -256,3 +256,26 @@ def test_every_cell_has_cuda_kernels():
     from xrnn.backends.cuda.layout import LAYOUTS
 
     assert set(LAYOUTS) == set(CELLS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_kernels_of_a_defined_cell_equal_its_array_step(dtype):
+    pytest.importorskip("sympy")
+    from define_cells import cifg
+    from xrnn.backends.cuda.defined import elementwise_kernels
+    from xrnn.cells.definition import define
+
+    cell = define("cifg_cuda", ("f", "g", "o"), ("h", "c"), cifg, register=False)
+    rng = np.random.default_rng(0)
+    host = [rng.standard_normal((3, 5)).astype(dtype) for _ in range(len(cell.inputs) + cell.n_states)]
+    d, inputs = host[: cell.n_states], host[cell.n_states :]
+    forward, backward = elementwise_kernels(cell, dtype)
+    gx = np.concatenate(inputs[: cell.n_gates], axis=1)
+    new, cache = cell.step(gx, np.zeros_like(gx), tuple(inputs[cell.n_gates :]), xp=np)
+    dgx, _, direct = cell.step_backward(tuple(d), cache, xp=np)
+    got = forward(XP, *(XP.asarray(a) for a in inputs))
+    grads = backward(XP, *(XP.asarray(a) for a in host))
+    for a, b in zip(got, new):
+        assert_close(to_numpy(a), b, dtype=dtype)
+    assert_close(np.concatenate([to_numpy(g) for g in grads[: cell.n_gates]], axis=1), dgx, dtype=dtype)
+    assert_close(to_numpy(grads[-1]), direct[-1], dtype=dtype)

@@ -21,6 +21,7 @@ and a dense head), :func:`fit` on arrays (and :func:`train` on tasks), :func:`so
 from ._util.namespaces import BACKENDS, default_namespace, get_backend, use_backend
 from .data import AddingTask, ReberTask, TextTask
 from .io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .nn.cell_layer import CellLayer
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
 from .nn.dense import Dense
 from .nn.layers import GRU, LSTM, RNN
@@ -45,6 +46,7 @@ __all__ = [
     "RNNCell",
     "SGD",
     "Adam",
+    "CellLayer",
     "AddingTask",
     "Checkpoint",
     "CheckpointError",

@@ -6,11 +6,12 @@ import pathlib
 import re
 from typing import Any
 
+from ..nn.cell_layer import resolve
 from ..nn.dense import Dense
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.minimal import MinGRU, MinLSTM
 from ..nn.model import SequenceModel
-from ..nn.model_base import LAYERS, extra_options
+from ..nn.model_base import LAYERS, extra_options, layer_class
 from ..nn.options import option_types
 from ..training.optim import OPTIMIZERS
 from .npz_reader import CheckpointError
@@ -44,7 +45,7 @@ def option_types_of(name: str, config: dict[str, Any]) -> dict[str, tuple[type, 
     """``{option: (type, required)}`` of class ``name`` (a SequenceModel's layer options for its cell)."""
     types = option_types(CLASSES[name])
     if name == "SequenceModel":
-        layer = option_types(LAYERS[config["cell"]])
+        layer = option_types(layer_class(config["cell"])[1])
         types |= {k: layer[k] for k in extra_options(config["cell"])}
     return types
 
@@ -116,8 +117,11 @@ def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
         raise CheckpointError(f"{path}: model class {name!r} is not one of {', '.join(CLASSES)}")
     config = {k: v for k, v in entry.items() if k != "class"}
     cell = config.get("cell")
-    if name == "SequenceModel" and (not isinstance(cell, str) or cell not in LAYERS):
-        raise CheckpointError(f"{path}: model configuration is not valid: cell {cell!r}")
+    if name == "SequenceModel":
+        try:
+            layer_class(cell)
+        except ValueError as exc:  # a defined cell not registered here, or registered otherwise
+            raise CheckpointError(f"{path}: model configuration is not valid: {exc}") from None
     types = option_types_of(name, config)
     required = [k for k, (_, needed) in types.items() if needed]
 
@@ -206,7 +210,8 @@ def _check_sizes(
     if name == "SequenceModel":
         agree("output_size", matrix("head.weight")[0], "head.weight")
     agree("input_size", n_in, f"{prefix}weight_ih_l0")
-    gates = _GATES[cell]
+    defined = resolve(cell)
+    gates = _GATES[cell] if defined is None else defined.n_gates
     agree(
         "hidden_size",
         gate_rows // gates if gate_rows % gates == 0 else gate_rows / gates,
