@@ -19,6 +19,7 @@ SymPy is needed here only (the ``define`` extra).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -208,54 +209,52 @@ def _build(
     source: str,
 ) -> DefinedCell:
     bound: dict[Any, Any] = {}
-    n_gate_args = len(_inputs(gates, separate, ()))
 
     def functions(xp: ModuleType) -> tuple[Any, Any]:
         if xp not in bound:
             space: dict[str, Any] = dict(array_activations(xp))
             exec(compile(source, f"<xrnn cell {name}>", "exec"), space)  # our own emitted code
-            bound[xp] = (space["forward"], space["backward"])
+            bound[xp] = (functools.partial(space["forward"], 1.0), functools.partial(space["backward"], 1.0))
         return bound[xp]
 
-    def array_step(gx: Array, gh: Array, state: tuple[Array, ...], *, xp: ModuleType) -> Any:
+    step, step_backward = array_steps(gates, separate, functions)
+    return DefinedCell(
+        name, len(gates), len(states), not separate, step, step_backward, None,
+        gates, states, separate, equations, source, bound,
+    )  # fmt: skip
+
+
+def array_steps(
+    gates: tuple[str, ...], separate: tuple[str, ...], functions: Callable[[ModuleType], tuple[Any, Any]]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A cell's ``step`` and ``step_backward`` over elementwise ``forward``, ``backward`` functions.
+
+    ``functions(xp)`` gives the pair for namespace ``xp``: the emitted source on arrays, or a
+    backend's compiled kernels of it.
+    """
+    n_gate_args = len(_inputs(gates, separate, ()))
+
+    def step(gx: Array, gh: Array, state: tuple[Array, ...], *, xp: ModuleType) -> Any:
         hidden = state[0].shape[1]
         args: list[Array] = []
         for j, gate in enumerate(gates):
             x, h = gx[:, j * hidden : (j + 1) * hidden], gh[:, j * hidden : (j + 1) * hidden]
             args += [x, h] if gate in separate else [x + h]
-        out = functions(xp)[0](1.0, *args, *state)
+        out = functions(xp)[0](*args, *state)
         return tuple(out), (*args, *state)
 
-    def array_step_backward(dstate: tuple[Array, ...], cache: tuple[Array, ...], *, xp: ModuleType) -> Any:
-        grads = list(functions(xp)[1](1.0, *dstate, *cache))
+    def step_backward(dstate: tuple[Array, ...], cache: tuple[Array, ...], *, xp: ModuleType) -> Any:
+        grads = list(functions(xp)[1](*dstate, *cache))
         dgx, dgh, k = [], [], 0
         for gate in gates:
-            if gate in separate:
-                dgx.append(grads[k])
-                dgh.append(grads[k + 1])
-                k += 2
-            else:
-                dgx += [grads[k]]
-                dgh += [grads[k]]
-                k += 1
+            width = 2 if gate in separate else 1
+            dgx.append(grads[k])
+            dgh.append(grads[k + width - 1])
+            k += width
         return (
             xp.concat(dgx, axis=1),
             xp.concat(dgh, axis=1) if separate else None,
             tuple(grads[n_gate_args:]),
         )
 
-    return DefinedCell(
-        name,
-        len(gates),
-        len(states),
-        not separate,
-        array_step,
-        array_step_backward,
-        None,
-        gates,
-        states,
-        separate,
-        equations,
-        source,
-        bound,
-    )
+    return step, step_backward

@@ -12,8 +12,10 @@ continuous, derivative continuous)::
 
 Both are one form, ``a = sigmoid(-u)``, ``b = sigmoid(u) g(p)``, with ``u = k`` (minGRU) or
 ``u = log i - log f = softplus(-k_f) - softplus(-k_i)`` (minLSTM). The coefficients are
-computed in the paper's log space, ``log a = -softplus(u)``, ``log b = -softplus(-u) +
-log g(p)``, so that neither ``z`` nor ``1 - z`` is formed by a subtraction that loses it.
+computed from the paper's log space, ``log(1 - z) = -softplus(u)`` and ``log z = u -
+softplus(u)``, so that neither ``z`` nor ``1 - z`` is formed by a subtraction that loses
+it; ``b = z g(p)`` is a product of two positive factors (the paper's ``log b = log z +
+log g(p)``, which its log-space scan needs; the doubling scan takes ``b`` itself).
 
 Backward, from the cached ``a``, ``z = sigmoid(u)``, ``g(p)`` and ``g'(p)``::
 
@@ -30,23 +32,12 @@ from typing import NamedTuple
 from .._util.activations import sigmoid
 from .._util.typing import Array
 
-__all__ = ["MINGRU_CELL", "MINLSTM_CELL", "MinCell", "MinStep", "g", "log_g", "softplus"]
+__all__ = ["MINGRU_CELL", "MINLSTM_CELL", "MinCell", "MinStep", "softplus"]
 
 
 def softplus(x: Array, *, xp: ModuleType) -> Array:
     """``log(1 + exp(x))`` without overflow: ``max(x, 0) + log1p(exp(-|x|))``."""
     return (x + xp.abs(x)) / 2 + xp.log1p(xp.exp(-xp.abs(x)))
-
-
-def g(p: Array, *, xp: ModuleType) -> Array:
-    """The paper's activation: ``p + 1/2`` for ``p >= 0``, ``sigmoid(p)`` below."""
-    return xp.where(p >= 0, p + 0.5, sigmoid(p, xp=xp))
-
-
-def log_g(p: Array, *, xp: ModuleType) -> Array:
-    """``log g(p)``: ``log(p + 1/2)`` for ``p >= 0``, ``-softplus(-p)`` below."""
-    positive = xp.where(p >= 0, p, xp.zeros_like(p))
-    return xp.where(p >= 0, xp.log(positive + 0.5), -softplus(-p, xp=xp))
 
 
 class MinStep(NamedTuple):
@@ -60,14 +51,14 @@ class MinStep(NamedTuple):
 
 
 def _coefficients(u: Array, p: Array, *, xp: ModuleType) -> tuple[Array, Array, Array, Array, Array]:
-    """``a, b`` of the recurrence in log space, and ``z``, ``g(p)``, ``g'(p)`` for backward."""
-    log_a = -softplus(u, xp=xp)
-    log_z = -softplus(-u, xp=xp)
-    a, z = xp.exp(log_a), xp.exp(log_z)
-    b = xp.exp(log_z + log_g(p, xp=xp))
+    """``a, b`` of the recurrence from log space, and ``z``, ``g(p)``, ``g'(p)`` for backward."""
+    log_a = -softplus(u, xp=xp)  # log(1 - z)
+    a, z = xp.exp(log_a), xp.exp(u + log_a)  # log z = -softplus(-u) = u - softplus(u)
     s = sigmoid(p, xp=xp)
-    dgp = xp.where(p >= 0, xp.ones_like(p), s * (1.0 - s))
-    return a, b, z, g(p, xp=xp), dgp
+    positive = p >= 0
+    gp = xp.where(positive, p + 0.5, s)
+    dgp = xp.where(positive, xp.ones_like(p), s * (1.0 - s))
+    return a, z * gp, z, gp, dgp
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,19 @@ of a step, forward and backward: the same maths as the cell's array ``step``, fu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
 
 import numpy as np
 
-from ...cells.definition import DefinedCell
+from ...cells import Cell
+from ...cells.definition import DefinedCell, array_steps
 from .activations import sigmoid, tanh
 from .compile import inline
 
-__all__ = ["elementwise_kernels"]
+__all__ = ["elementwise_kernels", "fused"]
 
 
 def _relu(x: Any) -> Any:
@@ -73,7 +75,7 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
     Returns
     -------
     forward, backward : callable
-        Each takes arrays ``(N, H)`` (C-contiguous, of ``dtype``) and returns new arrays.
+        Each takes arrays ``(N, H)`` of ``dtype`` (views too) and returns new arrays.
     """
     cast = getattr(np, dtype)
     scalar = cell.scalar_step(
@@ -92,13 +94,41 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
     one = cast(1)
 
     def forward(*inputs: Any) -> tuple[Any, ...]:
-        outs = tuple(np.empty_like(inputs[0]) for _ in range(n_states))
-        fwd(one, *(np.ascontiguousarray(a) for a in inputs), *outs)
+        outs = tuple(np.empty(inputs[0].shape, inputs[0].dtype) for _ in range(n_states))
+        fwd(one, *inputs, *outs)
         return outs
 
     def backward(*args: Any) -> tuple[Any, ...]:
-        outs = tuple(np.empty_like(args[0]) for _ in range(n_in))
-        bwd(one, *(np.ascontiguousarray(a) for a in args), *outs)
+        outs = tuple(np.empty(args[0].shape, args[0].dtype) for _ in range(n_in))
+        bwd(one, *args, *outs)
         return outs
 
     return forward, backward
+
+
+def fused(cell: Cell, dtype: Any) -> Cell:
+    """``cell`` with its array step run by the compiled kernels, for a defined cell of float32/64.
+
+    Parameters
+    ----------
+    cell : Cell
+        Any cell; only a :class:`~xrnn.cells.definition.DefinedCell` is changed.
+    dtype : dtype
+        Dtype of the arrays.
+
+    Returns
+    -------
+    Cell
+        For a defined cell, the same cell whose ``step`` and ``step_backward`` call
+        :func:`elementwise_kernels` (the generic loop around them is unchanged); else ``cell``.
+    """
+    if not isinstance(cell, DefinedCell) or str(dtype) not in ("float32", "float64"):
+        return cell
+    return _fused(cell, str(dtype))
+
+
+@functools.cache
+def _fused(cell: DefinedCell, dtype: str) -> Cell:
+    kernels = elementwise_kernels(cell, dtype)
+    step, step_backward = array_steps(cell.gates, cell.separate, lambda xp: kernels)
+    return dataclasses.replace(cell, step=step, step_backward=step_backward)
