@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
@@ -179,3 +182,29 @@ def test_a_bad_definition_is_refused_with_a_clear_message(kwargs, message):
     args = {"name": "bad", "gates": ("f", "g", "o"), "states": ("h", "c"), "step": cifg, "register": False}
     with pytest.raises(ValueError, match=message):
         define(**(args | kwargs))
+
+
+def test_the_tutorial_trains_a_cifg_lstm_that_beats_persistence_on_sunspots():
+    pytest.importorskip("statsmodels")
+    text = (pathlib.Path(__file__).parents[1] / "docs" / "custom-cells.rst").read_text(encoding="utf-8")
+    block = re.search(r"\.\. code-block:: python\n\n((?:   .*\n|\n)+)", text).group(1)
+    code = "".join(line[3:] + "\n" for line in block.splitlines())
+    assert "sunspots" in code
+    done: dict = {}
+    exec(compile(code, "docs/custom-cells.rst", "exec"), done)
+    assert done["mae"] < 0.85 * done["persistence"]
+
+
+def test_numba_runs_a_defined_cell_as_the_generic_loop_does(monkeypatch):
+    rng = np.random.default_rng(9)
+    layer = CellLayer(CIFG, 3, 4, dtype="float64", seed=1)
+    x, dy = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 2, 4))
+    y, _, cache = layer.forward(x)
+    dx, _, grads = layer.backward(cache, dy)
+    monkeypatch.setenv("XRNN_NUMBA", "0")
+    y_ref, _, cache_ref = layer.forward(x)
+    dx_ref, _, grads_ref = layer.backward(cache_ref, dy)
+    assert_close(y, y_ref, dtype="float64", tol=1e-14)
+    assert_close(dx, dx_ref, dtype="float64", tol=1e-14)
+    for key, value in grads_ref.items():
+        assert_close(grads[key], value, dtype="float64", tol=1e-14)
