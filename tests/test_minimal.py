@@ -174,3 +174,17 @@ def test_dropout_between_layers_is_kept_for_backward():
     dx, _, _ = layer.backward(cache, np.ones_like(y))
     layer.eval()
     assert to_numpy(dx).shape == x.shape and len(cache.masks) == 1
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_a_layer_rebuilds_from_its_state_dict(cell):
+    layer = CELLS[cell](3, 4, num_layers=2, bidirectional=True, dtype="float64", seed=0)
+    rebuilt = CELLS[cell].from_state_dict(layer.state_dict())
+    assert (rebuilt.num_layers, rebuilt.bidirectional, rebuilt.hidden_size) == (2, True, 4)
+    x = np.random.default_rng(10).standard_normal((5, 2, 3))
+    assert_close(rebuilt.forward(x)[0], layer.forward(x)[0], dtype="float64", tol=1e-15)
+
+
+def test_a_state_dict_without_the_layer_keys_is_refused():
+    with pytest.raises(ValueError, match=r"weight_ih_l0 of shape \(2\*H, input_size\) for a MinGRU"):
+        xrnn.MinGRU.from_state_dict({"weight_ih_l0": np.zeros((5, 3))})

@@ -15,12 +15,13 @@ recurrent weight. ``I_0 = input_size``, ``I_k = D*H`` above. The maths is in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from array_api_compat import device as device_of
 
-from .._util.namespaces import namespace
+from .._util.namespaces import convert, namespace
 from .._util.typing import Array
 from .._util.validation import check_dtypes, check_shape
 from ..backends import registry
@@ -89,6 +90,49 @@ class MinRecurrent(Recurrent):
         s = f"l{k}" + ("_reverse" if direction else "")
         p = self.params if params is None else params
         return (p[f"weight_ih_{s}"], p.get(f"bias_ih_{s}"))
+
+    @classmethod
+    def _build_from_state_dict(
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        batch_first: bool,
+        dropout: float,
+        xp: str | ModuleType | None,
+        dtype: Any,
+        device: Any,
+        **extra: Any,
+    ) -> Any:
+        if not isinstance(sd, Mapping):
+            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
+        w = sd.get("weight_ih_l0")
+        gates = cls._cell.n_gates
+        if w is None or len(w.shape) != 2 or w.shape[0] % gates:
+            raise ValueError(
+                f"state_dict must hold weight_ih_l0 of shape ({gates}*H, input_size) for a "
+                f"{cls.__name__}, got {None if w is None else tuple(w.shape)}"
+            )
+        layers = 1 + max(int(k.split("_l")[1].split("_")[0]) for k in sd if k.startswith("weight_ih_l"))
+        layer = cls(
+            int(w.shape[1]),
+            int(w.shape[0]) // gates,
+            num_layers=layers,
+            bias="bias_ih_l0" in sd,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=any(k.endswith("_reverse") for k in sd),
+            xp=xp,
+            dtype=dtype if dtype is not None else str(w.dtype).rsplit(".", 1)[-1],
+            device=device,
+        )
+        expected = layer._param_shapes()
+        got = {k: tuple(v.shape) for k, v in sd.items()}
+        if got != expected:
+            raise ValueError(
+                f"state_dict must have the keys and shapes {expected} for this {cls.__name__}, got {got}"
+            )
+        layer.params = {k: convert(sd[k], xp=layer.xp, dtype=layer.dtype, device=device) for k in expected}
+        return layer
 
     def _run_parallel(self, t_steps: int, compiled: bool) -> bool:
         """The doubling scan or the loop: ``parallel``, or when None the loop if compiled or short."""
