@@ -188,3 +188,27 @@ def test_a_layer_rebuilds_from_its_state_dict(cell):
 def test_a_state_dict_without_the_layer_keys_is_refused():
     with pytest.raises(ValueError, match=r"weight_ih_l0 of shape \(2\*H, input_size\) for a MinGRU"):
         xrnn.MinGRU.from_state_dict({"weight_ih_l0": np.zeros((5, 3))})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+def test_compiled_coefficients_equal_the_cells_array_form(cell, dtype):
+    from xrnn.cells.minimal import MINGRU_CELL, MINLSTM_CELL
+
+    min_cell = {"mingru": MINGRU_CELL, "minlstm": MINLSTM_CELL}[cell]
+    compiled, generic = registry.linear_ops_for(np, np.dtype(dtype)), LinearOps(np)
+    rng = np.random.default_rng(11)
+    gates = rng.standard_normal((6, 3, min_cell.n_gates * 4)) * np.array([1.0, 30.0])[:, None, None].repeat(
+        3, 0
+    )
+    gates = gates.astype(dtype)  # rows of moderate and of extreme pre-activations
+    da, db = rng.standard_normal((2, 6, 3, 4)).astype(dtype)
+    a, b, cache = compiled.coefficients(min_cell, gates)
+    a_ref, b_ref, cache_ref = generic.coefficients(min_cell, gates)
+    assert_close(a, a_ref, dtype=dtype)
+    assert_close(b, b_ref, dtype=dtype)
+    assert_close(
+        compiled.coefficients_backward(min_cell, da, db, cache),
+        generic.coefficients_backward(min_cell, da, db, cache_ref),
+        dtype=dtype,
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from .._util.typing import Array
+from ..cells.minimal import MinCell, MinStep
 
 __all__ = ["LinearOps", "doubling_scan", "recurrence", "recurrence_backward"]
 
@@ -37,6 +38,41 @@ class LinearOps:
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp
+
+    def coefficients(self, cell: MinCell, gates: Array) -> tuple[Array, Array, MinStep]:
+        """``cell.coefficients(gates)``; a backend may fuse it (same results, same cache).
+
+        Parameters
+        ----------
+        cell : MinCell
+            minGRU or minLSTM.
+        gates : array, shape (T, N, G*H)
+            Pre-activations.
+
+        Returns
+        -------
+        a, b : array, shape (T, N, H)
+        cache : MinStep
+        """
+        return cell.coefficients(gates, xp=self.xp)
+
+    def coefficients_backward(self, cell: MinCell, da: Array, db: Array, cache: MinStep) -> Array:
+        """``cell.coefficients_backward(da, db, cache)``; a backend may fuse it.
+
+        Parameters
+        ----------
+        cell : MinCell
+            minGRU or minLSTM.
+        da, db : array, shape (T, N, H)
+            Gradients of the coefficients.
+        cache : MinStep
+            Third result of :meth:`coefficients`.
+
+        Returns
+        -------
+        array, shape (T, N, G*H)
+        """
+        return cell.coefficients_backward(da, db, cache, xp=self.xp)
 
     def sequential(self, a: Array, b: Array) -> Array:
         """Run the recurrence step by step.

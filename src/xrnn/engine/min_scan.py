@@ -94,7 +94,7 @@ def min_scan(
     gates = xp.reshape(xp.reshape(x, (t_steps * n, n_in)) @ xp.matrix_transpose(w), (t_steps, n, -1))
     if bias is not None:
         gates = gates + bias
-    a, b, step = cell.coefficients(gates, xp=xp)
+    a, b, step = ops.coefficients(cell, gates)
     mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
     if mask is not None:
         a, b = xp.where(mask, a, xp.ones_like(a)), xp.where(mask, b, xp.zeros_like(b))
@@ -151,7 +151,7 @@ def min_scan_backward(
     da, db, dh0 = recurrence_backward(cache.a, h_prev, dh, last, parallel=cache.parallel, ops=ops, xp=xp)
     if cache.mask is not None:  # past each length a and b are constants
         da, db = xp.where(cache.mask, da, xp.zeros_like(da)), xp.where(cache.mask, db, xp.zeros_like(db))
-    dgates = cell.coefficients_backward(da, db, cache.step, xp=xp)  # (T, N, G*H)
+    dgates = ops.coefficients_backward(cell, da, db, cache.step)  # (T, N, G*H)
     flat = xp.reshape(dgates, (t_steps * n, dgates.shape[-1]))
     w, bias = cache.weights
     dw = xp.matrix_transpose(flat) @ xp.reshape(cache.x, (t_steps * n, n_in))
