@@ -16,7 +16,8 @@ import numpy as np
 
 from ...cells.minimal import MinCell, MinStep
 from ...engine.linear_scan import LinearOps
-from .compile import jit
+from .activations import sigmoid
+from .compile import inline, jit
 
 __all__ = ["NumbaLinearOps"]
 
@@ -31,34 +32,43 @@ def _sequential(a: Any, b: Any, out: Any) -> None:  # pragma: no cover (compiled
 
 
 _SEQUENTIAL = jit(_sequential)
+_sigmoid = inline(sigmoid.py_func)
 
 
-def _coefficients(
-    gates: Any, lstm: bool, a: Any, b: Any, z: Any, gp: Any, dgp: Any, s_f: Any, s_i: Any
+def _gru_coefficients(gates: Any, a: Any, b: Any, z: Any, gp: Any, dgp: Any) -> None:  # pragma: no cover
+    # sigmoid(-u) and sigmoid(u) are exp(-softplus(u)) and exp(u - softplus(u)) (the cell's
+    # log-space forms), each from exp(-|u|): no cancellation in either tail, and vectorised
+    rows, hidden = a.shape
+    one, half = a.dtype.type(1), a.dtype.type(0.5)
+    for r in range(rows):
+        row, a_r, b_r, z_r, gp_r, dgp_r = gates[r], a[r], b[r], z[r], gp[r], dgp[r]
+        for j in range(hidden):
+            u, p = row[j], row[hidden + j]
+            z_ = _sigmoid(u)
+            s = _sigmoid(p)
+            g_ = p + half if p >= 0 else s
+            a_r[j], z_r[j], gp_r[j] = _sigmoid(-u), z_, g_
+            dgp_r[j] = one if p >= 0 else s * (one - s)
+            b_r[j] = z_ * g_
+
+
+def _lstm_coefficients(
+    gates: Any, a: Any, b: Any, z: Any, gp: Any, dgp: Any, s_f: Any, s_i: Any
 ) -> None:  # pragma: no cover
     rows, hidden = a.shape
-    one = a.dtype.type(1)
-    half = a.dtype.type(0.5)
+    one, half = a.dtype.type(1), a.dtype.type(0.5)
     for r in range(rows):
         for j in range(hidden):
-            if lstm:
-                k_f, k_i = gates[r, j], gates[r, hidden + j]
-                e_f, e_i = math.exp(-abs(k_f)), math.exp(-abs(k_i))
-                # softplus(-k) = max(-k, 0) + log1p(exp(-|k|)); sigmoid(-k) from the same exp
-                u = (max(-k_f, 0 * k_f) + math.log1p(e_f)) - (max(-k_i, 0 * k_i) + math.log1p(e_i))
-                s_f[r, j] = e_f / (one + e_f) if k_f >= 0 else one / (one + e_f)
-                s_i[r, j] = e_i / (one + e_i) if k_i >= 0 else one / (one + e_i)
-                p = gates[r, 2 * hidden + j]
-            else:
-                u = gates[r, j]
-                p = gates[r, hidden + j]
-            sp = max(u, 0 * u) + math.log1p(math.exp(-abs(u)))
-            a_ = math.exp(-sp)
-            z_ = math.exp(u - sp)
-            e = math.exp(-abs(p))
-            s = one / (one + e) if p >= 0 else e / (one + e)
+            k_f, k_i, p = gates[r, j], gates[r, hidden + j], gates[r, 2 * hidden + j]
+            e_f, e_i = math.exp(-abs(k_f)), math.exp(-abs(k_i))
+            # u = softplus(-k_f) - softplus(-k_i), softplus(x) = max(x, 0) + log1p(exp(-|x|))
+            u = (max(-k_f, k_f - k_f) + math.log1p(e_f)) - (max(-k_i, k_i - k_i) + math.log1p(e_i))
+            s_f[r, j] = _sigmoid(-k_f)
+            s_i[r, j] = _sigmoid(-k_i)
+            z_ = _sigmoid(u)
+            s = _sigmoid(p)
             g_ = p + half if p >= 0 else s
-            a[r, j], z[r, j], gp[r, j] = a_, z_, g_
+            a[r, j], z[r, j], gp[r, j] = _sigmoid(-u), z_, g_
             dgp[r, j] = one if p >= 0 else s * (one - s)
             b[r, j] = z_ * g_
 
@@ -80,7 +90,8 @@ def _coefficients_backward(
                 out[r, hidden + j] = dp
 
 
-_COEFFICIENTS = jit(_coefficients)
+_GRU_COEFFICIENTS = jit(_gru_coefficients)
+_LSTM_COEFFICIENTS = jit(_lstm_coefficients)
 _COEFFICIENTS_BACKWARD = jit(_coefficients_backward)
 
 
@@ -119,7 +130,10 @@ class NumbaLinearOps(LinearOps):
         lstm = cell.n_gates == 3
         a, b, z, gp, dgp = (np.empty((t_steps * n, hidden), gates.dtype) for _ in range(5))
         s_f, s_i = (np.empty((t_steps * n, hidden) if lstm else (0, 0), gates.dtype) for _ in range(2))
-        _COEFFICIENTS(_rows(gates), lstm, a, b, z, gp, dgp, s_f, s_i)
+        if lstm:
+            _LSTM_COEFFICIENTS(_rows(gates), a, b, z, gp, dgp, s_f, s_i)
+        else:
+            _GRU_COEFFICIENTS(_rows(gates), a, b, z, gp, dgp)
         a, b, z, gp, dgp = (v.reshape(shape) for v in (a, b, z, gp, dgp))
         return a, b, MinStep(a, z, gp, dgp, (s_f.reshape(shape), s_i.reshape(shape)) if lstm else None)
 
