@@ -5,9 +5,10 @@
     python benchmarks/custom_cells.py                 # prints a Markdown table
     python benchmarks/custom_cells.py --quick         # small sizes (a smoke run)
 
-A training step is one forward with cache and one backward, float32 on the CPU, the
-fastest of ``--repeats`` after one warm-up. The cases (the targets of the project's
-issue on custom cells):
+A training step is one forward with cache and one backward, float32 on the CPU; each case
+is warmed up once, then the cases alternate for ``--rounds`` rounds and each reports its
+median (steadier than the fastest of consecutive runs when the machine is shared). The
+cases (the targets of the project's issue on custom cells):
 
 - a defined cell (``xrnn.cells.define``) in :class:`xrnn.CellLayer` against the built-in
   layer of the same equations, and against a torch cell of the same equations in a
@@ -32,17 +33,6 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 import xrnn  # noqa: E402
 from xrnn.cells import define  # noqa: E402
-
-
-def best(fn: Callable[[], Any], repeats: int) -> float:
-    """Fastest of ``repeats`` calls after one warm-up, in seconds."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def layer_step(layer: Any, x: np.ndarray) -> Callable[[], Any]:
@@ -80,7 +70,7 @@ def torch_cifg_step(t_steps: int, n: int, size: int) -> Callable[[], Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     from define_cells import cifg, lstm
 
@@ -102,11 +92,19 @@ def main() -> None:
         ("MinGRU sequential (Numba)", b, layer_step(xrnn.MinGRU(s2, s2, parallel=False), x2)),
         ("MinLSTM parallel scan", b, layer_step(xrnn.MinLSTM(s2, s2, parallel=True), x2)),
     ]
+    for _, _, fn in rows:
+        fn()  # warm-up: compilation, first allocations
+    times: list[list[float]] = [[] for _ in rows]
+    for _ in range(args.rounds):
+        for k, (_, _, fn) in enumerate(rows):
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
     load = os.getloadavg()[0]
-    print(f"load average {load:.2f} on {os.cpu_count()} CPUs, float32, best of {args.repeats}\n")
+    print(f"load average {load:.2f} on {os.cpu_count()} CPUs, float32, median of {args.rounds} rounds\n")
     print("| case | size | training step (ms) |\n|---|---|---|")
-    for name, size, fn in rows:
-        print(f"| {name} | {size} | {1e3 * best(fn, args.repeats):.1f} |")
+    for (name, size, _), ts in zip(rows, times):
+        print(f"| {name} | {size} | {1e3 * float(np.median(ts)):.1f} |")
 
 
 if __name__ == "__main__":
