@@ -279,3 +279,23 @@ def test_cuda_kernels_of_a_defined_cell_equal_its_array_step(dtype):
         assert_close(to_numpy(a), b, dtype=dtype)
     assert_close(np.concatenate([to_numpy(g) for g in grads[: cell.n_gates]], axis=1), dgx, dtype=dtype)
     assert_close(to_numpy(grads[-1]), direct[-1], dtype=dtype)
+
+
+def test_cuda_ops_run_a_defined_cell_as_the_generic_loop_does(ops):
+    pytest.importorskip("sympy")
+    from define_cells import cifg
+    from xrnn.cells.definition import define
+
+    cell = define("cifg_cuda_ops", ("f", "g", "o"), ("h", "c"), cifg, register=False)
+    rng = np.random.default_rng(1)
+    gx = _array(rng.standard_normal((T, N, 3 * H)), "float64")
+    w_hh_t = _array(rng.standard_normal((H, 3 * H)) / 4, "float64")
+    state = tuple(_array(rng.standard_normal((N, H)), "float64") for _ in range(2))
+    dy = _array(rng.standard_normal((T, N, H)), "float64")
+    results = []
+    for runner in (ops, Ops(XP)):
+        y, final, steps = runner.forward(cell, gx, w_hh_t, (None, None), state, None)
+        grads = runner.backward(cell, steps, dy, final, XP.asarray(XP.permute_dims(w_hh_t, (1, 0))), None)
+        results.append((y, *final, grads[0], *grads[2]))
+    for got, want in zip(*results):
+        assert_close(got, want, xp=XP, dtype="float64")

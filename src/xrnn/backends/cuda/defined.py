@@ -7,6 +7,7 @@ anything with ``__cuda_array_interface__`` (CuPy), or host arrays under the simu
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from ...cells.definition import DefinedCell
+from ...cells import Cell
+from ...cells.definition import DefinedCell, array_steps
 
-__all__ = ["elementwise_kernels"]
+__all__ = ["elementwise_kernels", "fused"]
 
 _KERNEL = """
 def kernel(one, {args}, {outs}):
@@ -106,3 +108,34 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
         return launch(bwd, xp, args, n_in)
 
     return forward, backward
+
+
+def fused(cell: Cell, dtype: Any, xp: Any) -> Cell:
+    """``cell`` with its array step run by the CUDA kernels, for a defined cell of float32/64.
+
+    Parameters
+    ----------
+    cell : Cell
+        Any cell; only a :class:`~xrnn.cells.definition.DefinedCell` is changed.
+    dtype : dtype
+        Dtype of the arrays.
+    xp : module
+        The namespace of the arrays (CuPy; NumPy under the simulator).
+
+    Returns
+    -------
+    Cell
+        For a defined cell, the same cell whose ``step`` and ``step_backward`` launch
+        :func:`elementwise_kernels` (the generic loop around them is unchanged); else ``cell``.
+    """
+    if not isinstance(cell, DefinedCell) or str(dtype) not in ("float32", "float64"):
+        return cell
+    return _fused(cell, str(dtype), xp)
+
+
+@functools.cache
+def _fused(cell: DefinedCell, dtype: str, xp: Any) -> Cell:
+    forward, backward = elementwise_kernels(cell, dtype)
+    kernels = (functools.partial(forward, xp), functools.partial(backward, xp))
+    step, step_backward = array_steps(cell.gates, cell.separate, lambda _: kernels)
+    return dataclasses.replace(cell, step=step, step_backward=step_backward)
