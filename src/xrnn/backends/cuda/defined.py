@@ -12,7 +12,7 @@ import functools
 import math
 from typing import Any
 
-import numpy as np
+import numba
 from numba import cuda
 
 from ...cells import Cell
@@ -61,9 +61,9 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
         ``forward(xp, *inputs) -> new states`` and ``backward(xp, *d_states, *inputs) ->
         grads``, each array ``(N, H)`` on the device (``xp`` allocates the results).
     """
-    one = getattr(np, dtype)(1)
+    cast = getattr(numba, dtype)  # numba's scalar type: a cast on the host and in kernels
+    one = cast(1)
     device = cuda.jit(device=True)
-    cast = getattr(np, dtype)
 
     @device
     def sigmoid(z: Any) -> Any:
