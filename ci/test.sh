@@ -48,7 +48,5 @@ if grep -q -E "[0-9]+ skipped|no tests ran" "$sim_log"; then
 fi
 rm -f "$sim_log"
 echo "=== docs: html (warnings are errors) and doctests"
-bash ci/fetch-mathjax.sh
-XRNN_BACKEND=numpy python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html || status=$?
-XRNN_BACKEND=numpy python -m sphinx -E -W -b doctest docs docs/_build/doctest | tail -n 8 || status=$?
+bash ci/docs.sh || status=$?
 exit $status

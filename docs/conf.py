@@ -54,6 +54,8 @@ html_theme = "pydata_sphinx_theme"
 html_title = "xrnn"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 html_static_path = ["_static"]
+html_css_files = ["width.css"]  # a column wide enough for the code blocks and the equations
+html_sidebars = {"**": []}  # no left column: the pages are one level deep (the top bar lists them)
 # MathJax from a local copy when ci/fetch-mathjax.sh has put one there (pages then render
 # their equations offline); otherwise Sphinx's default CDN address.
 if os.path.exists(os.path.join(os.path.dirname(__file__), "_static", "mathjax", "tex-svg.js")):

@@ -1,4 +1,4 @@
-"""The classic API (DESIGN 1a): formulas, shapes, caches, keys and the short-``da`` rule.
+"""The classic API (docs/classic.rst): formulas, shapes, caches, keys and the short-``da`` rule.
 
 Oracles: the formulas written out here in NumPy for the forward pass, torch autograd
 of the same formulas for every gradient, and central finite differences in float64.

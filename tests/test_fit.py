@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
+import array_api_strict
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
@@ -205,8 +206,9 @@ BAD = {
                                         patience=2), ValueError, "patience needs validation data"),
     "clip": (lambda: xrnn.fit(MODEL, ADAM, X, LABELS, loss="cross_entropy", epochs=1, batch_size=2, clip=-1),
              ValueError, "clip must be None or a positive number, got -1"),
-    "namespaces": (lambda: xrnn.fit(MODEL, ADAM, X, LABELS.tolist(), loss="cross_entropy", epochs=1,
-                                    batch_size=2), TypeError, "y must be an array"),
+    "namespaces": (lambda: xrnn.fit(MODEL, ADAM, X, array_api_strict.asarray(LABELS), loss="cross_entropy",
+                                    epochs=1, batch_size=2),
+                   TypeError, "y must be an array of the model's namespace numpy, got an array of array_"),
     "callable_result": (lambda: xrnn.fit(MODEL, ADAM, X, LABELS, loss=lambda z, y: 1.0, epochs=1,
                                          batch_size=2, verbose=False), TypeError, "loss must return a tuple"),
 }  # fmt: skip

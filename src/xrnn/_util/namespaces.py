@@ -28,6 +28,8 @@ from array_api_compat import (
     is_torch_array,
 )
 
+from .precision import check_float64
+
 __all__ = [
     "BACKENDS",
     "convert",
@@ -168,15 +170,17 @@ def resolve_dtype(dtype: Any, xp: ModuleType) -> Any:
     -------
     dtype
         ``xp.float32`` or ``xp.float64``.
+        float64 on JAX with ``jax_enable_x64`` off is a ValueError (:mod:`.precision`).
     """
     if dtype is None:
         return xp.float32
     if isinstance(dtype, str):
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        return getattr(xp, dtype)
+        dtype = getattr(xp, dtype)
     for name in ("float32", "float64"):
         if dtype == getattr(xp, name) or str(dtype).endswith(name):
+            check_float64(getattr(xp, name), xp)  # never a silent float32 (JAX without x64)
             return getattr(xp, name)
     raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
 

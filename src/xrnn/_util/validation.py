@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from array_api_compat import is_array_api_obj
+
 from .namespaces import is_traced, to_host
 
 __all__ = ["check_dtypes", "check_finite", "check_int", "check_keys", "check_shape", "lengths_list"]
@@ -172,6 +174,10 @@ def lengths_list(lengths: Any, n: int, t: int) -> list[int]:
     list of int
         The lengths, each in ``1..t``.
     """
+    if not is_array_api_obj(lengths) and hasattr(lengths, "__array__"):  # a pandas Series
+        import numpy as np
+
+        lengths = np.asarray(lengths)
     shape = getattr(lengths, "shape", None)
     if shape is not None:
         dtype = lengths.dtype
@@ -184,13 +190,17 @@ def lengths_list(lengths: Any, n: int, t: int) -> list[int]:
         values = []
         for v in lengths:
             if isinstance(v, bool) or not hasattr(v, "__index__"):
-                raise TypeError(f"lengths must hold integers, got {v!r}")
+                raise TypeError(f"lengths must hold integers, got {v!r:.80}")
             values.append(operator.index(v))
     else:
-        raise TypeError(f"lengths must be a sequence of int or a 1-d array, got {lengths!r}")
+        raise TypeError(f"lengths must be a sequence of int or a 1-d array, got {lengths!r:.80}")
     if len(values) != n:
         raise ValueError(f"lengths must have one entry per sequence (N={n}), got {len(values)}")
     out_of_range = [v for v in values if not 1 <= v <= t]
     if out_of_range:
-        raise ValueError(f"lengths must lie in 1..T={t}, got {out_of_range[0]} in {values}")
+        where = values.index(out_of_range[0])
+        raise ValueError(
+            f"lengths must lie in 1..T={t}, got {out_of_range[0]} at index {where} "
+            f"({len(out_of_range)} of {len(values)} out of range)"
+        )
     return values

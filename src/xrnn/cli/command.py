@@ -15,7 +15,8 @@ file or cannot be written) is a usage error, as argparse reports its own: the us
 line saying what is wrong, and exit status 2.
 
 The progress bar uses tqdm, the figures matplotlib, and threadpoolctl keeps NumPy's
-BLAS to ``--threads`` threads (default 1), all optional (the ``cli`` extra of the
+BLAS to ``--threads`` threads when given (:func:`xrnn.cpu_threads`, the same policy as the
+Python API: unchanged by default), all optional (the ``cli`` extra of the
 ``xrnn-bptt`` distribution: ``pip install ".[cli]"`` in its checkout); without them
 progress is printed as text lines, the figure is skipped with a message saying what to
 install, and BLAS uses its own default.
@@ -24,15 +25,15 @@ install, and BLAS uses its own default.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import pathlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .._util.namespaces import BACKENDS, get_backend, host_rng, resolve_namespace
+from ..backends.threads import cpu_threads
 from ..data import AddingTask, CharVocab, ReberTask, TextTask, read_corpus
 from ..io.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..nn.model import LAYERS, SequenceModel
@@ -42,7 +43,7 @@ from ..training.plots import plot_gradient_flow, plot_loss_curve
 from ..training.sampling import sample
 from . import args as args_
 from .gradflow import compare_flows, flow_ratio, gradient_flow
-from .report import format_metric, progress, write_figure
+from .report import format_metric, progress, say_compiling, version, write_figure
 
 __all__ = ["DEMO_DEFAULTS", "TASKS", "main"]
 
@@ -92,8 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         that cannot work (found before any training starts), as for any other usage error.
     """
     args = _parser().parse_args(argv)
+    if args.threads is not None and (args.backend or get_backend()) == "torch":
+        import torch  # noqa: F401  (imported first, so that cpu_threads limits its pool too)
     try:
-        with _cpu_threads(args.threads, args.backend):
+        with cpu_threads(args.threads), say_compiling():
             return int(args.run(args))
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"xrnn {args.command}: error: {exc}", file=sys.stderr)
@@ -104,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xrnn", description="Train recurrent networks (RNN, LSTM, GRU) with exact BPTT."
     )
+    parser.add_argument("--version", action="version", version=f"xrnn {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -186,9 +190,9 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=args_.positive,
-        default=1,
-        help="CPU threads of the matrix products (default: 1; the matrices here are small, and "
-        "on a busy machine several threads mostly wait for each other)",
+        default=None,
+        help="CPU threads of the matrix products (default: BLAS's own, as in Python; on a busy "
+        "machine with small models, 1 can be faster)",
     )
 
 
@@ -269,6 +273,11 @@ def _sample(args: argparse.Namespace) -> int:
         model, _, metadata = load_checkpoint(args.checkpoint, xp=resolve_namespace(args.backend))
     except CheckpointError as exc:
         raise ValueError(str(exc)) from None
+    if not isinstance(model, SequenceModel):
+        raise ValueError(
+            f"{args.checkpoint} holds a {type(model).__name__} layer, not a SequenceModel of text; "
+            "train one with: python -m xrnn demo --task text"
+        )
     chars = metadata.get("vocab")
     if (
         metadata.get("task") != "text"
@@ -324,21 +333,3 @@ def _gradflow(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------- helpers
-
-
-@contextlib.contextmanager
-def _cpu_threads(threads: int, backend: str | None) -> Iterator[None]:
-    """Limit the BLAS and OpenMP thread pools (with threadpoolctl, if installed) and torch's."""
-    with contextlib.ExitStack() as stack:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            pass
-        else:
-            stack.enter_context(threadpool_limits(limits=threads))
-        if (backend or get_backend()) == "torch":
-            import torch
-
-            stack.callback(torch.set_num_threads, torch.get_num_threads())
-            torch.set_num_threads(threads)
-        yield

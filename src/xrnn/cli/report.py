@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import pathlib
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from importlib import metadata
 from typing import Any
 
 from ..training.plots import PlottingUnavailable
 
-__all__ = ["format_metric", "progress", "write_figure"]
+__all__ = ["format_metric", "progress", "say_compiling", "version", "write_figure"]
 
 
 def format_metric(metric: str, value: float) -> str:
@@ -65,3 +69,27 @@ class progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def version() -> str:
+    """The installed version of xrnn (its distribution ``xrnn-bptt``), for ``--version``."""
+    try:
+        return metadata.version("xrnn-bptt")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@contextlib.contextmanager
+def say_compiling() -> Iterator[None]:
+    """Print the record of the first compilation (logger ``"xrnn.compile"``) as one line on stderr."""
+    logger = logging.getLogger("xrnn.compile")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("xrnn: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -22,11 +22,29 @@ from array_api_compat import device as device_of
 
 from .._util.namespaces import host_rng, resolve_dtype, resolve_namespace
 from .._util.typing import Array
+from .._util.validation import check_int
 from ..nn.model import SequenceModel
 from ..training.losses import mse, softmax_cross_entropy
 from .sequences import adding_problem, embedded_reber, reber_batch
 
 __all__ = ["AddingTask", "Evaluation", "ReberTask", "Task"]
+
+
+def evaluated(model: Any, x: Array) -> Array:
+    """The outputs ``z`` of ``model`` for ``x`` in evaluation mode, the model's own mode unchanged.
+
+    A :class:`SequenceModel` runs ``forward(x, training=False)`` (no dropout); any other
+    object with ``forward(x) -> (z, state, cache)`` is run as it is.
+    """
+    if isinstance(model, SequenceModel):
+        return model.forward(x, training=False)[0]
+    return model.forward(x)[0]
+
+
+def check_sizes(**sizes: Any) -> None:
+    """Refuse a task of zero sequences or zero steps (an evaluation over nothing), naming the size."""
+    for name, value in sizes.items():
+        check_int(name, value)
 
 
 class Evaluation(NamedTuple):
@@ -137,6 +155,8 @@ class AddingTask(Task):
         eval_seed: int = 0,
     ) -> None:
         super().__init__(xp=xp, dtype=dtype, device=device, eval_seed=eval_seed)
+        sizes = {"seq_len": seq_len, "batch_size": batch_size, "eval_size": eval_size}
+        check_sizes(**sizes, **({} if eval_seq_len is None else {"eval_seq_len": eval_seq_len}))
         self.seq_len, self.batch_size = seq_len, batch_size
         self.eval_seq_len, self.eval_size = eval_seq_len or seq_len, eval_size
 
@@ -195,7 +215,7 @@ class AddingTask(Task):
         x, target = adding_problem(
             self.eval_size, self.eval_seq_len, seed=self._held_out_rng(), **self._placement()
         )
-        z, _, _ = model.forward(x)
+        z = evaluated(model, x)
         value, _ = mse(z[-1, ...], target)
         baseline, _ = mse(self.xp.ones_like(target), target)
         data = f"{self.eval_size} held-out sequences of length {self.eval_seq_len}"
@@ -233,6 +253,7 @@ class ReberTask(Task):
         eval_seed: int = 0,
     ) -> None:
         super().__init__(xp=xp, dtype=dtype, device=device, eval_seed=eval_seed)
+        check_sizes(batch_size=batch_size, eval_size=eval_size)
         self.batch_size, self.eval_size = batch_size, eval_size
 
     def batch(self, rng: Any) -> Any:
@@ -289,7 +310,7 @@ class ReberTask(Task):
         xp = self.xp
         strings = embedded_reber(self.eval_size, seed=self._held_out_rng())
         batch = reber_batch(strings, **self._placement())
-        z, _, _ = model.forward(batch.x)  # (T, N, 7)
+        z = evaluated(model, batch.x)  # (T, N, 7)
         inf = xp.asarray(math.inf, dtype=z.dtype, device=device_of(z))
         lowest_legal = xp.min(xp.where(batch.legal, z, inf), axis=-1)
         highest_other = xp.max(xp.where(batch.legal, -inf, z), axis=-1)

@@ -10,7 +10,7 @@ from typing import Any
 from .._util.typing import Array
 from ..nn.model import SequenceModel
 from ..training.losses import softmax_cross_entropy
-from .tasks import Evaluation, Task
+from .tasks import Evaluation, Task, check_sizes, evaluated
 from .text import CharVocab, text_batch
 
 __all__ = ["TextTask"]
@@ -54,6 +54,7 @@ class TextTask(Task):
         eval_seed: int = 0,
     ) -> None:
         super().__init__(xp=xp, dtype=dtype, device=device, eval_seed=eval_seed)
+        check_sizes(seq_len=seq_len, batch_size=batch_size, eval_size=eval_size)
         if len(text) <= seq_len:
             raise ValueError(f"text must be longer than seq_len={seq_len}, got {len(text)} characters")
         self.text, self.seq_len, self.batch_size, self.eval_size = text, seq_len, batch_size, eval_size
@@ -124,7 +125,7 @@ class TextTask(Task):
             seed=self._held_out_rng(),
             **self._placement(),
         )
-        z, _, _ = model.forward(x)
+        z = evaluated(model, x)
         nats, _ = softmax_cross_entropy(z, targets)
         counts = Counter(self.text)
         entropy = -sum(c / len(self.text) * math.log2(c / len(self.text)) for c in counts.values())

@@ -25,6 +25,7 @@ from ..training.loop import local_gradient
 from ..training.loop import train as train_locally
 from ..training.optim import Optimizer
 from . import _mpi
+from ._agreement import dropout_generator, task_facts
 from ._predict import _dtype_name
 
 __all__ = ["block_bounds", "train"]
@@ -40,8 +41,8 @@ def train(
     *,
     steps: int,
     comm: Any = None,
-    clip: float | None = None,
-    seed: Any = 0,
+    clip: float | None = 1.0,
+    seed: Any = None,
     batches: Iterable[Any] | None = None,
     callback: Callable[[int, float], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
@@ -71,10 +72,16 @@ def train(
         Total number of updates, ``>= 0``; a resumed run counts those already made.
     comm : mpi4py.MPI.Intracomm, optional
         The processes (default ``MPI.COMM_WORLD``); one process needs no ``mpiexec``.
-    clip : float, optional
-        Largest norm of the global gradient, applied after the reduction (None: no clipping).
-    seed : int or numpy.random.Generator or None, default 0
-        Seed of rank 0's batch generator, whose state every process then shares.
+    clip : float or None, default 1.0
+        Largest norm of the global gradient, applied after the reduction (None: no
+        clipping); the default of :func:`xrnn.train`, so the two are drop-in swaps.
+    seed : int or numpy.random.Generator, optional
+        Seed of rank 0's batch generator, whose state every process then shares (as
+        :func:`xrnn.train`'s ``seed``). With dropout, each rank's masks come from
+        ``numpy.random.default_rng([base, rank])``, ``base`` drawn from a copy of that
+        shared generator (the model's ``rnn.generator`` is replaced by it): the ranks
+        draw different masks, a run is reproducible from its seed, and the parameters
+        stay identical on every rank.
     batches : iterable, optional
         This process's own batches, one per step, each like ``task.batch``'s (e.g. ``x``
         of shape ``(T, N_r, I)``, ``N_r`` may differ between processes). Without it every
@@ -104,7 +111,9 @@ def train(
     ValueError
         On every rank, when the ranks disagree on the model's sizes or dtype, the
         optimiser, ``steps``, ``clip`` or the other settings (checked before the first
-        broadcast), or when the checkpoint cannot be resumed.
+        broadcast), or on the task: its class, its numeric options, and the shapes and
+        dtypes of a global batch (the batch size and the sequence length; checked after
+        the broadcast, before the first step), or when the checkpoint cannot be resumed.
     ImportError
         If mpi4py is not installed (``pip install '.[distributed]' (from the checkout)``).
 
@@ -184,6 +193,9 @@ def _train(
             if rng_state is not None:
                 rng.bit_generator.state = rng_state
     _broadcast_state(comm, model, optimizer, rng)
+    _mpi.check_agreement(comm, {"task": task_facts(task, rng, batches is not None)})  # one global batch
+    if model.rnn.dropout > 0:  # each rank its own masks, the parameters identical
+        model.rnn.generator = dropout_generator(rng, comm.rank)
 
     feed = task if batches is None else _OwnBatches(task, batches)
     gradient = _ReducedGradient(comm, split=batches is None)

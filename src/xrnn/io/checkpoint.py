@@ -50,13 +50,16 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .._util.namespaces import convert, resolve_dtype, resolve_namespace, to_host
+from .._util.precision import check_float64
 from ..nn.model import SequenceModel
 from ..nn.model_base import layer_class
 from ..nn.options import config_of, options
 from ..training.optim import OPTIMIZERS
+from ..training.state_checks import state_problem
 from .atomic_write import write_atomically
 from .checks import CLASSES, FORMAT, VERSION, check_file, option_types_of, saved_class
 from .npz_reader import HEADER, CheckpointError, read_npz
+from .save_checks import check_before_saving, dtype_name, plain_config
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 
@@ -134,8 +137,8 @@ def save_checkpoint(
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "model": {"class": name, **_config(model)},
-        "dtype": str(next(iter(arrays.values())).dtype),
+        "model": {"class": name, **plain_config(_config(model))},
+        "dtype": dtype_name(arrays),
         "optimizer": None,
         "metadata": dict(metadata or {}),
     }
@@ -147,6 +150,7 @@ def save_checkpoint(
             "step": optimizer.state["step"],
         }
     header["arrays"] = {name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()}
+    check_before_saving(pathlib.Path(path), header, arrays, model, optimizer)  # what is written loads
     try:
         text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -200,6 +204,9 @@ def load_checkpoint(
     name, config = saved_class(header)
     if model is None:
         target = resolve_namespace(xp)
+        check_float64(
+            getattr(target, header["dtype"]), target, f"{path} holds {header['dtype']} arrays: dtype"
+        )
         place = {"dtype": resolve_dtype(header["dtype"], target), "device": device, "xp": target}
         try:
             model = CLASSES[name](**config, **place)
@@ -229,7 +236,7 @@ def load_checkpoint(
         model.params = {k: values[k] for k in model.params}
     optimizer = None
     if header["optimizer"] is not None:
-        optimizer = _build_optimizer(path, header["optimizer"], arrays, expected, place)
+        optimizer = _build_optimizer(path, header["optimizer"], arrays, expected, place, model.params)
     return Checkpoint(model, optimizer, header["metadata"])
 
 
@@ -275,6 +282,7 @@ def _build_optimizer(
     arrays: dict[str, np.ndarray],
     shapes: dict[str, tuple[int, ...]],
     place: dict[str, Any],
+    params: dict[str, Any],
 ) -> Any:
     try:
         optimizer = OPTIMIZERS[entry["name"]](**entry["hyperparameters"])
@@ -291,4 +299,7 @@ def _build_optimizer(
         optimizer.load_state(entry["step"], {k: convert(v, **place) for k, v in state.items()})
     except ValueError as exc:
         raise CheckpointError(f"{path}: optimizer state is not valid: {exc}") from None
+    problem = state_problem(optimizer, params)
+    if problem is not None:
+        raise CheckpointError(f"{path}: optimizer state is not valid: {problem}")
     return optimizer

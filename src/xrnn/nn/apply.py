@@ -15,6 +15,7 @@ from array_api_compat import is_jax_namespace
 
 from .._util.namespaces import namespace
 from .._util.typing import Array
+from .layer_checks import segment_of
 from .recurrent import Recurrent
 
 __all__ = ["Functional"]
@@ -82,6 +83,7 @@ class Functional:
         ((5, 2, 4), (1, 2, 4))
         """
         layer = cast("Recurrent", self)
+        segment_of(checkpoint)  # checked once for every path, before anything is traced
         if type(x).__module__.startswith("torch"):  # first: torch.compile traces nothing of xrnn
             from .apply_torch import apply_torch
 

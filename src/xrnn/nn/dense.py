@@ -24,6 +24,7 @@ from array_api_compat import device as device_of
 from .._util.namespaces import convert, host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from .._util.typing import Array
 from .._util.validation import check_dtypes, check_int
+from .parameters import Parameters
 
 __all__ = ["Dense", "DenseCache"]
 
@@ -43,7 +44,7 @@ class DenseCache(NamedTuple):
     weight: Array
 
 
-class Dense:
+class Dense(Parameters):
     """Affine map ``y = h @ W^T + b`` over the last axis, at every time step.
 
     Parameters
@@ -127,7 +128,20 @@ class Dense:
         y = rows @ xp.matrix_transpose(w) + b  # (R, O)
         return xp.reshape(y, (*h.shape[:-1], self.out_features)), DenseCache(h, w)
 
-    __call__ = forward
+    def __call__(self, h: Array) -> Array:
+        """``y = dense(h)``: :meth:`forward` without the cache, as ``torch.nn.Linear``'s call.
+
+        Parameters
+        ----------
+        h : array, shape (..., in_features)
+            Input features.
+
+        Returns
+        -------
+        array, shape (..., out_features)
+            ``h @ W^T + b``.
+        """
+        return self.forward(h)[0]
 
     def backward(self, cache: DenseCache, dy: Array) -> tuple[Array, dict[str, Array]]:
         """Backpropagate through the forward pass that made ``cache``.

@@ -128,6 +128,11 @@ def segment_of(checkpoint: Any) -> Callable[[int], int] | None:
     """The segment length of ``checkpoint`` as a function of ``T`` (None: no segments)."""
     if checkpoint is None:
         return None
+    if is_traced(checkpoint):  # a segment length shapes the program: it cannot be a traced value
+        raise TypeError(
+            "checkpoint must be a static value under jax.jit (None, a positive int or 'sqrt'), got a "
+            "traced value: pass it through static_argnames or a closure"
+        )
     if checkpoint == "sqrt":
         return lambda t_steps: math.isqrt(t_steps - 1) + 1  # ceil(sqrt(T)) for T >= 1
     if isinstance(checkpoint, bool) or not isinstance(checkpoint, numbers.Integral) or checkpoint < 1:

@@ -26,11 +26,12 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from .._util.typing import Array
 from ..cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH
 from .apply import Functional
 from .recurrent import LayerCache, Recurrent
 
-__all__ = ["GRU", "LSTM", "RNN", "LayerCache"]
+__all__ = ["GRU", "LSTM", "RNN", "Call", "LayerCache"]
 
 
 _INIT_DOC = """
@@ -76,7 +77,39 @@ _INIT_DOC = """
     """
 
 
-class LSTM(Recurrent, Functional):
+class Call:
+    """``out, state = layer(x)``, the call of a ``torch.nn`` recurrent module (a base of the layers)."""
+
+    forward: Any
+
+    def __call__(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any]:
+        """``out, state = layer(x, state, lengths)``: :meth:`forward`'s outputs without the cache.
+
+        :meth:`forward` returns ``y, state, cache``, the cache being what :meth:`backward`
+        needs; the call keeps nothing for backward (``need_cache=False``), as torch's
+        ``out, (h, c) = lstm(x)``.
+
+        Parameters
+        ----------
+        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences.
+        state : array (L*D, N, H_out), or tuple (h, c) for the LSTM, optional
+            Initial state; zeros if omitted.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps of each sequence.
+
+        Returns
+        -------
+        out : array, shape (T, N, D*H_out), or (N, T, D*H_out) if batch_first
+            As :meth:`forward`'s ``y``.
+        state : array (L*D, N, H_out), or tuple (h, c) for the LSTM
+            As :meth:`forward`'s ``state``.
+        """
+        y, final, _ = self.forward(x, state, lengths, need_cache=False)
+        return y, final
+
+
+class LSTM(Call, Recurrent, Functional):
     """Long short-term memory layer, interchangeable with ``torch.nn.LSTM``.
 
     Gates ``i, f, g, o`` (torch's order)::
@@ -132,7 +165,7 @@ class LSTM(Recurrent, Functional):
         )
 
 
-class GRU(Recurrent, Functional):
+class GRU(Call, Recurrent, Functional):
     """Gated recurrent unit layer, interchangeable with ``torch.nn.GRU``.
 
     Gates ``r, z, n`` (torch's order)::
@@ -176,7 +209,7 @@ class GRU(Recurrent, Functional):
         )
 
 
-class RNN(Recurrent, Functional):
+class RNN(Call, Recurrent, Functional):
     """Elman RNN layer, interchangeable with ``torch.nn.RNN``.
 
     ``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` with ``act`` tanh or relu. State is ``h``,

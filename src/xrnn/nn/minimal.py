@@ -149,7 +149,9 @@ class MinRecurrent(Recurrent):
         check_finite: bool = False,
         checkpoint: int | str | None = None,
         need_cache: bool = True,
+        training: bool | None = None,
     ) -> tuple[Array, Any, LayerCache | None]:
+        drop = self._drops(training)
         if checkpoint is not None:
             raise ValueError(f"checkpoint must be None for a {type(self).__name__}, got {checkpoint!r}")
         if check_finite:
@@ -192,8 +194,8 @@ class MinRecurrent(Recurrent):
                 finals.append(h_last)
                 scans.append(sc)
             inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
-            mask = self._dropout_mask(tuple(inp.shape), device_of(x)) if k < self.num_layers - 1 else None
-            if mask is not None:
+            if drop and k < self.num_layers - 1:  # between layers, in training mode only
+                mask = self._dropout_mask(tuple(inp.shape), device_of(x))
                 inp = inp * mask
                 masks.append(mask)
         y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp

@@ -29,7 +29,8 @@ from .._util.validation import check_int
 from .dense import Dense, DenseCache
 from .layers import LayerCache
 from .model_base import HEADS, LAYERS, ModelBase, check_options, layer_class
-from .options import config_of
+from .options import config_of, plain
+from .ownership import owned
 
 __all__ = ["HEADS", "LAYERS", "ModelCache", "SequenceModel"]
 
@@ -55,7 +56,7 @@ class SequenceModel(ModelBase):
     output_size : int
         Outputs ``O`` (classes, or regression targets).
     num_layers : int, default 1
-        Stacked recurrent layers ``L``.
+        Stacked recurrent layers ``L`` (positional after ``output_size``, as in the layers).
     bidirectional : bool, default False
         Add a reverse direction per layer (``D = 2``); the head reads both.
     batch_first : bool, default False
@@ -94,8 +95,8 @@ class SequenceModel(ModelBase):
         input_size: int,
         hidden_size: int,
         output_size: int,
-        *,
         num_layers: int = 1,
+        *,
         bidirectional: bool = False,
         batch_first: bool = False,
         head: str = "every",
@@ -155,7 +156,7 @@ class SequenceModel(ModelBase):
             "cell": self.cell,
             "input_size": layer.pop("input_size"),
             "hidden_size": layer.pop("hidden_size"),
-            "output_size": self.head.out_features,
+            "output_size": plain(self.head.out_features),  # a NumPy integer given is saved as an int
             "num_layers": layer.pop("num_layers"),
             "bidirectional": layer.pop("bidirectional"),
             "batch_first": layer.pop("batch_first"),
@@ -209,7 +210,8 @@ class SequenceModel(ModelBase):
         ----------
         params : dict of str to array
             Exactly the keys of :attr:`params`, each of its shape, in the model's
-            namespace and dtype.
+            namespace, dtype and device (anything else is refused, naming the key); the
+            model holds these arrays (not copies), a torch tensor detached from its graph.
         """
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
@@ -220,23 +222,40 @@ class SequenceModel(ModelBase):
                 f"params must have the keys of this {self.cell} model; "
                 f"missing {missing}, unexpected {unexpected}"
             )
+        place = {"xp": self.xp, "dtype": self.dtype, "device": self.device}
+        given = {key: owned(f"params[{key!r}]", params[key], **place) for key in shapes}
         for key, shape in shapes.items():
-            if tuple(params[key].shape) != shape:
-                raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(params[key].shape)}")
-        self.rnn.params = {k: params[f"rnn.{k}"] for k in self.rnn.params}
-        self.head.params = {k: params[f"head.{k}"] for k in self.head.params}
+            if tuple(given[key].shape) != shape:
+                raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(given[key].shape)}")
+        self.rnn.params = {k: given[f"rnn.{k}"] for k in self.rnn.params}
+        self.head.params = {k: given[f"head.{k}"] for k in self.head.params}
 
-    def forward(self, x: Array, state: Any = None, lengths: Any = None) -> tuple[Array, Any, ModelCache]:
+    def forward(
+        self,
+        x: Array,
+        state: Any = None,
+        lengths: Any = None,
+        *,
+        cast: bool = False,
+        training: bool | None = None,
+    ) -> tuple[Array, Any, ModelCache]:
         """Run the model over a batch of sequences.
 
         Parameters
         ----------
-        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
-            Input sequences, in the model's namespace and dtype.
+        x : array or array-like, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences, in the model's namespace and dtype; a list or a pandas object
+            is converted (see :mod:`xrnn.nn.inputs`).
         state : array (L*D, N, H), or tuple (h, c) for the LSTM (h of size P with proj_size=P), optional
             Initial recurrent state; zeros if omitted.
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence, each in 1..T; steps past it are padding.
+        cast : bool, default False
+            Convert ``x`` of another floating dtype to the model's (a copy); without it,
+            another dtype is a ``TypeError``.
+        training : bool, optional
+            The mode of this call (False: no dropout); None follows :attr:`training`. The
+            model is not changed.
 
         Returns
         -------
@@ -249,11 +268,10 @@ class SequenceModel(ModelBase):
         cache : ModelCache
             Input to :meth:`backward`.
         """
-        h, state, rnn_cache = self.rnn.forward(x, state, lengths)
+        x = self._input(x, lengths, cast)
+        h, state, rnn_cache = self.rnn.forward(x, state, lengths, training=training)
         z, head_cache = self.head.forward(self._last(state) if self.head_mode == "last" else h)
         return z, state, ModelCache(rnn_cache, head_cache)
-
-    __call__ = forward
 
     def _last(self, state: Any) -> Array:
         """The top layer's final state of both directions, ``(N, D*H)``."""

@@ -5,8 +5,7 @@ A base of :class:`xrnn.SequenceModel`; see there.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +16,7 @@ from .._util.validation import check_int
 from ..cells.definition import DefinedCell
 from .cell_layer import bound_layer, reference, resolve
 from .dense import Dense
+from .inputs import as_array, batch_axis_hint
 from .layers import GRU, LSTM, RNN
 from .minimal import MinGRU, MinLSTM, MinRecurrent
 from .options import options
@@ -75,6 +75,34 @@ class ModelBase:
 
     def _last(self, state: Any) -> Array:
         raise NotImplementedError
+
+    def forward(self, x: Any, state: Any = None, lengths: Any = None, *, cast: bool = False) -> Any:
+        """``z, state, cache`` (defined by each model class)."""
+        raise NotImplementedError
+
+    def __call__(self, x: Array, state: Any = None, lengths: Any = None, *, cast: bool = False) -> Any:
+        """``z, state = model(x)``: :meth:`forward` without the cache, as a ``torch.nn.Module`` call.
+
+        Parameters
+        ----------
+        x : array or array-like, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences.
+        state : array (L*D, N, H), or tuple (h, c) for the LSTM, optional
+            Initial recurrent state; zeros if omitted.
+        lengths : sequence of int or integer array, shape (N,), optional
+            Valid steps of each sequence.
+        cast : bool, default False
+            As :meth:`forward`.
+
+        Returns
+        -------
+        z : array
+            As :meth:`forward`.
+        state : array or tuple (h, c)
+            As :meth:`forward`.
+        """
+        z, state, _ = self.forward(x, state, lengths, cast=cast)
+        return z, state
 
     def _assemble(self, cell: str, layer: Any, head: str) -> None:
         raise NotImplementedError
@@ -209,33 +237,35 @@ class ModelBase:
         """
         return self.train(False)
 
-    @contextlib.contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        was = self.training
-        self.train(False)
-        try:
-            yield
-        finally:
-            self.train(was)
-
-    def predict(self, x: Array, lengths: Any = None, batch_size: int | None = None) -> Array:
+    def predict(
+        self, x: Array, lengths: Any = None, batch_size: int | None = None, *, cast: bool = False
+    ) -> Array:
         """The outputs for ``x``, in evaluation mode, keeping nothing for backward.
 
         Parameters
         ----------
-        x : array, shape (T, N, input_size), or (N, T, input_size) if batch_first
-            Input sequences, in the model's namespace and dtype.
+        x : array or array-like, shape (T, N, input_size), or (N, T, input_size) if batch_first
+            Input sequences, in the model's namespace and dtype; a list or a pandas object
+            is converted (see :mod:`xrnn.nn.inputs`).
         lengths : sequence of int or integer array, shape (N,), optional
             Valid steps of each sequence.
         batch_size : int, optional
             Run ``batch_size`` sequences at a time (less memory); all at once if omitted.
+        cast : bool, default False
+            Convert ``x`` of another floating dtype to the model's (a copy); without it,
+            another dtype is a ``TypeError``.
 
         Returns
         -------
         array, shape like forward's ``z``
             ``forward(x, lengths=lengths)[0]``, computed without a cache (the layer's
-            ``need_cache=False``) and with dropout off; the mode is restored after.
+            ``need_cache=False``) and with dropout off, whatever the model's mode, which is
+            not changed (so ``predict`` may run from several threads at once). It
+            has the ``N`` of ``x`` as the model reads it: axis 1 of ``x``, axis 0 if
+            batch_first (``lengths`` of another size is an error that names
+            ``batch_first``).
         """
+        x = self._input(x, lengths, cast)
         n = self._batch_size_of(x)
         if batch_size is None:
             batch_size = n
@@ -243,14 +273,13 @@ class ModelBase:
         xp = namespace(x=x)
         axis = 0 if self.batch_first else 1
         parts = []
-        with self._evaluating():
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                block = x[start:stop, ...] if axis == 0 else x[:, start:stop, ...]
-                part = None if lengths is None else _slice_lengths(lengths, n, start, stop)
-                h, state, _ = self.rnn.forward(block, None, part, need_cache=False)
-                z, _ = self.head.forward(self._last(state) if self.head_mode == "last" else h)
-                parts.append(z)
+        for start in range(0, n, batch_size):  # the model's mode is read, never flipped
+            stop = min(start + batch_size, n)
+            block = x[start:stop, ...] if axis == 0 else x[:, start:stop, ...]
+            part = None if lengths is None else _slice_lengths(lengths, n, start, stop)
+            h, state, _ = self.rnn.forward(block, None, part, need_cache=False, training=False)
+            z, _ = self.head.forward(self._last(state) if self.head_mode == "last" else h)
+            parts.append(z)
         out_axis = 0 if self.head_mode == "last" else axis
         return parts[0] if len(parts) == 1 else xp.concat(parts, axis=out_axis)
 
@@ -273,11 +302,26 @@ class ModelBase:
         """
         return softmax(self.predict(x, lengths, batch_size), axis=-1)
 
+    def _input(self, x: Any, lengths: Any, cast: bool) -> Array:
+        """``x`` in the model's namespace (:mod:`.inputs`), and ``lengths`` one per sequence of it."""
+        x = as_array("x", x, xp=self.rnn.xp, dtype=self.rnn.dtype, device=self.rnn.device, cast=cast)
+        if lengths is not None and len(x.shape) == 3 and hasattr(lengths, "__len__"):
+            n = int(x.shape[0] if self.batch_first else x.shape[1])
+            count = len(lengths)
+            if count != n:
+                hint = batch_axis_hint(tuple(x.shape), self.batch_first, count)
+                raise ValueError(f"lengths must have one entry per sequence (N={n}), got {count}{hint}")
+        return x
+
     def _batch_size_of(self, x: Array) -> int:
-        namespace(x=x)
+        namespace(x=x, model=self.rnn.params["weight_ih_l0"])
+        layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         if len(x.shape) != 3:
-            layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
             raise ValueError(f"x must have 3 dimensions {layout}, got shape {tuple(x.shape)}")
+        if 0 in tuple(x.shape[:2]):
+            raise ValueError(
+                f"x must hold at least one step of one sequence {layout}, got shape {tuple(x.shape)}"
+            )
         return int(x.shape[0] if self.batch_first else x.shape[1])
 
 

@@ -1,8 +1,11 @@
 """What the recurrent layers take beyond their sizes, as torch: bias, dropout, projection, and the mode.
 
 ``training`` (True after construction, as ``torch.nn.Module``) switches the dropout between
-layers on; :meth:`Modes.eval` switches it off. The masks come from the layer's own
-generator, so a ``seed`` gives the same masks on every backend.
+layers on; :meth:`Modes.eval` switches it off. A call may also name its own mode
+(``forward(..., training=False)``) without changing the layer's: the inference paths of
+the library (``predict``, the tasks' ``evaluate``, sampling, ``distributed.predict``) do,
+so they never apply dropout and are safe to run from several threads at once. The masks
+come from the layer's own generator, so a ``seed`` gives the same masks on every backend.
 """
 
 from __future__ import annotations
@@ -93,13 +96,17 @@ class Modes:
         """
         return self.train(False)
 
-    def _dropout_mask(self, shape: tuple[int, ...], device: Any) -> Array | None:
-        """A fresh mask ``keep / (1 - p)`` of ``shape``, or None when no dropout applies now.
+    def _drops(self, training: bool | None) -> bool:
+        """Whether a call in mode ``training`` (None: the layer's own) draws dropout masks."""
+        if training is not None and not isinstance(training, bool):
+            raise TypeError(f"training must be True, False or None (the layer's mode), got {training!r}")
+        return (self.training if training is None else training) and self.dropout > 0
+
+    def _dropout_mask(self, shape: tuple[int, ...], device: Any) -> Array:
+        """A fresh mask ``keep / (1 - p)`` of ``shape``, drawn only where :meth:`_drops` says so.
 
         Drawn in float64 on the host from the layer's generator (as the initial values),
         so a seed gives the same masks on every backend and dtype.
         """
-        if not self.training or self.dropout == 0:
-            return None
         keep = self.generator.random(shape) >= self.dropout
         return convert(keep / (1.0 - self.dropout), xp=self.xp, dtype=self.dtype, device=device)

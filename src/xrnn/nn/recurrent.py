@@ -11,13 +11,7 @@ from typing import Any, Literal, overload
 
 from array_api_compat import device as device_of
 
-from .._util.namespaces import (
-    host_rng,
-    namespace,
-    random_uniform,
-    resolve_dtype,
-    resolve_namespace,
-)
+from .._util.namespaces import host_rng, namespace, random_uniform, resolve_dtype, resolve_namespace
 from .._util.typing import Array
 from .._util.validation import check_bool, check_dtypes, check_int, check_shape
 from .._util.validation import check_finite as _check_finite
@@ -28,12 +22,13 @@ from ..engine.scan import ScanCache, Weights, scan, scan_backward
 from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
+from .parameters import Parameters
 from .state_dict import StateDict
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks):
+class Recurrent(StateDict, Modes, Checks, Parameters):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -150,6 +145,7 @@ class Recurrent(StateDict, Modes, Checks):
         check_finite: bool = False,
         checkpoint: int | str | None = None,
         need_cache: Literal[True] = True,
+        training: bool | None = None,
     ) -> tuple[Array, Any, LayerCache]: ...
 
     @overload
@@ -162,6 +158,7 @@ class Recurrent(StateDict, Modes, Checks):
         check_finite: bool = False,
         checkpoint: int | str | None = None,
         need_cache: bool,
+        training: bool | None = None,
     ) -> tuple[Array, Any, LayerCache | None]: ...
 
     def forward(
@@ -173,6 +170,7 @@ class Recurrent(StateDict, Modes, Checks):
         check_finite: bool = False,
         checkpoint: int | str | None = None,
         need_cache: bool = True,
+        training: bool | None = None,
     ) -> tuple[Array, Any, LayerCache | None]:
         """Run the layer over a batch of sequences.
 
@@ -200,6 +198,10 @@ class Recurrent(StateDict, Modes, Checks):
         need_cache : bool, default True
             False for inference: keep nothing for backward (``cache`` is None) and run in
             short segments, so that a long sequence costs little memory beyond ``y``.
+        training : bool, optional
+            The mode of this call: True applies dropout between layers, False does not;
+            None (default) follows :attr:`training`. The layer is never changed, so
+            calls with ``training=False`` may run at once from several threads.
 
         Returns
         -------
@@ -219,9 +221,7 @@ class Recurrent(StateDict, Modes, Checks):
         the same order); the weight gradients are the same sums over all steps, added
         segment by segment, so they may differ from ``None``'s in the last bits.
         """
-        return self._forward(self.params, x, state, lengths, check_finite, checkpoint, need_cache)
-
-    __call__ = forward
+        return self._forward(self.params, x, state, lengths, check_finite, checkpoint, need_cache, training)
 
     def _forward(
         self,
@@ -232,11 +232,13 @@ class Recurrent(StateDict, Modes, Checks):
         check_finite: bool = False,
         checkpoint: int | str | None = None,
         need_cache: bool = True,
+        training: bool | None = None,
     ) -> tuple[Array, Any, LayerCache | None]:
         """:meth:`forward` with the parameters ``p`` (the layer's own, or those given to ``apply``)."""
         segment = segment_of(checkpoint)
         if not isinstance(need_cache, bool):
             raise TypeError(f"need_cache must be True or False, got {need_cache!r}")
+        drop = self._drops(training)
         params = p["weight_ih_l0"]
         parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state)
         names = ("state",) if len(parts) == 1 else ("state[0]", "state[1]")
@@ -289,8 +291,8 @@ class Recurrent(StateDict, Modes, Checks):
                 if sc is not None:
                     scans.append(sc)
             inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
-            mask = self._dropout_mask(tuple(inp.shape), device_of(x)) if k < self.num_layers - 1 else None
-            if mask is not None:  # between layers, in training mode only (as torch)
+            if drop and k < self.num_layers - 1:  # between layers, in training mode only (as torch)
+                mask = self._dropout_mask(tuple(inp.shape), device_of(x))
                 inp = inp * mask
                 masks.append(mask)
         y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp

@@ -18,6 +18,7 @@ from .._util.namespaces import convert, host_rng, namespace, random_uniform, res
 from .._util.typing import Array
 from .._util.validation import check_bool, check_dtypes, check_int, check_shape
 from ..cells import Cell
+from .parameters import Parameters
 
 __all__ = ["CellCache", "StepCell"]
 
@@ -48,7 +49,7 @@ class CellCache(NamedTuple):
     weights: tuple[Array, Array]
 
 
-class StepCell:
+class StepCell(Parameters):
     """What the three cell classes share; see :class:`LSTMCell`."""
 
     _cell: Cell
@@ -148,7 +149,22 @@ class StepCell:
         out = new[0] if self._cell.n_states == 1 else tuple(new)
         return out, CellCache(x, prev, step, self._cell.name, (w_ih, w_hh))
 
-    __call__ = forward
+    def __call__(self, x: Array, state: Any = None) -> Any:
+        """``state = cell(x, state)``: :meth:`forward` without the cache, as a ``torch.nn`` cell call.
+
+        Parameters
+        ----------
+        x : array, shape (N, input_size)
+            The step's input.
+        state : array (N, hidden_size), or tuple (h, c) for the LSTMCell, optional
+            The state before the step; zeros if omitted.
+
+        Returns
+        -------
+        array (N, hidden_size), or tuple (h, c) for the LSTMCell
+            The state after the step (``h, c = lstm_cell(x, (h, c))`` as in torch).
+        """
+        return self.forward(x, state)[0]
 
     def backward(self, cache: CellCache, dstate: Any) -> tuple[Array, Any, dict[str, Array]]:
         """Backpropagate through the step that made ``cache``.

@@ -29,6 +29,14 @@ class History:
         at the end when ``patience`` is given; None without validation.
     stopped_early : bool
         Whether ``patience`` ended training before ``epochs``.
+    metrics : dict of str to list of float
+        The ``metrics=`` of :func:`fit` per epoch, under their names (``"mae"``,
+        ``"rmse"``, ``"accuracy"``, a function's ``__name__``) for the training batches and
+        ``"val_"`` + name for the validation data, as Keras's ``History.history``.
+    lr : list of float
+        The optimiser's learning rate at the start of each epoch.
+    stopped_on_nan : bool
+        Whether a loss that was not finite stopped training (``stop_on_nan=True``).
     """
 
     loss: list[float] = dataclasses.field(default_factory=list)
@@ -37,6 +45,9 @@ class History:
     seconds: list[float] = dataclasses.field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
+    metrics: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    lr: list[float] = dataclasses.field(default_factory=list)
+    stopped_on_nan: bool = False
 
     @property
     def epochs(self) -> list[int]:
@@ -82,6 +93,10 @@ class History:
         parts = [f"loss {self.loss[i]:.4g}"]
         if self.val_loss:
             parts.append(f"val_loss {self.val_loss[i]:.4g}")
-        if self.val_accuracy:
+        if self.val_accuracy and "val_accuracy" not in self.metrics:
             parts.append(f"val_accuracy {self.val_accuracy[i]:.1%}")
+        for name, values in self.metrics.items():
+            if len(values) > i:
+                shown = f"{values[i]:.1%}" if name.endswith("accuracy") else f"{values[i]:.4g}"
+                parts.append(f"{name} {shown}")
         return ", ".join(parts) + f" ({self.seconds[i]:.1f} s)"

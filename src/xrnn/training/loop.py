@@ -151,7 +151,7 @@ def gradient_by_step(model: SequenceModel, x: Array) -> Array:
     """
     xp = namespace(x=x)
     model._require_every_step("gradient_by_step")
-    z, _, cache = model.forward(x)
+    z, _, cache = model.forward(x, training=False)
     t_steps = z.shape[0]
     zeros = xp.zeros((t_steps - 1, *z.shape[1:]), dtype=z.dtype, device=device_of(z))
     dz = xp.concat([zeros, xp.ones_like(z[-1:, ...])], axis=0)  # (T, N, O)

@@ -74,6 +74,11 @@ def softmax_cross_entropy(
     if len(logits.shape) == 0:
         raise ValueError("logits must have at least 1 dimension (..., C), got shape ()")
     n_classes = logits.shape[-1]
+    if math.prod(logits.shape) == 0:  # a mean over nothing: no loss to report, no step to take
+        raise ValueError(
+            f"logits must hold at least one position of at least one class (..., C), got shape "
+            f"{tuple(logits.shape)}"
+        )
     if not xp.isdtype(targets.dtype, "integral"):
         raise TypeError(f"targets must hold integer class indices, got dtype {targets.dtype}")
     if tuple(targets.shape) != tuple(logits.shape[:-1]):

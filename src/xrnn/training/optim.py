@@ -23,8 +23,9 @@ from typing import Any
 
 from .._util.namespaces import namespace
 from .._util.typing import Array
+from .state_checks import detached, state_problem
 
-__all__ = ["SGD", "Adam", "Optimizer", "clip_grad_norm"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "clip_grad_norm"]
 
 Params = Mapping[str, Array]
 
@@ -98,9 +99,20 @@ class Optimizer:
         Returns
         -------
         dict of str to array
-            The updated parameters, new arrays under the same keys.
+            The updated parameters, new arrays under the same keys (torch tensors are
+            detached first: no update builds an autograd graph).
+
+        Raises
+        ------
+        ValueError
+            If the state does not fit ``params``: another model's keys, a slot filled for
+            some keys only, or arrays of another namespace, dtype or shape.
         """
         xp = _check_pair(params, grads)
+        params, grads = detached(params), detached(grads)  # never an autograd graph (torch)
+        problem = state_problem(self, params)
+        if problem is not None:
+            raise ValueError(f"optimizer cannot update these params: {problem}")
         return self._update(params, grads, xp=xp)
 
     def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
@@ -126,7 +138,12 @@ class Optimizer:
         arrays : dict of str to array
             As returned by :meth:`state_arrays`.
         """
-        self.state = {"step": int(step), **_unflatten(arrays, self.slots)}
+        slots = _unflatten(detached(arrays), self.slots)
+        held = {slot: set(part) for slot, part in slots.items() if part}
+        if len({frozenset(keys) for keys in held.values()}) > 1:
+            sizes = {slot: len(keys) for slot, keys in held.items()}
+            raise ValueError(f"optimizer state is partial: its slots hold different keys ({sizes} arrays)")
+        self.state = {"step": int(step), **slots}
 
 
 class SGD(Optimizer):
@@ -237,7 +254,63 @@ class Adam(Optimizer):
         }
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), as ``torch.optim.AdamW``.
+
+    Each step first shrinks every parameter, ``p = p * (1 - lr * weight_decay)``, then takes
+    :class:`Adam`'s step; the decay never enters the moment estimates.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        Learning rate, positive.
+    betas : tuple of float, default (0.9, 0.999)
+        Decay rates of the moment estimates, each in ``[0, 1)``.
+    eps : float, default 1e-8
+        Added to ``sqrt(v_hat)`` in the denominator, positive.
+    weight_decay : float, default 0.01
+        Decay per unit of learning rate, ``>= 0`` (torch's default).
+
+    Attributes
+    ----------
+    state : dict
+        As :class:`Adam`'s.
+    """
+
+    name = "adamw"
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        if (
+            isinstance(weight_decay, bool)
+            or not isinstance(weight_decay, (int, float))
+            or not (0 <= weight_decay < math.inf)
+        ):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        super().__init__(lr, betas, eps)
+        self.weight_decay = float(weight_decay)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The constructor's arguments.
+
+        Returns
+        -------
+        dict
+            ``{"lr": ..., "betas": [b1, b2], "eps": ..., "weight_decay": ...}``.
+        """
+        return super().hyperparameters() | {"weight_decay": self.weight_decay}
+
+    def _update(self, params: Params, grads: Params, *, xp: ModuleType) -> dict[str, Array]:
+        shrink = 1.0 - self.lr * self.weight_decay
+        return super()._update({k: p * shrink for k, p in params.items()}, grads, xp=xp)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
 
 
 def _namespace_of(name: str, arrays: Params) -> ModuleType:

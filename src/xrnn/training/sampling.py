@@ -78,7 +78,7 @@ def sample(
         return xp.astype(rows[:, None, None] == classes, dtype)
 
     uniform = random.Random(seed)
-    z, state, _ = model.forward(one_hot(prime))
+    z, state, _ = model.forward(one_hot(prime), training=False)
     out: list[int] = []
     for _ in range(length):
         logits = z[-1, 0, :]  # (C,)
@@ -88,7 +88,7 @@ def sample(
             cdf = xp.cumulative_sum(_weights(logits, temperature, xp=xp))  # (C,)
             nxt = min(int(xp.sum(xp.astype(cdf <= uniform.random() * cdf[-1], xp.int32))), n_symbols - 1)
         out.append(nxt)
-        z, state, _ = model.forward(one_hot([nxt]), state)
+        z, state, _ = model.forward(one_hot([nxt]), state, training=False)
     return out
 
 

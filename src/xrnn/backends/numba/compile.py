@@ -7,6 +7,10 @@ finds none (a read-only install and home), it refuses ``cache=True`` outright. T
 kernels are then compiled without the disk cache, in each process on first use: slower
 to start, the same results, and nothing to warn about.
 
+The first compilation in a process is said once, as one ``logging`` record (INFO, logger
+``"xrnn.compile"``): it takes seconds to tens of seconds, and later processes load the
+kernels from the disk cache instead. ``python -m xrnn`` prints that record as one line.
+
 Numba tells a cached kernel is stale by its own source file only, while the kernels
 inline the cells' scalar maths (:mod:`xrnn.cells`) and the activations of
 :mod:`.activations`: the cache key of every kernel here also holds a hash of those
@@ -17,14 +21,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import pathlib
 from collections.abc import Callable
 from typing import Any
 
 import numba
+from numba.core import event
 from numba.core.caching import FunctionCache
 
-__all__ = ["inline", "jit"]
+__all__ = ["LOGGER", "inline", "jit"]
+
+#: Where the first compilation of a process is said (see the module docstring).
+LOGGER = logging.getLogger("xrnn.compile")
 
 _OPTIONS = {"nogil": True, "error_model": "numpy"}
 
@@ -87,3 +96,29 @@ def inline(function: Callable[..., Any]) -> Any:
     numba dispatcher
     """
     return numba.njit(inline="always", **_OPTIONS)(function)
+
+
+class _FirstCompilation(event.Listener):  # type: ignore[misc]
+    """Say, once per process, that xrnn's kernels are being compiled, and where they are cached."""
+
+    said = False
+
+    def on_start(self, ev: Any) -> None:
+        dispatcher = ev.data.get("dispatcher") if isinstance(ev.data, dict) else None
+        module = getattr(getattr(dispatcher, "py_func", None), "__module__", "") or ""
+        if self.said or not module.startswith("xrnn."):
+            return
+        type(self).said = True
+        path = getattr(getattr(dispatcher, "_cache", None), "cache_path", None)
+        later = (
+            f"later runs load them from the cache in {path}"
+            if path
+            else "no cache can be written here, so each new process compiles them again"
+        )
+        LOGGER.info("compiling the kernels for this machine (once, seconds to a minute); %s", later)
+
+    def on_end(self, ev: Any) -> None:
+        pass
+
+
+event.register("numba:compile", _FirstCompilation())
