@@ -34,6 +34,10 @@ numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"PR01", "PR02", "RT01", "GL08"}
 numpydoc_validation_exclude = {r"\.__init__$", r"\.count$", r"\.index$"}
+# the torch modules' methods inherited from torch.nn.Module keep torch's own docstrings
+numpydoc_validation_exclude |= {
+    r"^xrnn\.torch\.\w+\.(?!forward$|reset_parameters$|flatten_parameters$|extra_repr$)"
+}
 nitpicky = False
 
 # Inventories are kept in the repository (docs/_inv, made by docs/_inv/make.py): the build

@@ -26,6 +26,7 @@ ORDER = (
     "backends",
     "nn",
     "classic",
+    "torch",
     "training",
     "data",
     "io",

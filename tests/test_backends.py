@@ -22,6 +22,7 @@ MAY_IMPORT_NUMPY = {
     "io/atomic_write.py": "checkpoints are written as .npz files of host arrays",
     "backends/numba": "NumPy's own backend",
     "backends/cuda/ops.py": "under the CUDA simulator the kernels run on NumPy arrays (tests)",
+    "backends/bridges.py": "torch and JAX CPU arrays are viewed as NumPy arrays for the Numba loops",
     "io/npz_reader.py": "checkpoints are read as .npy members",
     "cli/command.py": "the command reads and prints host data",
     "cli/gradflow.py": "the gradient flow is measured on a float64 NumPy copy of the model",

@@ -258,6 +258,28 @@ def test_every_cell_has_cuda_kernels():
     assert set(LAYOUTS) == set(CELLS)
 
 
+@pytest.mark.skipif(not SIMULATED, reason="on a GPU, ci/gpu.sh runs torch CUDA tensors through the bridge")
+def test_the_bridge_runs_torch_tensors_on_the_cuda_kernels(kind, dtype, ops, monkeypatch):
+    # the simulator's arrays are NumPy's: torch CPU tensors reach the kernels through the same
+    # bridge that hands torch CUDA tensors to CuPy (what the simulator cannot show: CuPy's
+    # DLPack import and torch's stream)
+    torch = pytest.importorskip("torch")
+    from xrnn._util.namespaces import resolve_namespace
+    from xrnn.backends.bridges import Bridge, Route, TorchViews
+
+    txp = resolve_namespace("torch")
+    bridge = Bridge(txp, {"cpu": Route(TorchViews("cpu"), lambda: ops)}, Ops(txp))
+    layer = _layer(kind, dtype, bidirectional=True)
+    x, dy = _inputs(dtype, extreme=True)
+    generic = _run(layer, x, dy, LENGTHS, GENERIC, monkeypatch)
+    layer.params = {k: torch.from_numpy(to_numpy(v)) for k, v in layer.params.items()}
+    fast = _run(layer, torch.from_numpy(x), torch.from_numpy(dy), LENGTHS, bridge, monkeypatch)
+    for key, expected in generic.items():
+        assert_close(fast[key], expected, xp=txp, dtype=dtype)
+    steps = layer.forward(torch.from_numpy(x))[2].scans[0].steps
+    assert type(steps.steps).__name__ == "CudaSteps"  # the kernels ran, not the fallback
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cuda_kernels_of_a_defined_cell_equal_its_array_step(dtype):
     pytest.importorskip("sympy")

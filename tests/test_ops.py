@@ -51,6 +51,16 @@ def _implementations() -> dict[str, Ops]:
         from xrnn.backends.jax import JaxOps
 
         found["jax-scan"] = JaxOps(jnp)
+    if numba_backend is not None:  # the bridges: other libraries' CPU arrays on the compiled loops
+        from xrnn._util.namespaces import resolve_namespace
+        from xrnn.backends.bridges import Bridge, JaxViews, Route, TorchViews
+
+        inner = found.get("numba-compiled", found["numba-per-step"])
+        for name, views in [("torch", TorchViews), ("jax", JaxViews)]:
+            if name in BACKENDS:
+                xp = resolve_namespace(name)
+                fallback = found["jax-scan"] if name == "jax" else Ops(xp)
+                found[f"{name}-bridge"] = Bridge(xp, {"cpu": Route(views("cpu"), lambda: inner)}, fallback)
     return found
 
 
@@ -268,10 +278,14 @@ def test_ops_for_gives_numba_to_numpy_floats_only(monkeypatch):
     assert type(ops_for(strict, strict.asarray(x32).dtype)) is Ops
 
 
-def test_ops_for_gives_jax_arrays_the_scan():
+def test_ops_for_gives_jax_arrays_the_scan(monkeypatch):
+    # behind the bridge (tests/test_bridges.py) for concrete CPU arrays, and alone when it is off
     jnp = pytest.importorskip("jax.numpy")
     from xrnn.backends.jax import JaxOps
 
+    for dtype in (jnp.float32, jnp.float64):
+        assert isinstance(getattr(ops_for(jnp, jnp.zeros(1, dtype).dtype), "fallback", None), JaxOps)
+    monkeypatch.setenv("XRNN_BRIDGE", "0")
     for dtype in (jnp.float32, jnp.float64):
         assert isinstance(ops_for(jnp, jnp.zeros(1, dtype).dtype), JaxOps)
 

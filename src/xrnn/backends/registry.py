@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 from typing import Any
 
-from array_api_compat import is_cupy_namespace, is_jax_namespace, is_numpy_namespace
+from array_api_compat import is_cupy_namespace, is_jax_namespace, is_numpy_namespace, is_torch_namespace
 
 from ..engine.linear_scan import LinearOps
 from ..engine.ops import Ops
@@ -71,8 +71,13 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
     (:mod:`xrnn.backends.numba`) when numba is installed and the environment variable
     ``XRNN_NUMBA`` is not ``0``; CuPy arrays of float32 or float64 get the fused CUDA
     kernels (:mod:`xrnn.backends.cuda`) when numba-cuda is installed and ``XRNN_CUDA`` is
-    not ``0``; JAX arrays get one ``lax.scan`` per sequence (:mod:`xrnn.backends.jax`);
-    everything else gets the generic :class:`Ops`. Either way the results are the same
+    not ``0``. torch tensors and JAX arrays of float32 or float64 get a
+    :class:`~xrnn.backends.bridges.Bridge` (unless ``XRNN_BRIDGE`` is ``0``), which runs
+    CPU arrays on Numba's loops and GPU arrays on the CUDA kernels through zero-copy views
+    (under the same switches), and everything else (autograd-recorded tensors, JAX
+    tracers) on the namespace's own ``Ops``: JAX's one ``lax.scan`` per sequence
+    (:mod:`xrnn.backends.jax`), torch's the generic one. Everything else gets the generic
+    :class:`Ops`. Either way the results are the same
     (tests/test_ops.py, tests/test_cuda_sim.py).
 
     Parameters
@@ -91,7 +96,43 @@ def ops_for(xp: ModuleType, dtype: Any) -> Ops:
         return _ops(xp, str(dtype), "numba")
     if is_cupy_namespace(xp) and os.environ.get("XRNN_CUDA") != "0":
         return _ops(xp, str(dtype), "cuda")
+    if (is_torch_namespace(xp) or is_jax_namespace(xp)) and os.environ.get("XRNN_BRIDGE") != "0":
+        switches = tuple(os.environ.get(name) != "0" for name in ("XRNN_NUMBA", "XRNN_CUDA"))
+        name = str(getattr(dtype, "dtype", dtype)).removeprefix("torch.")  # jnp.float32 -> "float32"
+        return _bridge(xp, name, *switches)
     return _ops(xp, str(dtype), None)
+
+
+@functools.cache
+def _bridge(xp: ModuleType, dtype: str, numba: bool, cuda: bool) -> Ops:
+    """The bridge of torch's or JAX's namespace (:mod:`.bridges`): CPU arrays on Numba, GPU ones on CUDA."""
+    fallback = _ops(xp, dtype, None)
+    if dtype not in ("float32", "float64"):
+        return fallback
+    from .bridges import Bridge, JaxViews, Route, TorchViews
+
+    views = JaxViews if is_jax_namespace(xp) else TorchViews
+    routes = {}
+    if numba:
+        routes["cpu"] = Route(views("cpu"), lambda: numba_ops(_numpy()))
+    if cuda:
+        routes["cuda"] = Route(views("cuda"), lambda: _cupy_ops())
+    return Bridge(xp, routes, fallback) if routes else fallback
+
+
+def _numpy() -> ModuleType:
+    from array_api_compat import numpy
+
+    return numpy
+
+
+def _cupy_ops() -> Ops | None:
+    """CuPy's CUDA :class:`Ops`, or None where CuPy is not installed."""
+    try:
+        from array_api_compat import cupy
+    except ImportError:
+        return None
+    return cuda_ops(cupy)
 
 
 @functools.cache

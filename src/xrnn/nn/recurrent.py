@@ -23,12 +23,13 @@ from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
 from .parameters import Parameters
+from .pickling import NamespaceByName
 from .state_dict import StateDict
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks, Parameters):
+class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell

@@ -19,6 +19,7 @@ from .._util.typing import Array
 from .._util.validation import check_bool, check_dtypes, check_int, check_shape
 from ..cells import Cell
 from .parameters import Parameters
+from .pickling import NamespaceByName
 
 __all__ = ["CellCache", "StepCell"]
 
@@ -49,7 +50,7 @@ class CellCache(NamedTuple):
     weights: tuple[Array, Array]
 
 
-class StepCell(Parameters):
+class StepCell(Parameters, NamespaceByName):
     """What the three cell classes share; see :class:`LSTMCell`."""
 
     _cell: Cell

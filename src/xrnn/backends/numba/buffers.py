@@ -57,15 +57,16 @@ class Recycler:
             return np.empty(shape, dtype)
         with self.lock:
             idle = [j for j in range(len(self.raw)) if sys.getrefcount(self.raw[j]) == _IDLE_REFS]
-            fits = [j for j in idle if self.raw[j].nbytes == nbytes]
+            fits = [j for j in idle if self.raw[j].nbytes == nbytes + _ALIGN]
             if fits:
                 raw = self.raw.pop(fits[0])  # and back at the end: most recently used
             else:
-                raw = np.empty(nbytes, np.uint8)
+                raw = np.empty(nbytes + _ALIGN, np.uint8)
                 drop = set(idle[: max(0, len(idle) + 1 - self.keep)])  # the oldest idle ones
                 self.raw = [r for j, r in enumerate(self.raw) if j not in drop]
             self.raw.append(raw)
-        return raw[:nbytes].view(dtype).reshape(shape)
+        start = -raw.ctypes.data % _ALIGN  # aligned, so that JAX can take the buffer without a copy
+        return raw[start : start + nbytes].view(dtype).reshape(shape)
 
     def release(self) -> None:
         """Let go of every idle buffer."""
@@ -74,6 +75,7 @@ class Recycler:
             self.raw = [self.raw[j] for j in busy]
 
 
+_ALIGN = 64  # bytes: the alignment XLA asks of a CPU buffer it imports (DLPack) without copying
 _IDLE_REFS = 2  # references to an idle buffer in ``getrefcount(self.raw[j])``: the list's and the argument
 RECYCLER = Recycler(keep=8)
 

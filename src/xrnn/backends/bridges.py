@@ -1,0 +1,307 @@
+"""Bridges: another library's arrays on a backend's compiled loops, through zero-copy views.
+
+A :class:`Bridge` is the :class:`~xrnn.engine.ops.Ops` of a namespace whose arrays a
+compiled backend can read without copying them: torch CPU tensors and JAX CPU arrays
+are NumPy arrays to :class:`~xrnn.backends.numba.NumbaOps` (``Tensor.numpy()``, DLPack),
+torch CUDA tensors and JAX GPU arrays are CuPy arrays to
+:class:`~xrnn.backends.cuda.CudaOps` (CuPy's DLPack import, on the stream the caller's
+library names through the DLPack protocol). The bridge views the arrays it is given,
+runs the inner ``Ops`` on the views, and hands the results back as arrays of the caller's
+library, dtype and device (views of the backend's buffers where the library accepts
+them: always for torch, for JAX where the buffer is 64-byte aligned).
+
+Per call the bridge picks a :class:`Route` by where the arrays are (``"cpu"``,
+``"cuda"``); the routes themselves come from the registry
+(:func:`xrnn.backends.ops_for`), which is the one place that chooses backends. Arrays no
+route serves run the fallback ``Ops`` of the namespace unchanged: torch tensors that
+autograd records (``requires_grad`` under grad mode), JAX tracers (under ``jax.jit`` or
+``jax.grad``), other devices. The hoisted projection and everything else the engine
+does around the loop stay in the caller's library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+from .._util.typing import Array, State
+from ..cells import Cell
+from ..engine.ops import Ops
+
+__all__ = ["Bridge", "BridgedSteps", "JaxViews", "Route", "TorchViews"]
+
+
+class TorchViews:
+    """torch tensors as NumPy (CPU) or CuPy (CUDA) arrays and back, without copies.
+
+    Parameters
+    ----------
+    device_type : {"cpu", "cuda"}
+        The tensors' device type.
+    """
+
+    def __init__(self, device_type: str) -> None:
+        self.device_type = device_type
+
+    def place(self, a: Any) -> str | None:
+        """``a``'s device type, or None where autograd records it (the bridge must not)."""
+        import torch
+
+        if a.requires_grad and torch.is_grad_enabled():
+            return None
+        return str(a.device.type)
+
+    def view(self, a: Array) -> Array:
+        """``a`` as an array of the inner backend's library, sharing its memory."""
+        if self.device_type == "cpu":
+            return a.detach().numpy()
+        import cupy
+
+        return cupy.from_dlpack(a.detach())
+
+    def back(self, a: Array) -> Array:
+        """The inner backend's array ``a`` as a tensor on the same memory."""
+        import torch
+
+        return torch.from_numpy(a) if self.device_type == "cpu" else torch.from_dlpack(a)
+
+    def context(self, a: Array) -> Any:
+        """Launch on torch's current stream of ``a``'s device (CUDA), else nothing."""
+        if self.device_type == "cpu":
+            return _nothing()
+        import cupy
+        import torch
+
+        return cupy.cuda.ExternalStream(torch.cuda.current_stream(a.device).cuda_stream)
+
+
+class JaxViews:
+    """JAX arrays as NumPy (CPU) or CuPy (GPU) arrays and back, without copies where JAX allows.
+
+    Parameters
+    ----------
+    device_type : {"cpu", "cuda"}
+        The arrays' platform (JAX names CUDA devices ``"gpu"``).
+    """
+
+    def __init__(self, device_type: str) -> None:
+        self.device_type = device_type
+
+    def place(self, a: Any) -> str | None:
+        """``a``'s platform (``"cuda"`` for a GPU), or None for a tracer (under a transformation)."""
+        import jax
+
+        if isinstance(a, jax.core.Tracer):
+            return None
+        platform = next(iter(a.devices())).platform
+        return "cuda" if platform == "gpu" else str(platform)
+
+    def view(self, a: Array) -> Array:
+        """``a`` as an array of the inner backend's library, sharing its memory.
+
+        JAX exports its CPU buffers read-only; the view is writable so that the kernels
+        take it like any other array (they write only into their own buffers).
+        """
+        if self.device_type == "cpu":
+            import numpy as np
+
+            return np.asarray(_Memory(a, np.from_dlpack(a)))
+        import cupy
+
+        return cupy.from_dlpack(a)
+
+    def back(self, a: Array) -> Array:
+        """The inner backend's array ``a`` as a JAX array (on the same memory where it is aligned)."""
+        import jax.numpy as jnp
+
+        return jnp.from_dlpack(a)
+
+    def context(self, a: Array) -> Any:
+        """Nothing: DLPack's stream handshake orders the kernels after JAX's work."""
+        return _nothing()
+
+
+class _Memory:
+    """A writable array interface over a read-only view, keeping the owner of the memory alive."""
+
+    def __init__(self, owner: Any, view: Any) -> None:
+        self.owner = owner
+        self.__array_interface__ = {**view.__array_interface__, "data": (view.ctypes.data, False)}
+
+
+def _nothing() -> Any:
+    return contextlib.nullcontext()
+
+
+class Route:
+    """Arrays of one place on one inner ``Ops``.
+
+    Attributes
+    ----------
+    views : TorchViews or JaxViews
+        How the caller's arrays become the inner library's and back.
+    make : callable
+        Makes the inner ``Ops`` on first use (None: no backend serves this place here).
+    """
+
+    def __init__(self, views: Any, make: Callable[[], Ops | None]) -> None:
+        self.views, self.make = views, make
+
+    def __repr__(self) -> str:
+        return f"Route({type(self.views).__name__}({self.views.device_type!r}))"
+
+    @functools.cached_property
+    def inner(self) -> Ops | None:
+        """The inner ``Ops``, made once."""
+        return self.make()
+
+
+class BridgedSteps(Sequence[Any]):
+    """An inner ``Ops``'s step caches, shown as the caller's arrays.
+
+    Indexing gives step ``t``'s cache as the cell's ``step`` returns it, in the caller's
+    library (so any backward takes it); the bridge's own backward hands ``steps`` to the
+    inner ``Ops`` unconverted.
+
+    Parameters
+    ----------
+    steps : sequence of T step caches
+        The inner ``Ops``'s steps.
+    route : Route
+        The route that made them.
+    """
+
+    def __init__(self, steps: Sequence[Any], route: Route) -> None:
+        self.steps, self.route = steps, route
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, t: Any) -> Any:
+        if isinstance(t, slice):
+            return [self[j] for j in range(*t.indices(len(self)))]
+        return _map(self.route.views.back, self.steps[t])
+
+
+class Bridge(Ops):
+    """The ``Ops`` of a namespace whose arrays a compiled backend reads through views.
+
+    Parameters
+    ----------
+    xp : module
+        The caller's namespace (torch's or JAX's).
+    routes : mapping of str to Route
+        The route for each place (``"cpu"``, ``"cuda"``), from the registry.
+    fallback : Ops
+        What runs arrays that no route serves (and the hoisted projection).
+    """
+
+    name = "bridge"
+
+    def __init__(self, xp: ModuleType, routes: Mapping[str, Route], fallback: Ops) -> None:
+        super().__init__(xp)
+        self.routes, self.fallback = dict(routes), fallback
+
+    def __repr__(self) -> str:
+        return f"Bridge({self.xp.__name__}, routes={sorted(self.routes)}, fallback={self.fallback!r})"
+
+    def _route(self, arrays: Iterable[Any]) -> tuple[Route, Ops] | None:
+        """The route of ``arrays`` and its inner ``Ops`` when one serves them all, else None."""
+        given = [a for a in arrays if a is not None]
+        views = next(iter(self.routes.values())).views if self.routes else None
+        if views is None or not given:
+            return None
+        places = {views.place(a) for a in given}
+        route = self.routes.get(places.pop()) if len(places) == 1 else None
+        inner = None if route is None else route.inner
+        return None if route is None or inner is None else (route, inner)
+
+    def project(self, x_flat: Array, w_ih: Array) -> Array:
+        """The fallback's projection, in the caller's library (see :meth:`Ops.project`)."""
+        return self.fallback.project(x_flat, w_ih)
+
+    def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
+        """The fallback's join (see :meth:`Ops.join`)."""
+        return self.fallback.join(parts, length, backwards=backwards)
+
+    def forward(
+        self,
+        cell: Cell,
+        gx: Array,
+        w_hh_t: Array,
+        biases: tuple[Array | None, Array | None],
+        state0: State,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+    ) -> tuple[Array, State, Sequence[Any]]:
+        """Run ``cell`` forward on the inner ``Ops`` of the arrays' route (see :meth:`Ops.forward`)."""
+        chosen = self._route([gx, w_hh_t, *biases, *state0, w_hr])
+        if chosen is None:
+            return self.fallback.forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr))
+        route, inner = chosen
+        v = route.views
+        with v.context(gx):
+            y, state, steps = inner.forward(
+                cell,
+                v.view(gx),
+                v.view(w_hh_t),
+                (_opt(v.view, biases[0]), _opt(v.view, biases[1])),
+                tuple(v.view(s) for s in state0),
+                _opt(v.view, lengths),
+                **_given(_opt(v.view, w_hr)),
+            )
+            return v.back(y), tuple(v.back(s) for s in state), BridgedSteps(steps, route)
+
+    def backward(
+        self,
+        cell: Cell,
+        steps: Sequence[Any],
+        dy: Array | None,
+        dstate: State,
+        w_hh: Array,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+    ) -> tuple[Array, Array | None, State]:
+        """Backpropagate on the inner ``Ops`` that ran forward (see :meth:`Ops.backward`).
+
+        Steps of another ``Ops``, or arrays that the route does not serve, take the
+        fallback (which reads :class:`BridgedSteps` as the caller's arrays).
+        """
+        chosen = self._route([dy, *dstate, w_hh, w_hr])
+        if chosen is None or not isinstance(steps, BridgedSteps) or chosen[0] is not steps.route:
+            return self.fallback.backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr))
+        route, inner = chosen
+        v = route.views
+        with v.context(w_hh):
+            dgx, dgh, d = inner.backward(
+                cell,
+                steps.steps,
+                _opt(v.view, dy),
+                tuple(v.view(a) for a in dstate),
+                v.view(w_hh),
+                _opt(v.view, lengths),
+                **_given(_opt(v.view, w_hr)),
+            )
+            return v.back(dgx), _opt(v.back, dgh), tuple(v.back(a) for a in d)
+
+
+def _opt(f: Callable[[Array], Array], a: Array | None) -> Array | None:
+    return None if a is None else f(a)
+
+
+def _map(f: Callable[[Array], Array], cache: Any) -> Any:
+    """``f`` on every array of a step cache (an array, a tuple or a NamedTuple of arrays)."""
+    if isinstance(cache, tuple):
+        fields: list[Any] = [None if a is None else _map(f, a) for a in cache]
+        return type(cache)(*fields) if hasattr(cache, "_fields") else tuple(fields)
+    return f(cache)
+
+
+def _given(w_hr: Array | None) -> dict[str, Array]:
+    """``{"w_hr": w_hr}`` when there is a projection, else nothing."""
+    return {} if w_hr is None else {"w_hr": w_hr}

@@ -1,0 +1,162 @@
+"""The bridges (:mod:`xrnn.backends.bridges`): torch and JAX CPU arrays on the compiled loops, by views.
+
+tests/test_ops.py holds every bridge equal to the generic loop; here, what a bridge promises
+besides: the registry chooses it, the caller's arrays are read and never written, the
+results are the caller's kind on the backend's own memory, and arrays the bridge must not
+take (autograd-recorded tensors, JAX tracers) run the namespace's own loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import BACKENDS
+from helpers import assert_close, to_numpy
+from xrnn._util.namespaces import resolve_namespace
+from xrnn.backends import registry
+from xrnn.backends.bridges import Bridge, BridgedSteps
+from xrnn.cells import CELLS
+from xrnn.engine.ops import Ops
+
+pytest.importorskip("numba")
+BRIDGED = [name for name in ("torch", "jax") if name in BACKENDS]
+pytestmark = pytest.mark.skipif(not BRIDGED, reason="neither torch nor JAX is under test")
+T, N, H = 5, 3, 4
+
+
+@pytest.fixture(params=BRIDGED)
+def bxp(request):
+    """The namespace of each bridged library under test."""
+    return resolve_namespace(request.param)
+
+
+def _bridge(xp, dtype: str) -> Bridge:
+    ops = registry.ops_for(xp, getattr(xp, dtype))
+    assert isinstance(ops, Bridge), repr(ops)
+    return ops
+
+
+def _arrays(cell, xp, dtype: str, seed: int = 0):
+    """``gx (T, N, G*H)``, ``w_hh_t (H, G*H)``, biases ``(G*H,)`` and a state, of namespace ``xp``."""
+    rng = np.random.default_rng(seed)
+    width = cell.n_gates * H
+    host = [rng.standard_normal(shape).astype(dtype) for shape in ((T, N, width), (H, width), (width,))]
+    states = [rng.standard_normal((N, H)).astype(dtype) for _ in range(cell.n_states)]
+    gx, w_hh_t, b = (xp.asarray(a) for a in host)
+    return gx, w_hh_t, (b, None), tuple(xp.asarray(s) for s in states)
+
+
+def _pointer(a) -> int:
+    return a.data_ptr() if hasattr(a, "data_ptr") else a.unsafe_buffer_pointer()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_registry_gives_torch_and_jax_floats_a_bridge_over_numba(bxp, dtype):
+    ops = _bridge(bxp, dtype)
+    assert type(ops.routes["cpu"].inner).__name__ == "NumbaOps"
+    assert ops is registry.ops_for(bxp, getattr(bxp, dtype))  # made once
+
+
+def test_the_registry_gives_other_dtypes_and_a_switched_off_bridge_the_namespaces_own_ops(bxp, monkeypatch):
+    assert not isinstance(registry.ops_for(bxp, bxp.float16), Bridge)
+    monkeypatch.setenv("XRNN_BRIDGE", "0")
+    assert not isinstance(registry.ops_for(bxp, bxp.float32), Bridge)
+
+
+def test_without_numba_the_cpu_route_is_closed(bxp, monkeypatch):
+    monkeypatch.setenv("XRNN_NUMBA", "0")
+    ops = registry.ops_for(bxp, bxp.float32)
+    assert "cpu" not in getattr(ops, "routes", {})
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell", list(CELLS.values()), ids=lambda c: c.name)
+def test_a_bridge_writes_no_input_and_returns_the_callers_kind(cell, bxp, dtype):
+    ops = _bridge(bxp, dtype)
+    gx, w_hh_t, biases, state0 = _arrays(cell, bxp, dtype)
+    before = [to_numpy(a).copy() for a in (gx, w_hh_t, biases[0], *state0)]
+    y, state, steps = ops.forward(cell, gx, w_hh_t, biases, state0, None)
+    dy = bxp.ones_like(y)
+    dstate = tuple(bxp.ones_like(s) for s in state)
+    w_hh = bxp.asarray(np.ascontiguousarray(to_numpy(w_hh_t).T))
+    kept = [to_numpy(a).copy() for a in (dy, *dstate, w_hh)]
+    dgx, dgh, dstate0 = ops.backward(cell, steps, dy, dstate, w_hh, None)
+    for was, now in zip(before + kept, (gx, w_hh_t, biases[0], *state0, dy, *dstate, w_hh), strict=True):
+        np.testing.assert_array_equal(to_numpy(now), was)
+    assert isinstance(steps, BridgedSteps)
+    for a in (y, *state, dgx, *dstate0, *([] if dgh is None else [dgh])):
+        assert type(a) is type(gx) and a.dtype == gx.dtype
+        assert str(a.device).lower().startswith("cpu") or "cpu" in str(a.device).lower()
+
+
+@pytest.mark.parametrize("cell", list(CELLS.values()), ids=lambda c: c.name)
+def test_a_bridge_equals_the_namespaces_own_loop(cell, bxp):
+    ops = _bridge(bxp, "float64")
+    arrays = _arrays(cell, bxp, "float64", seed=1)
+    lengths = bxp.asarray([5, 2, 1])
+    y, state, steps = ops.forward(cell, *arrays, lengths)
+    y_ref, state_ref, steps_ref = ops.fallback.forward(cell, *arrays, lengths)
+    for got, expected in zip((y, *state), (y_ref, *state_ref), strict=True):
+        assert_close(got, expected, dtype="float64")
+    w_hh = bxp.asarray(np.ascontiguousarray(to_numpy(arrays[1]).T))
+    dy = bxp.asarray(np.random.default_rng(2).standard_normal(tuple(y.shape)))
+    got = ops.backward(cell, steps, dy, state, w_hh, lengths)
+    expected = ops.fallback.backward(cell, steps_ref, dy, state_ref, w_hh, lengths)
+    for g, e in zip((got[0], *got[2]), (expected[0], *expected[2]), strict=True):
+        assert_close(g, e, dtype="float64")
+
+
+def test_a_bridges_outputs_are_views_of_the_kernels_buffers(bxp):
+    cell = CELLS["lstm"]
+    ops = _bridge(bxp, "float32")
+    y, _, steps = ops.forward(cell, *_arrays(cell, bxp, "float32"), None)
+    assert _pointer(y) == steps.steps.y.ctypes.data  # no copy on the way back
+
+
+def test_a_bridge_reads_torch_tensors_in_place():
+    torch = pytest.importorskip("torch")
+    if "torch" not in BACKENDS:
+        pytest.skip("torch is not under test")
+    from xrnn.backends.bridges import TorchViews
+
+    t = torch.arange(6.0).reshape(2, 3)
+    assert TorchViews("cpu").view(t).ctypes.data == t.data_ptr()
+    assert TorchViews("cpu").view(t[:, 1:]).ctypes.data == t[:, 1:].data_ptr()  # strided: still a view
+
+
+def test_tensors_that_autograd_records_run_the_generic_loop_and_keep_their_graph():
+    torch = pytest.importorskip("torch")
+    if "torch" not in BACKENDS:
+        pytest.skip("torch is not under test")
+    txp = resolve_namespace("torch")
+    cell = CELLS["gru"]
+    ops = _bridge(txp, "float64")
+    gx, w_hh_t, biases, state0 = _arrays(cell, txp, "float64")
+    gx.requires_grad_(True)
+    y, _, steps = ops.forward(cell, gx, w_hh_t, biases, state0, None)
+    assert y.grad_fn is not None and not isinstance(steps, BridgedSteps)
+    with torch.no_grad():
+        y_bridged, _, steps = ops.forward(cell, gx, w_hh_t, biases, state0, None)
+    assert isinstance(steps, BridgedSteps)
+    assert_close(y_bridged, y.detach(), dtype="float64")
+
+
+def test_jax_tracers_run_the_scan_under_jit():
+    if "jax" not in BACKENDS:
+        pytest.skip("JAX is not under test")
+    import jax
+
+    jxp = resolve_namespace("jax")
+    cell = CELLS["lstm"]
+    ops = _bridge(jxp, "float32")
+    gx, w_hh_t, biases, state0 = _arrays(cell, jxp, "float32")
+    jitted = jax.jit(lambda g: ops.forward(cell, g, w_hh_t, biases, state0, None)[0])
+    assert_close(jitted(gx), ops.forward(cell, gx, w_hh_t, biases, state0, None)[0], dtype="float32")
+
+
+def test_a_bridge_without_routes_is_its_fallback(bxp):
+    ops = Bridge(bxp, {}, Ops(bxp))
+    cell = CELLS["rnn_tanh"]
+    _, _, steps = ops.forward(cell, *_arrays(cell, bxp, "float64"), None)
+    assert isinstance(steps, list)
