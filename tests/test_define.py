@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import pickle
 import re
 
 import numpy as np
@@ -208,3 +209,11 @@ def test_numba_runs_a_defined_cell_as_the_generic_loop_does(monkeypatch):
     assert_close(dx, dx_ref, dtype="float64", tol=1e-14)
     for key, value in grads_ref.items():
         assert_close(grads[key], value, dtype="float64", tol=1e-14)
+
+
+def test_a_defined_cell_pickles_as_its_registered_name():
+    layer = CellLayer(CIFG, 3, 4, dtype="float64", seed=0)
+    x = np.random.default_rng(12).standard_normal((4, 2, 3))
+    restored = pickle.loads(pickle.dumps(layer))
+    assert restored._cell is CIFG
+    assert_close(restored.forward(x)[0], layer.forward(x)[0], dtype="float64", tol=1e-15)

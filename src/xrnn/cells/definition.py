@@ -74,6 +74,10 @@ class DefinedCell(Cell):
         text = repr((self.gates, self.states, self.separate, self.equations))
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        """Pickled as its name and fingerprint (data): unpickling needs the same definition registered."""
+        return registered, (self.name, self.fingerprint)
+
     @property
     def inputs(self) -> tuple[str, ...]:
         """The names of the step's inputs: gate pre-activations (split ones twice), then states."""
@@ -99,6 +103,23 @@ class DefinedCell(Cell):
         space: dict[str, Any] = {**_PYTHON_SCALARS, "sigmoid": sigmoid, "tanh": tanh, **others}
         exec(compile(self.source, f"<xrnn cell {self.name}>", "exec"), space)  # our own emitted code
         return ScalarStep(space["forward"], space["backward"])
+
+
+def registered(name: str, fingerprint: str) -> DefinedCell:
+    """The cell registered under ``name``, if its fingerprint is ``fingerprint``.
+
+    Raises
+    ------
+    ValueError
+        If no cell is registered under ``name``, or one with other equations.
+    """
+    cell = DEFINED.get(name)
+    if cell is None or cell.fingerprint != fingerprint:
+        raise ValueError(
+            f"cell {name!r} is not registered with the equations it was saved with: run the same "
+            f"xrnn.cells.define({name!r}, ...) first"
+        )
+    return cell
 
 
 def _inputs(gates: Sequence[str], separate: Sequence[str], states: Sequence[str]) -> tuple[str, ...]:
