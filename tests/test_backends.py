@@ -19,16 +19,18 @@ SRC = pathlib.Path(xrnn.__file__).parent
 # the engine, the cells and the public faces run on any namespace.
 MAY_IMPORT_NUMPY = {
     "_util/namespaces.py": "the host random generator that seeds parameters on any backend",
-    "io/atomic_write.py": "checkpoints are written as .npz files of host arrays",
     "backends/numba": "NumPy's own backend",
     "backends/cuda/ops.py": "under the CUDA simulator the kernels run on NumPy arrays (tests)",
     "backends/bridges.py": "torch and JAX CPU arrays are viewed as NumPy arrays for the Numba loops",
-    "io/npz_reader.py": "checkpoints are read as .npy members",
     "cli/command.py": "the command reads and prints host data",
     "cli/gradflow.py": "the gradient flow is measured on a float64 NumPy copy of the model",
     "data/sequences.py": "datasets read and prepared on the host",
     "data/text.py": "datasets read and prepared on the host",
-    "io/checkpoint.py": "checkpoints are .npy files",
+    "io": "files hold host arrays: checkpoints (.npz), ONNX graphs and Keras weights",
+    "distributed/_agreement.py": "each rank's dropout generator is a NumPy Generator, as xrnn's host RNG",
+    "distributed/_predict.py": "the lengths of a Dask prediction are a host int64 array, chunked as x",
+    "nn/inputs.py": "array-likes (lists, pandas objects) are host data, read with NumPy before conversion",
+    "_util/validation.py": "lengths given as a pandas Series are read on the host",
     "training/plots.py": "matplotlib takes host arrays",
 }
 
