@@ -12,12 +12,17 @@ cell           module                 gates (torch's order)
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
 compile into the fused kernels of :mod:`xrnn.backends`.
+
+A user's cell is the same object, made from its scalar equations by :func:`define`
+(:mod:`.definition`); minGRU and minLSTM, whose gates read the input alone, are in
+:mod:`.minimal`.
 """
 
 from collections.abc import Callable
 
 from . import gru, lstm, rnn
 from .base import Cell, ScalarStep
+from .definition import DefinedCell, define
 from .gru import GRU_CELL, GRUStep
 from .lstm import LSTM_CELL, LSTMStep
 from .rnn import RNN_RELU, RNN_TANH
@@ -30,9 +35,11 @@ __all__ = [
     "RNN_TANH",
     "SCALAR_STEPS",
     "Cell",
+    "DefinedCell",
     "GRUStep",
     "LSTMStep",
     "ScalarStep",
+    "define",
 ]
 
 #: Every cell by name.

@@ -102,7 +102,10 @@ class CudaOps(Ops):
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
         found = None if w_hr is not None else self._kernels(cell, gx.dtype)
-        if found is None:
+        if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
+            from .defined import fused  # numba-cuda, imported on first use
+
+            cell = fused(cell, gx.dtype, self.xp)
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
@@ -151,6 +154,9 @@ class CudaOps(Ops):
         """
         found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype)
         if found is None:
+            from .defined import fused
+
+            cell = fused(cell, dstate[0].dtype, self.xp)
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
