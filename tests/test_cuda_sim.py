@@ -326,3 +326,46 @@ def test_the_bridge_runs_torch_tensors_on_the_cuda_kernels(kind, dtype, ops, mon
         assert_close(fast[key], expected, xp=txp, dtype=dtype)
     steps = layer.forward(torch.from_numpy(x))[2].scans[0].steps
     assert type(steps.steps).__name__ == "CudaSteps"  # the kernels ran, not the fallback
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_kernels_of_a_defined_cell_equal_its_array_step(dtype):
+    pytest.importorskip("sympy")
+    from define_cells import cifg
+    from xrnn.backends.cuda.defined import elementwise_kernels
+    from xrnn.cells.definition import define
+
+    cell = define("cifg_cuda", ("f", "g", "o"), ("h", "c"), cifg, register=False)
+    rng = np.random.default_rng(0)
+    host = [rng.standard_normal((3, 5)).astype(dtype) for _ in range(len(cell.inputs) + cell.n_states)]
+    d, inputs = host[: cell.n_states], host[cell.n_states :]
+    forward, backward = elementwise_kernels(cell, dtype)
+    gx = np.concatenate(inputs[: cell.n_gates], axis=1)
+    new, cache = cell.step(gx, np.zeros_like(gx), tuple(inputs[cell.n_gates :]), xp=np)
+    dgx, _, direct = cell.step_backward(tuple(d), cache, xp=np)
+    got = forward(XP, *(XP.asarray(a) for a in inputs))
+    grads = backward(XP, *(XP.asarray(a) for a in host))
+    for a, b in zip(got, new):
+        assert_close(to_numpy(a), b, dtype=dtype)
+    assert_close(np.concatenate([to_numpy(g) for g in grads[: cell.n_gates]], axis=1), dgx, dtype=dtype)
+    assert_close(to_numpy(grads[-1]), direct[-1], dtype=dtype)
+
+
+def test_cuda_ops_run_a_defined_cell_as_the_generic_loop_does(ops):
+    pytest.importorskip("sympy")
+    from define_cells import cifg
+    from xrnn.cells.definition import define
+
+    cell = define("cifg_cuda_ops", ("f", "g", "o"), ("h", "c"), cifg, register=False)
+    rng = np.random.default_rng(1)
+    gx = _array(rng.standard_normal((T, N, 3 * H)), "float64")
+    w_hh_t = _array(rng.standard_normal((H, 3 * H)) / 4, "float64")
+    state = tuple(_array(rng.standard_normal((N, H)), "float64") for _ in range(2))
+    dy = _array(rng.standard_normal((T, N, H)), "float64")
+    results = []
+    for runner in (ops, Ops(XP)):
+        y, final, steps = runner.forward(cell, gx, w_hh_t, (None, None), state, None)
+        grads = runner.backward(cell, steps, dy, final, XP.asarray(XP.permute_dims(w_hh_t, (1, 0))), None)
+        results.append((y, *final, grads[0], *grads[2]))
+    for got, want in zip(*results):
+        assert_close(got, want, xp=XP, dtype="float64")

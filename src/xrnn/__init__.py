@@ -28,9 +28,11 @@ from .io.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_ch
 from .io.keras import from_keras_weights, to_keras_weights
 from .io.onnx_export import export_onnx
 from .io.onnx_import import load_onnx
+from .nn.cell_layer import CellLayer
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
 from .nn.dense import Dense
 from .nn.layers import GRU, LSTM, RNN
+from .nn.minimal import MinGRU, MinLSTM
 from .nn.model import SequenceModel
 from .training.fitting import History, fit
 from .training.loop import gradient_by_step, train
@@ -46,11 +48,14 @@ __all__ = [
     "GRUCell",
     "LSTM",
     "LSTMCell",
+    "MinGRU",
+    "MinLSTM",
     "RNN",
     "RNNCell",
     "SGD",
     "Adam",
     "AdamW",
+    "CellLayer",
     "AddingTask",
     "Checkpoint",
     "CheckpointError",

@@ -14,9 +14,10 @@ from typing import Any
 
 from array_api_compat import is_cupy_namespace, is_jax_namespace, is_numpy_namespace, is_torch_namespace
 
+from ..engine.linear_scan import LinearOps
 from ..engine.ops import Ops
 
-__all__ = ["cuda_ops", "numba_ops", "ops_for"]
+__all__ = ["cuda_ops", "linear_ops_for", "numba_ops", "ops_for"]
 
 
 @functools.cache
@@ -145,3 +146,41 @@ def _ops(xp: ModuleType, dtype: str, backend: str | None) -> Ops:
 
         return JaxOps(xp)
     return Ops(xp)
+
+
+def linear_ops_for(xp: ModuleType, dtype: Any) -> LinearOps:
+    """The sequential loop of minGRU and minLSTM (:mod:`xrnn.engine.linear_scan`) for ``xp`` and ``dtype``.
+
+    NumPy arrays of float32 or float64 get Numba's compiled loop when numba is installed
+    and ``XRNN_NUMBA`` is not ``0`` (read on each call); everything else the generic one.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace.
+    dtype : dtype
+        Dtype of the arrays.
+
+    Returns
+    -------
+    LinearOps
+        One object per choice, made once.
+    """
+    if (
+        is_numpy_namespace(xp)
+        and str(dtype) in ("float32", "float64")
+        and os.environ.get("XRNN_NUMBA") != "0"
+    ):
+        return _linear_ops(xp, "numba")
+    return _linear_ops(xp, None)
+
+
+@functools.cache
+def _linear_ops(xp: ModuleType, backend: str | None) -> LinearOps:
+    if backend == "numba":
+        try:
+            from .numba.linear import NumbaLinearOps
+        except ImportError:
+            return LinearOps(xp)
+        return NumbaLinearOps(xp)
+    return LinearOps(xp)

@@ -18,12 +18,17 @@ per-unit weights are the cell's ``vectors`` (:class:`Cell`).
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
 compile into the fused kernels of :mod:`xrnn.backends`.
+
+A user's cell is the same object, made from its scalar equations by :func:`define`
+(:mod:`.definition`); minGRU and minLSTM, whose gates read the input alone, are in
+:mod:`.minimal`.
 """
 
 from collections.abc import Callable
 
 from . import gru, gru_reset_before, lstm, lstm_peephole, rnn
 from .base import Cell, LateMatmul, ScalarStep
+from .definition import DefinedCell, define
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
 from .lstm import LSTM_CELL, LSTMStep
@@ -40,12 +45,14 @@ __all__ = [
     "RNN_TANH",
     "SCALAR_STEPS",
     "Cell",
+    "DefinedCell",
     "GRUResetBeforeStep",
     "GRUStep",
     "LateMatmul",
     "LSTMStep",
     "PeepholeStep",
     "ScalarStep",
+    "define",
 ]
 
 #: Every cell by name.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .._util.typing import Array, State
@@ -138,6 +138,7 @@ class Cell:
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
     output: Callable[..., Array] | None = None
-    late: LateMatmul | None = None
-    vectors: tuple[tuple[str, int], ...] = ()
-    vector_gradient: Callable[..., Array] | None = None
+    # keyword-only: a subclass's own fields (DefinedCell's) keep their positions after ``output``
+    late: LateMatmul | None = field(default=None, kw_only=True)
+    vectors: tuple[tuple[str, int], ...] = field(default=(), kw_only=True)
+    vector_gradient: Callable[..., Array] | None = field(default=None, kw_only=True)

@@ -52,7 +52,7 @@ from array_api_compat import device as device_of
 from .._util.namespaces import convert, resolve_dtype, resolve_namespace, to_host
 from .._util.precision import check_float64
 from ..nn.model import SequenceModel
-from ..nn.model_base import LAYERS
+from ..nn.model_base import layer_class
 from ..nn.options import config_of, options
 from ..training.optim import OPTIMIZERS
 from ..training.state_checks import state_problem
@@ -262,7 +262,7 @@ def _check_target(path: pathlib.Path, model: Any, name: str, config: dict[str, A
         ) from None
     if mine != name:
         raise CheckpointError(f"{path} holds a {name}, not a {mine} like the model given")
-    cls = LAYERS[config["cell"]] if name == "SequenceModel" else CLASSES[name]
+    cls = layer_class(config["cell"])[1] if name == "SequenceModel" else CLASSES[name]
     defaults = {k: p.default for k, p in options(cls).items()}
     saved = {k: v for k, v in defaults.items() if k in option_types_of(name, config)} | config
     want = _config(model)

@@ -6,10 +6,12 @@ import pathlib
 import re
 from typing import Any
 
+from ..nn.cell_layer import resolve
 from ..nn.dense import Dense
 from ..nn.layers import GRU, LSTM, RNN
+from ..nn.minimal import MinGRU, MinLSTM
 from ..nn.model import SequenceModel
-from ..nn.model_base import LAYERS, extra_options
+from ..nn.model_base import LAYERS, extra_options, layer_class
 from ..nn.options import option_types
 from ..training.optim import OPTIMIZERS
 from .npz_reader import CheckpointError
@@ -27,19 +29,23 @@ CLASSES: dict[str, type] = {
     "RNN": RNN,
     "LSTM": LSTM,
     "GRU": GRU,
+    "MinGRU": MinGRU,
+    "MinLSTM": MinLSTM,
     "Dense": Dense,
 }
 #: The configuration of a version 1 file (always a SequenceModel).
 _V1_KEYS = {"cell": str, "input_size": int, "hidden_size": int, "output_size": int, "num_layers": int}
 #: Gates per cell (rows of ``weight_hh_l0`` per hidden unit).
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3}
+#: Cells with no recurrent weight: their layers are counted and sized by ``weight_ih``.
+_NO_HH = ("mingru", "minlstm")
 
 
 def option_types_of(name: str, config: dict[str, Any]) -> dict[str, tuple[type, bool]]:
     """``{option: (type, required)}`` of class ``name`` (a SequenceModel's layer options for its cell)."""
     types = option_types(CLASSES[name])
     if name == "SequenceModel":
-        layer = option_types(LAYERS[config["cell"]])
+        layer = option_types(layer_class(config["cell"])[1])
         types |= {k: layer[k] for k in extra_options(config["cell"])}
     return types
 
@@ -111,12 +117,17 @@ def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
         raise CheckpointError(f"{path}: model class {name!r} is not one of {', '.join(CLASSES)}")
     config = {k: v for k, v in entry.items() if k != "class"}
     cell = config.get("cell")
-    if name == "SequenceModel" and (not isinstance(cell, str) or cell not in LAYERS):
-        raise CheckpointError(f"{path}: model configuration is not valid: cell {cell!r}")
+    if name == "SequenceModel":
+        try:
+            layer_class(cell)
+        except ValueError as exc:  # a defined cell not registered here, or registered otherwise
+            raise CheckpointError(f"{path}: model configuration is not valid: {exc}") from None
     types = option_types_of(name, config)
     required = [k for k, (_, needed) in types.items() if needed]
 
     def fits(value: Any, kind: type) -> bool:
+        if kind is type(None):  # an option that defaults to None is a switch: None or a bool
+            return value is None or isinstance(value, bool)
         if kind is float:
             return isinstance(value, (int, float)) and not isinstance(value, bool)
         return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
@@ -194,19 +205,21 @@ def _check_sizes(
         return
     prefix, cell = ("rnn.", config["cell"]) if name == "SequenceModel" else ("", name.lower())
     _, n_in = matrix(f"{prefix}weight_ih_l0")
-    gate_rows, _ = matrix(f"{prefix}weight_hh_l0")
+    sized_by = "weight_ih" if cell in _NO_HH else "weight_hh"
+    gate_rows, _ = matrix(f"{prefix}{sized_by}_l0")
     if name == "SequenceModel":
         agree("output_size", matrix("head.weight")[0], "head.weight")
     agree("input_size", n_in, f"{prefix}weight_ih_l0")
-    gates = _GATES[cell]
+    defined = resolve(cell)
+    gates = _GATES[cell] if defined is None else defined.n_gates
     agree(
         "hidden_size",
         gate_rows // gates if gate_rows % gates == 0 else gate_rows / gates,
-        f"{prefix}weight_hh_l0",
+        f"{prefix}{sized_by}_l0",
     )
-    layers = sum(1 for key in shapes if re.fullmatch(rf"param/{re.escape(prefix)}weight_hh_l\d+", key))
+    layers = sum(1 for key in shapes if re.fullmatch(rf"param/{re.escape(prefix)}{sized_by}_l\d+", key))
     if config.get("num_layers", 1) != layers:
         raise CheckpointError(
             f"{path}: the header says num_layers {config.get('num_layers', 1)} but its arrays have "
-            f"num_layers {layers} (arrays '{prefix}weight_hh_l<k>')"
+            f"num_layers {layers} (arrays '{prefix}{sized_by}_l<k>')"
         )

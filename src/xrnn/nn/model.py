@@ -28,7 +28,7 @@ from .._util.typing import Array
 from .._util.validation import check_int
 from .dense import Dense, DenseCache
 from .layers import LayerCache
-from .model_base import HEADS, LAYERS, ModelBase, check_options
+from .model_base import HEADS, LAYERS, ModelBase, check_options, layer_class
 from .options import config_of, plain
 from .ownership import owned
 
@@ -106,8 +106,7 @@ class SequenceModel(ModelBase):
         seed: Any = None,
         **layer_options: Any,
     ) -> None:
-        if not isinstance(cell, str) or cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {cell!r}")
+        cell, layer_cls = layer_class(cell)
         check_options(cell, layer_options)
         for name, flag in (("bidirectional", bidirectional), ("batch_first", batch_first)):
             if not isinstance(flag, bool):
@@ -115,7 +114,7 @@ class SequenceModel(ModelBase):
         namespace_ = resolve_namespace(xp)
         dtype_ = resolve_dtype(dtype, namespace_)
         rng = host_rng(seed)
-        layer = LAYERS[cell](
+        layer = layer_cls(
             input_size=input_size,
             hidden_size=hidden_size,
             num_layers=num_layers,
@@ -375,7 +374,7 @@ class SequenceModel(ModelBase):
         below = (self.rnn.num_layers - 1) * dirs
         zeros = [xp.zeros_like(parts[0]) for _ in range(below)]
         dh = xp.stack(zeros + parts)  # (L*D, N, H)
-        return (dh, None) if self.cell == "lstm" else dh
+        return (dh, None) if self.rnn._cell.n_states == 2 else dh
 
     def __repr__(self) -> str:
         c = self.config

@@ -13,24 +13,51 @@ from .._util.activations import softmax
 from .._util.namespaces import convert, namespace
 from .._util.typing import Array
 from .._util.validation import check_int
+from ..cells.definition import DefinedCell
+from .cell_layer import bound_layer, reference, resolve
 from .dense import Dense
 from .inputs import as_array, batch_axis_hint
 from .layers import GRU, LSTM, RNN
+from .minimal import MinGRU, MinLSTM, MinRecurrent
 from .options import options
 
-__all__ = ["HEADS", "LAYERS", "ModelBase", "check_options", "extra_options"]
+__all__ = ["HEADS", "LAYERS", "ModelBase", "check_options", "extra_options", "layer_class"]
 
 #: The recurrent layer class of each ``cell`` name that a SequenceModel takes.
-LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU] | type[MinRecurrent]] = {
+    "rnn": RNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "mingru": MinGRU,
+    "minlstm": MinLSTM,
+}
 #: What the head reads: every step's output, or each sequence's final state.
 HEADS = ("every", "last")
 #: Options of every layer class, which the model takes by name.
 _SHARED = ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first")
 
 
+def layer_class(cell: Any) -> tuple[str, Any]:
+    """``(name, layer class)`` of a model's ``cell``: a name of :data:`LAYERS` or a defined cell.
+
+    A defined cell (:func:`xrnn.cells.define`) is named by its reference ``"<name>@<fingerprint>"``
+    (:func:`xrnn.nn.cell_layer.reference`), which resolves only to the same registered definition.
+    """
+    if isinstance(cell, DefinedCell):
+        return reference(cell), bound_layer(cell)
+    if isinstance(cell, str) and cell in LAYERS:
+        return cell, LAYERS[cell]
+    defined = resolve(cell) if isinstance(cell, str) else None
+    if defined is None:
+        raise ValueError(
+            f"cell must be one of {', '.join(LAYERS)} or a cell of xrnn.cells.define, got {cell!r}"
+        )
+    return cell, bound_layer(defined)
+
+
 def extra_options(cell: str) -> list[str]:
     """The options of ``cell``'s layer class beyond those every layer has (e.g. ``nonlinearity``)."""
-    return [name for name in options(LAYERS[cell]) if name not in _SHARED]
+    return [name for name in options(layer_class(cell)[1]) if name not in _SHARED]
 
 
 class ModelBase:

@@ -106,7 +106,10 @@ class CudaOps(Ops):
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
         found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
-        if found is None:
+        if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
+            from .defined import fused  # numba-cuda, imported on first use
+
+            cell = fused(cell, gx.dtype, self.xp)
             given = {} if vectors is None else {"vectors": vectors}
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
@@ -172,6 +175,9 @@ class CudaOps(Ops):
         """
         found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
         if found is None:
+            from .defined import fused
+
+            cell = fused(cell, dstate[0].dtype, self.xp)
             given = {} if vectors is None else {"vectors": vectors}
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found

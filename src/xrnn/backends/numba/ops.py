@@ -19,6 +19,7 @@ from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
 from .buffers import RECYCLER, contiguous, int64_lengths
+from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
 from .table import KERNELS, CellKernels, SequenceSteps, buffers
 
@@ -99,6 +100,7 @@ class NumbaOps(Ops):
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         k = self._kernels(cell, gx.dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
+            cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
         t_steps, n, width = gx.shape
         hidden, dtype = width // cell.n_gates, gx.dtype
@@ -157,6 +159,7 @@ class NumbaOps(Ops):
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
         k = self._kernels(cell, dstate[0].dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
+            cell = fused(cell, dstate[0].dtype)
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
         t_steps = len(steps)
         n, h_size = dstate[0].shape

@@ -1,0 +1,141 @@
+"""A defined cell's per-element step (:func:`xrnn.cells.define`) compiled by numba-cuda.
+
+The cell's emitted scalar source, bound to CUDA device functions, called by one kernel
+of one thread per element of the ``(N, H)`` step, forward and backward. Arrays are
+anything with ``__cuda_array_interface__`` (CuPy), or host arrays under the simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import numba
+from numba import cuda
+
+from ...cells import Cell
+from ...cells.definition import DefinedCell, array_steps
+
+__all__ = ["elementwise_kernels", "fused"]
+
+_KERNEL = """
+def kernel(one, {args}, {outs}):
+    b, j = cuda.grid(2)
+    if b < {first}.shape[0] and j < {first}.shape[1]:
+        r = f(one, {reads})
+{writes}
+"""
+
+
+def _kernel(f: Any, n_in: int, n_out: int) -> Any:
+    args = [f"a{k}" for k in range(n_in)]
+    outs = [f"o{k}" for k in range(n_out)]
+    source = _KERNEL.format(
+        args=", ".join(args),
+        outs=", ".join(outs),
+        first=args[0],
+        reads=", ".join(f"{a}[b, j]" for a in args),
+        writes="\n".join(f"        {o}[b, j] = r[{k}]" for k, o in enumerate(outs)),
+    )
+    space: dict[str, Any] = {"f": f, "cuda": cuda}
+    exec(source, space)  # a kernel of our own over the cell's device function
+    return cuda.jit(space["kernel"])
+
+
+@functools.cache
+def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
+    """The CUDA kernels of ``cell``'s step, forward and backward, for ``dtype``.
+
+    Parameters
+    ----------
+    cell : DefinedCell
+        A cell made by :func:`xrnn.cells.define`.
+    dtype : {"float32", "float64"}
+        Dtype of the arrays.
+
+    Returns
+    -------
+    forward, backward : callable
+        ``forward(xp, *inputs) -> new states`` and ``backward(xp, *d_states, *inputs) ->
+        grads``, each array ``(N, H)`` on the device (``xp`` allocates the results).
+    """
+    cast = getattr(numba, dtype)  # numba's scalar type: a cast on the host and in kernels
+    one = cast(1)
+    device = cuda.jit(device=True)
+
+    @device
+    def sigmoid(z: Any) -> Any:
+        e = math.exp(-abs(z))
+        q = one / (one + e)
+        return q if z >= 0 else e * q
+
+    @device
+    def tanh(x: Any) -> Any:
+        return math.tanh(x)
+
+    @device
+    def relu(x: Any) -> Any:
+        return x if x > 0 else x * 0
+
+    @device
+    def step(x: Any) -> Any:
+        return one if x > 0 else one * 0
+
+    @device
+    def softplus(x: Any) -> Any:
+        return max(x, x * 0) + math.log1p(math.exp(-abs(x)))
+
+    scalar = cell.scalar_step(
+        sigmoid, tanh, relu=relu, step=step, softplus=softplus, exp=math.exp, log=math.log, cast=cast
+    )
+    n_in, n_states = len(cell.inputs), cell.n_states
+    fwd = _kernel(device(scalar.forward), n_in, n_states)
+    bwd = _kernel(device(scalar.backward), n_states + n_in, n_in)
+
+    def launch(kernel: Any, xp: Any, arrays: tuple[Any, ...], n_out: int) -> tuple[Any, ...]:
+        rows, cols = arrays[0].shape
+        outs = tuple(xp.empty_like(arrays[0]) for _ in range(n_out))
+        grid = ((rows + 15) // 16, (cols + 15) // 16)
+        kernel[grid, (16, 16)](one, *arrays, *outs)
+        return outs
+
+    def forward(xp: Any, *inputs: Any) -> tuple[Any, ...]:
+        return launch(fwd, xp, inputs, n_states)
+
+    def backward(xp: Any, *args: Any) -> tuple[Any, ...]:
+        return launch(bwd, xp, args, n_in)
+
+    return forward, backward
+
+
+def fused(cell: Cell, dtype: Any, xp: Any) -> Cell:
+    """``cell`` with its array step run by the CUDA kernels, for a defined cell of float32/64.
+
+    Parameters
+    ----------
+    cell : Cell
+        Any cell; only a :class:`~xrnn.cells.definition.DefinedCell` is changed.
+    dtype : dtype
+        Dtype of the arrays.
+    xp : module
+        The namespace of the arrays (CuPy; NumPy under the simulator).
+
+    Returns
+    -------
+    Cell
+        For a defined cell, the same cell whose ``step`` and ``step_backward`` launch
+        :func:`elementwise_kernels` (the generic loop around them is unchanged); else ``cell``.
+    """
+    if not isinstance(cell, DefinedCell) or str(dtype) not in ("float32", "float64"):
+        return cell
+    return _fused(cell, str(dtype), xp)
+
+
+@functools.cache
+def _fused(cell: DefinedCell, dtype: str, xp: Any) -> Cell:
+    forward, backward = elementwise_kernels(cell, dtype)
+    kernels = (functools.partial(forward, xp), functools.partial(backward, xp))
+    step, step_backward = array_steps(cell.gates, cell.separate, lambda _: kernels)
+    return dataclasses.replace(cell, step=step, step_backward=step_backward)
