@@ -47,6 +47,14 @@ def _arrays(cell, xp, dtype: str, seed: int = 0):
     return gx, w_hh_t, (b, None), tuple(xp.asarray(s) for s in states)
 
 
+def _vectors(cell, xp, dtype: str) -> dict:
+    """A cell's per-unit vectors (``Cell.vectors``: the peepholes) as the loops take them, or nothing."""
+    if not cell.vectors:
+        return {}
+    size = sum(blocks for _, blocks in cell.vectors) * H
+    return {"vectors": xp.asarray(np.random.default_rng(9).standard_normal(size).astype(dtype))}
+
+
 def _pointer(a) -> int:
     return a.data_ptr() if hasattr(a, "data_ptr") else a.unsafe_buffer_pointer()
 
@@ -76,12 +84,13 @@ def test_a_bridge_writes_no_input_and_returns_the_callers_kind(cell, bxp, dtype)
     ops = _bridge(bxp, dtype)
     gx, w_hh_t, biases, state0 = _arrays(cell, bxp, dtype)
     before = [to_numpy(a).copy() for a in (gx, w_hh_t, biases[0], *state0)]
-    y, state, steps = ops.forward(cell, gx, w_hh_t, biases, state0, None)
+    given = _vectors(cell, bxp, dtype)
+    y, state, steps = ops.forward(cell, gx, w_hh_t, biases, state0, None, **given)
     dy = bxp.ones_like(y)
     dstate = tuple(bxp.ones_like(s) for s in state)
     w_hh = bxp.asarray(np.ascontiguousarray(to_numpy(w_hh_t).T))
     kept = [to_numpy(a).copy() for a in (dy, *dstate, w_hh)]
-    dgx, dgh, dstate0 = ops.backward(cell, steps, dy, dstate, w_hh, None)
+    dgx, dgh, dstate0 = ops.backward(cell, steps, dy, dstate, w_hh, None, **given)
     for was, now in zip(before + kept, (gx, w_hh_t, biases[0], *state0, dy, *dstate, w_hh), strict=True):
         np.testing.assert_array_equal(to_numpy(now), was)
     assert isinstance(steps, BridgedSteps)
@@ -95,14 +104,15 @@ def test_a_bridge_equals_the_namespaces_own_loop(cell, bxp):
     ops = _bridge(bxp, "float64")
     arrays = _arrays(cell, bxp, "float64", seed=1)
     lengths = bxp.asarray([5, 2, 1])
-    y, state, steps = ops.forward(cell, *arrays, lengths)
-    y_ref, state_ref, steps_ref = ops.fallback.forward(cell, *arrays, lengths)
+    given = _vectors(cell, bxp, "float64")
+    y, state, steps = ops.forward(cell, *arrays, lengths, **given)
+    y_ref, state_ref, steps_ref = ops.fallback.forward(cell, *arrays, lengths, **given)
     for got, expected in zip((y, *state), (y_ref, *state_ref), strict=True):
         assert_close(got, expected, dtype="float64")
     w_hh = bxp.asarray(np.ascontiguousarray(to_numpy(arrays[1]).T))
     dy = bxp.asarray(np.random.default_rng(2).standard_normal(tuple(y.shape)))
-    got = ops.backward(cell, steps, dy, state, w_hh, lengths)
-    expected = ops.fallback.backward(cell, steps_ref, dy, state_ref, w_hh, lengths)
+    got = ops.backward(cell, steps, dy, state, w_hh, lengths, **given)
+    expected = ops.fallback.backward(cell, steps_ref, dy, state_ref, w_hh, lengths, **given)
     for g, e in zip((got[0], *got[2]), (expected[0], *expected[2]), strict=True):
         assert_close(g, e, dtype="float64")
 

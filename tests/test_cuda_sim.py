@@ -258,6 +258,54 @@ def test_every_cell_has_cuda_kernels():
     assert set(LAYOUTS) == set(CELLS)
 
 
+def _states(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+#: The cells beyond torch.nn, as layer constructors on NumPy (the simulator's arrays).
+BEYOND_TORCH = {
+    "gru_reset_before": lambda **kw: xrnn.GRU(IN, H, reset_after=False, xp="numpy", **kw),
+    "lstm_peephole": lambda **kw: xrnn.LSTM(IN, H, peepholes=True, xp="numpy", **kw),
+}
+
+
+def _beyond(cell: str, dtype: str, **kwargs):
+    layer = BEYOND_TORCH[cell](dtype=dtype, seed=1, **kwargs)
+    layer.params = {k: _array(v, dtype) for k, v in layer.params.items()}
+    return layer
+
+
+@pytest.mark.parametrize("cell", list(BEYOND_TORCH))
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+@pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
+def test_cuda_kernels_equal_the_generic_loop_on_the_cells_beyond_torch(
+    cell, dtype, extreme, lengths, ops, monkeypatch
+):
+    layer = _beyond(cell, dtype, bidirectional=True)
+    x, dy = _inputs(dtype, extreme)
+    fast = _run(layer, x, dy, lengths, ops, monkeypatch)
+    _assert_same(fast, _run(layer, x, dy, lengths, GENERIC, monkeypatch), dtype)
+
+
+@pytest.mark.parametrize("cell", list(BEYOND_TORCH))
+def test_cuda_steps_and_generic_steps_feed_either_backward_on_the_cells_beyond_torch(cell, ops, monkeypatch):
+    layer = _beyond(cell, "float64")
+    x, dy = _inputs("float64", False)
+    h0 = _array(np.random.default_rng(5).standard_normal((1, N, H)), "float64")
+    results = []
+    for forward_ops, backward_ops in [(ops, GENERIC), (GENERIC, ops), (ops, ops)]:
+        _use(monkeypatch, forward_ops)
+        y, state, cache = layer.forward(x, h0 if layer._cell.n_states == 1 else (h0, -h0), lengths=LENGTHS)
+        _use(monkeypatch, backward_ops)
+        results.append(layer.backward(cache, dy[:, :, :H], dstate=state))
+    for dx, dstate, grads in results[1:]:
+        assert_close(dx, results[0][0], dtype="float64")
+        for got, expected in zip(_states(dstate), _states(results[0][1]), strict=True):
+            assert_close(got, expected, dtype="float64")
+        for key, value in grads.items():
+            assert_close(value, results[0][2][key], dtype="float64")
+
+
 @pytest.mark.skipif(not SIMULATED, reason="on a GPU, ci/gpu.sh runs torch CUDA tensors through the bridge")
 def test_the_bridge_runs_torch_tensors_on_the_cuda_kernels(kind, dtype, ops, monkeypatch):
     # the simulator's arrays are NumPy's: torch CPU tensors reach the kernels through the same

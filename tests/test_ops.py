@@ -476,3 +476,52 @@ def test_every_ops_adds_a_recurrent_bias_given_apart(cell, ops):
     gx, w_hh_t, b_h, *state = _on(ops, gx, w_hh_t, b_h, *state)
     y, _, _ = ops.forward(cell, gx, w_hh_t, (None, b_h), tuple(state), None)
     assert_close(y, y_ref, dtype="float64")
+
+
+def _states(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+#: The cells beyond torch.nn, as layer constructors: every Ops runs them as the generic loop does.
+BEYOND_TORCH = {
+    "gru_reset_before": lambda xp, **kw: xrnn.GRU(IN, H, reset_after=False, xp=xp, **kw),
+    "lstm_peephole": lambda xp, **kw: xrnn.LSTM(IN, H, peepholes=True, xp=xp, **kw),
+}
+
+
+@pytest.mark.parametrize("cell", list(BEYOND_TORCH))
+@pytest.mark.parametrize("lengths", [None, [6, 2, 1, 5, 6]], ids=["full", "lengths"])
+@pytest.mark.parametrize("extreme", [False, True], ids=["normal", "extreme"])
+def test_every_ops_equals_the_generic_one_on_the_cells_beyond_torch(
+    cell, dtype, extreme, lengths, ops, monkeypatch
+):
+    options = {"num_layers": 2, "bidirectional": True, "dtype": dtype, "seed": 1}
+    x, dy = _inputs(dtype, extreme)
+    layer = BEYOND_TORCH[cell](ops.xp, **options)
+    fast = _leaves(_run(layer, *_on(ops, x, dy), lengths, ops, monkeypatch))
+    generic = _leaves(_run(BEYOND_TORCH[cell](npx, **options), x, dy, lengths, GENERIC, monkeypatch))
+    for key, expected in generic.items():
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
+
+
+@needs_numba
+@pytest.mark.parametrize("cell", list(BEYOND_TORCH))
+def test_steps_of_either_ops_feed_either_backward_on_the_cells_beyond_torch(cell, monkeypatch):
+    compiled = IMPLEMENTATIONS.get("numba-compiled")
+    if compiled is None:
+        pytest.skip("NumPy's BLAS gemm was not found: there is no compiled loop")
+    x, dy = _inputs("float64", False)
+    layer = BEYOND_TORCH[cell](npx, dtype="float64", seed=2)
+    results = []
+    for forward_ops, backward_ops in [(compiled, GENERIC), (GENERIC, compiled), (compiled, compiled)]:
+        _use(monkeypatch, forward_ops)
+        y, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        _use(monkeypatch, backward_ops)
+        results.append(layer.backward(cache, dy[:, :, :H], dstate=state))
+    for dx, dstate, grads in results[1:]:
+        assert_close(dx, results[0][0], dtype="float64")
+        for got, expected in zip(_states(dstate), _states(results[0][1]), strict=True):
+            assert_close(got, expected, dtype="float64")
+        for key, value in grads.items():
+            assert_close(value, results[0][2][key], dtype="float64")

@@ -42,21 +42,25 @@ def test_scalar_step_is_the_array_step(name):
     cell = CELLS[name]
     forward, backward = SCALAR_STEPS[name](_sigmoid, math.tanh)
     gx, gh, state, dstate = _inputs(cell)
-    (new, cache) = cell.step(gx, gh, state, xp=npx)
-    dgx, dgh, direct = cell.step_backward(dstate, cache, xp=npx)
-    dgh = dgx if dgh is None else dgh
     n, hidden = state[0].shape
+    # a cell's per-unit vectors (the peepholes) go to both forms, after the pre-activations
+    vectors = np.random.default_rng(1).standard_normal(sum(b for _, b in cell.vectors) * hidden)
+    given = {"vectors": vectors} if cell.vectors else {}
+    (new, cache) = cell.step(gx, gh, state, xp=npx, **given)
+    dgx, dgh, direct = cell.step_backward(dstate, cache, xp=npx, **given)
+    dgh = dgx if dgh is None else dgh
     fields = (cache,) if name.startswith("rnn") else tuple(cache)
     for b in range(n):
         for j in range(hidden):
             x_parts = [float(v) for v in _columns(gx, b, j, hidden, cell.n_gates)]
             h_parts = [float(v) for v in _columns(gh, b, j, hidden, cell.n_gates)]
             previous = [float(s[b, j]) for s in state[-1:]]  # c_prev (LSTM) or h_prev (GRU)
-            out = forward(1.0, *x_parts, *h_parts, *(previous if cell.n_gates > 1 else []))
+            v_parts = [float(vectors[q * hidden + j]) for q in range(len(vectors) // hidden)]
+            out = forward(1.0, *x_parts, *h_parts, *v_parts, *(previous if cell.n_gates > 1 else []))
             out = out if isinstance(out, tuple) else (out,)
-            if name == "lstm":  # i, f, g, o, tanh_c, h, c
+            if name in ("lstm", "lstm_peephole"):  # i, f, g, o, tanh_c, h, c
                 expected = [f[b, j] for f in fields[:5]] + [new[0][b, j], new[1][b, j]]
-            elif name == "gru":  # r, z, n, h (gh_n is the recurrent part given)
+            elif name in ("gru", "gru_reset_before"):  # r, z, n, h (gh_n is the recurrent part given)
                 expected = [f[b, j] for f in fields[:3]] + [new[0][b, j]]
             else:
                 expected = [new[0][b, j]]
@@ -64,21 +68,30 @@ def test_scalar_step_is_the_array_step(name):
 
             d_in = [float(d[b, j]) for d in dstate]
             kept = [float(f[b, j]) for f in fields]
-            grads = backward(1.0, *d_in, *kept)
+            grads = backward(1.0, *d_in, *kept, *v_parts)
             grads = grads if isinstance(grads, tuple) else (grads,)
             gate_x = [float(v) for v in _columns(dgx, b, j, hidden, cell.n_gates)]
             gate_h = [float(v) for v in _columns(dgh, b, j, hidden, cell.n_gates)]
-            if name == "lstm":  # dz_i, dz_f, dz_g, dz_o, dc_prev
+            if name in ("lstm", "lstm_peephole"):  # dz_i, dz_f, dz_g, dz_o, dc_prev
                 expected = [*gate_x, direct[1][b, j]]
             elif name == "gru":  # dr, dz, dn, dn * r, direct dh_prev
                 expected = [*gate_x, gate_h[2], direct[0][b, j]]
+            elif name == "gru_reset_before":  # dz, dn, direct dh_prev: dr waits for the late matmul
+                expected = [*gate_x[1:], direct[0][b, j]]
             else:
                 expected = gate_x
             np.testing.assert_allclose(grads, expected, rtol=1e-13, atol=1e-300)
 
 
 #: Arguments after ``one``: forward (pre-activations and previous state), backward.
-ARITY = {"rnn_tanh": (2, 2), "rnn_relu": (2, 2), "lstm": (9, 8), "gru": (7, 6)}
+ARITY = {
+    "rnn_tanh": (2, 2),
+    "rnn_relu": (2, 2),
+    "lstm": (9, 8),
+    "gru": (7, 6),
+    "gru_reset_before": (7, 5),
+    "lstm_peephole": (12, 11),
+}
 
 
 @pytest.mark.parametrize("name", list(CELLS))

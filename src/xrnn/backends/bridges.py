@@ -237,11 +237,12 @@ class Bridge(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward on the inner ``Ops`` of the arrays' route (see :meth:`Ops.forward`)."""
-        chosen = self._route([gx, w_hh_t, *biases, *state0, w_hr])
+        chosen = self._route([gx, w_hh_t, *biases, *state0, w_hr, vectors])
         if chosen is None:
-            return self.fallback.forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr))
+            return self.fallback.forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
         route, inner = chosen
         v = route.views
         with v.context(gx):
@@ -252,7 +253,7 @@ class Bridge(Ops):
                 (_opt(v.view, biases[0]), _opt(v.view, biases[1])),
                 tuple(v.view(s) for s in state0),
                 _opt(v.view, lengths),
-                **_given(_opt(v.view, w_hr)),
+                **_given(_opt(v.view, w_hr), _opt(v.view, vectors)),
             )
             return v.back(y), tuple(v.back(s) for s in state), BridgedSteps(steps, route)
 
@@ -266,15 +267,16 @@ class Bridge(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate on the inner ``Ops`` that ran forward (see :meth:`Ops.backward`).
 
         Steps of another ``Ops``, or arrays that the route does not serve, take the
         fallback (which reads :class:`BridgedSteps` as the caller's arrays).
         """
-        chosen = self._route([dy, *dstate, w_hh, w_hr])
+        chosen = self._route([dy, *dstate, w_hh, w_hr, vectors])
         if chosen is None or not isinstance(steps, BridgedSteps) or chosen[0] is not steps.route:
-            return self.fallback.backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr))
+            return self.fallback.backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
         route, inner = chosen
         v = route.views
         with v.context(w_hh):
@@ -285,7 +287,7 @@ class Bridge(Ops):
                 tuple(v.view(a) for a in dstate),
                 v.view(w_hh),
                 _opt(v.view, lengths),
-                **_given(_opt(v.view, w_hr)),
+                **_given(_opt(v.view, w_hr), _opt(v.view, vectors)),
             )
             return v.back(dgx), _opt(v.back, dgh), tuple(v.back(a) for a in d)
 
@@ -302,6 +304,7 @@ def _map(f: Callable[[Array], Array], cache: Any) -> Any:
     return f(cache)
 
 
-def _given(w_hr: Array | None) -> dict[str, Array]:
-    """``{"w_hr": w_hr}`` when there is a projection, else nothing."""
-    return {} if w_hr is None else {"w_hr": w_hr}
+def _given(w_hr: Array | None, vectors: Array | None = None) -> dict[str, Array]:
+    """``{"w_hr": w_hr}`` when there is a projection, ``vectors`` for a cell's vectors, else nothing."""
+    given = {} if w_hr is None else {"w_hr": w_hr}
+    return given if vectors is None else {**given, "vectors": vectors}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._util.typing import Array
-from ..cells import GRUStep, LSTMStep
+from ..cells import GRUResetBeforeStep, GRUStep, LSTMStep, PeepholeStep
 
 __all__ = ["LAYOUTS", "Layout", "Steps"]
 
@@ -53,12 +53,22 @@ def _gru_record(y: Array, kept: Array, first: Array, t: int) -> Any:
     return GRUStep(*(kept[t, q, ...] for q in range(4)), first if t == 0 else y[t - 1, ...])
 
 
+def _peephole_record(y: Array, kept: Array, first: Array, t: int) -> Any:
+    return PeepholeStep(*(kept[t, q, ...] for q in range(5)), first if t == 0 else kept[t - 1, 5, ...])
+
+
+def _gru_reset_before_record(y: Array, kept: Array, first: Array, t: int) -> Any:
+    return GRUResetBeforeStep(*(kept[t, q, ...] for q in range(3)), first if t == 0 else y[t - 1, ...])
+
+
 #: The step-cache layout of each cell the compiled backends serve, by name.
 LAYOUTS: dict[str, Layout] = {
     "rnn_tanh": Layout(0, None, 1, _rnn_record),
     "rnn_relu": Layout(0, None, 1, _rnn_record),
     "lstm": Layout(6, 5, 1, _lstm_record),
     "gru": Layout(4, None, 2, _gru_record),
+    "gru_reset_before": Layout(3, None, 1, _gru_reset_before_record),
+    "lstm_peephole": Layout(6, 5, 1, _peephole_record),
 }
 
 

@@ -9,6 +9,12 @@ cell           module                 gates (torch's order)
 ``GRU_CELL``   :mod:`.gru`            ``r, z, n``
 =============  =====================  ======================================
 
+:data:`GRU_RESET_BEFORE` (:mod:`.gru_reset_before`) is the GRU of Keras (``reset_after=False``)
+and ONNX (``linear_before_reset=0``): gates ``r, z, n`` with ``U_n (r * h)``, a second recurrent
+matmul after the gate ``r`` (:class:`LateMatmul`, the step contract for such cells).
+:data:`LSTM_PEEPHOLE` (:mod:`.lstm_peephole`) is the LSTM with peepholes (ONNX's ``P``), whose
+per-unit weights are the cell's ``vectors`` (:class:`Cell`).
+
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
 compile into the fused kernels of :mod:`xrnn.backends`.
@@ -20,30 +26,38 @@ A user's cell is the same object, made from its scalar equations by :func:`defin
 
 from collections.abc import Callable
 
-from . import gru, lstm, rnn
-from .base import Cell, ScalarStep
+from . import gru, gru_reset_before, lstm, lstm_peephole, rnn
+from .base import Cell, LateMatmul, ScalarStep
 from .definition import DefinedCell, define
 from .gru import GRU_CELL, GRUStep
+from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
 from .lstm import LSTM_CELL, LSTMStep
+from .lstm_peephole import LSTM_PEEPHOLE, PeepholeStep
 from .rnn import RNN_RELU, RNN_TANH
 
 __all__ = [
     "CELLS",
     "GRU_CELL",
+    "GRU_RESET_BEFORE",
     "LSTM_CELL",
+    "LSTM_PEEPHOLE",
     "RNN_RELU",
     "RNN_TANH",
     "SCALAR_STEPS",
     "Cell",
     "DefinedCell",
+    "GRUResetBeforeStep",
     "GRUStep",
+    "LateMatmul",
     "LSTMStep",
+    "PeepholeStep",
     "ScalarStep",
     "define",
 ]
 
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
+CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE)}
 
 #: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
 #: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.
@@ -52,4 +66,6 @@ SCALAR_STEPS: dict[str, Callable[..., ScalarStep]] = {
     "rnn_relu": rnn.relu_scalar_step,
     "lstm": lstm.scalar_step,
     "gru": gru.scalar_step,
+    "gru_reset_before": gru_reset_before.scalar_step,
+    "lstm_peephole": lstm_peephole.scalar_step,
 }

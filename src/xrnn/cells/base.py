@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .._util.typing import Array, State
 
-__all__ = ["Cell", "ScalarStep"]
+__all__ = ["Cell", "LateMatmul", "ScalarStep"]
 
 
 class ScalarStep(NamedTuple):
@@ -33,6 +33,54 @@ class ScalarStep(NamedTuple):
 
     forward: Callable[..., Any]
     backward: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class LateMatmul:
+    """A second recurrent matmul inside the step, after some of the cell's gates.
+
+    The kernel contract of every ``Ops`` (generic, Numba, CUDA, JAX): the last ``gates``
+    blocks of ``W_hh`` (``U_late``, ``(gates*H, H)``) multiply not ``h_prev`` but a vector
+    ``m`` that the step's earlier gates make (the reset-before GRU: ``m = r * h_prev``,
+    ``U_n m``). Per step, forward::
+
+        gh_early = h_prev @ W_early^T (+ b_h early)        one matmul, the first (G - gates) blocks
+        m        = input(gx_t, gh_early, state)           (N, H)
+        gh_late  = m @ U_late^T (+ b_h late)              the second matmul
+        state, cache_t = cell.step(gx_t, [gh_early, gh_late], state)
+
+    and backward::
+
+        dgx, dgh, direct = cell.step_backward(dstate, cache_t)   (dgh None: equal to dgx)
+        dm = dg_late @ U_late                                     the second matmul back
+        dgx, dgh, direct = backward(dm, cache_t, (dgx, dgh, direct))
+        dh_prev = dg_early @ W_early + direct[0]
+
+    ``cell.step_backward`` alone returns the gate gradients without the path through
+    ``m``; :attr:`backward` completes them. The weight gradient of the late blocks is
+    ``sum_t dg_late_t^T m_t`` (:attr:`kept` reads ``m_t`` back from a step's cache), that
+    of the early ones ``sum_t dg_early_t^T h_prev_t`` as for every cell. A cell with a late
+    matmul takes no projection.
+
+    Attributes
+    ----------
+    gates : int
+        How many trailing ``H``-wide blocks of ``W_hh`` act on ``m``.
+    input : callable
+        ``input(gx_t, gh_early, state, *, xp) -> m`` with ``gx_t (N, G*H)`` (biases
+        included), ``gh_early (N, (G - gates)*H)`` and ``m (N, H)``.
+    kept : callable
+        ``kept(cache_t, *, xp) -> m (N, H)``, the step's ``m`` from its cache.
+    backward : callable
+        ``backward(dm, cache_t, grads, *, xp) -> grads``: the step's ``(dgx, dgh,
+        direct)`` of ``cell.step_backward`` completed with ``dm = dg_late @ U_late``
+        ``(N, H)``.
+    """
+
+    gates: int
+    input: Callable[..., Array]
+    kept: Callable[..., Array]
+    backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +115,20 @@ class Cell:
         projection, read from its cache. Set for the cells that take a projection
         (the LSTM's ``proj_size``, where the state carries ``h @ W_hr^T`` instead);
         None for the others.
+    late : LateMatmul or None
+        A second recurrent matmul after some gates (:class:`LateMatmul`); None for cells
+        whose every gate reads ``h_prev @ W_hh^T``.
+    vectors : tuple of (str, int)
+        The cell's per-unit parameter vectors beyond the matmuls' weights and biases, as
+        ``(key, blocks)``: the layer keeps ``{key}_l{k}`` of shape ``(blocks*H,)`` (the
+        peephole LSTM's ``("weight_ch", 3)``). The loops hand them to ``step`` and
+        ``step_backward`` as one keyword ``vectors``, their concatenation ``(V,)`` in this
+        order; cells without any (the default) are never given the keyword.
+    vector_gradient : callable or None
+        ``vector_gradient(dgx, steps, *, xp) -> dv (V,)``: the gradient of ``vectors``
+        over the steps of one loop, from their gate gradients ``dgx (T, N, G*H)`` (zero
+        past each length) and step caches, computed once after the loop as the weight
+        gradients are. Set when ``vectors`` is.
     """
 
     name: str
@@ -76,3 +138,7 @@ class Cell:
     step: Callable[..., tuple[State, Any]]
     step_backward: Callable[..., tuple[Array, Array | None, tuple[Array | None, ...]]]
     output: Callable[..., Array] | None = None
+    # keyword-only: a subclass's own fields (DefinedCell's) keep their positions after ``output``
+    late: LateMatmul | None = field(default=None, kw_only=True)
+    vectors: tuple[tuple[str, int], ...] = field(default=(), kw_only=True)
+    vector_gradient: Callable[..., Array] | None = field(default=None, kw_only=True)

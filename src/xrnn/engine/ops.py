@@ -24,6 +24,7 @@ from array_api_compat import device
 
 from .._util.typing import Array, State
 from ..cells import Cell
+from . import recurrence
 
 __all__ = ["Ops", "length_mask"]
 
@@ -54,6 +55,11 @@ class Ops:
     projection keeps nothing: the engine computes ``dW_hr`` after the loop, from
     ``cell.output`` of the steps and the gate gradients). That is all a backend must do
     to support ``proj_size``: one more matmul per step each way.
+
+    A cell with a late matmul (``cell.late``, :class:`~xrnn.cells.base.LateMatmul`: the
+    reset-before GRU) runs its step through :func:`xrnn.engine.recurrence.step` and
+    :func:`~xrnn.engine.recurrence.step_backward`: a second matmul each way after the
+    earlier gates. A backend without kernels for such a cell calls the generic method.
     """
 
     name = "generic"
@@ -114,6 +120,7 @@ class Ops:
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all ``T`` steps.
 
@@ -133,6 +140,9 @@ class Ops:
             Valid steps per sequence.
         w_hr : array, shape (P, H), optional
             Projection weights (see the class Notes); keyword-only, given only when used.
+        vectors : array, shape (V,), optional
+            The cell's per-unit vectors (``cell.vectors``); keyword-only, given only to
+            such cells.
 
         Returns
         -------
@@ -152,10 +162,7 @@ class Ops:
         w_hr_t = None if w_hr is None else xp.matrix_transpose(w_hr)  # (H, P)
         state, outputs, steps = tuple(state0), [], []
         for t in range(gx.shape[0]):
-            gh = state[0] @ w_hh_t  # (N, GH)
-            if b_h is not None:
-                gh = gh + b_h
-            new, cache_t = cell.step(gx[t, ...], gh, state, xp=xp)
+            new, cache_t = recurrence.step(cell, gx[t, ...], state, w_hh_t, b_h, xp=xp, vectors=vectors)
             if w_hr_t is not None:
                 new = (new[0] @ w_hr_t, *new[1:])  # (N, P)
             if mask is not None:
@@ -175,6 +182,7 @@ class Ops:
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all ``T`` steps, last to first.
 
@@ -194,6 +202,8 @@ class Ops:
             Valid steps per sequence.
         w_hr : array, shape (P, H), optional
             Projection weights (see the class Notes); keyword-only, given only when used.
+        vectors : array, shape (V,), optional
+            The cell's per-unit vectors, as given to :meth:`forward`.
 
         Returns
         -------
@@ -218,11 +228,7 @@ class Ops:
             ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
             if mask is not None:
                 ds_cell = tuple(xp.where(mask[t, ...], a, zeros) for a in ds_cell)
-            dgx, dgh, direct = cell.step_backward(ds_cell, steps[t], xp=xp)
-            dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
-            if direct[0] is not None:
-                dh_prev = dh_prev + direct[0]
-            d = (dh_prev, *direct[1:])
+            dgx, dgh, d = recurrence.step_backward(cell, ds_cell, steps[t], w_hh, xp=xp, vectors=vectors)
             if mask is not None:
                 d = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(d, ds))
             dgxs.append(dgx)

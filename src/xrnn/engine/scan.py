@@ -37,6 +37,7 @@ from array_api_compat import device
 
 from .._util.typing import Array, State
 from ..cells import Cell
+from . import recurrence
 from .lengths import reversal_order, reversed_in_time, within
 from .ops import Ops, length_mask
 
@@ -47,7 +48,8 @@ class Weights(NamedTuple):
     """One direction of one layer: ``W_ih (G*H, I)``, ``W_hh (G*H, H)``, biases ``(G*H,)`` or None.
 
     ``w_hr (P, H)`` is the LSTM's projection (``proj_size = P``), or None; with it the state's
-    ``h`` and ``W_hh``'s second axis have size ``P``.
+    ``h`` and ``W_hh``'s second axis have size ``P``. ``vectors (V,)`` are the cell's per-unit
+    vectors (``Cell.vectors``, concatenated), or None for a cell without any.
     """
 
     w_ih: Array
@@ -55,6 +57,7 @@ class Weights(NamedTuple):
     b_ih: Array | None
     b_hh: Array | None
     w_hr: Array | None = None
+    vectors: Array | None = None
 
 
 class ScanCache(NamedTuple):
@@ -244,7 +247,8 @@ def scan_backward(
     if segment is None:
         d_end = d
         dgx, dgh, d = loop.backward(steps, dy, d, lengths)
-        grads, dx = loop.gradients(dgx, dgh, x, h0, y)
+        grads, dx = loop.gradients(dgx, dgh, x, h0, y, steps)
+        grads = grads._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
         if w.w_hr is not None:
             grads = grads._replace(w_hr=loop.projection_gradient(dgx, dgh, steps, dy, d_end[0], lengths))
     else:  # each segment's step caches again from its first state, last segment first
@@ -260,10 +264,11 @@ def scan_backward(
                 d_end = d
                 dgx, dgh, d = loop.backward(steps, dy_seg, d, valid)
                 h_first = h0 if t0 == 0 else y[t0 - 1, ...]
-                part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...])
+                part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...], steps)
                 if w.w_hr is not None:
                     dw_hr = loop.projection_gradient(dgx, dgh, steps, dy_seg, d_end[0], valid)
                     part = part._replace(w_hr=dw_hr)
+                part = part._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
                 grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
                 del steps, dgx, dgh  # before the next segment's recomputation
                 yield dx_seg
@@ -317,8 +322,9 @@ class _Loop:
         return self.ops.backward(self.cell, steps, dy, d, self.w.w_hh, lengths, **self._projection())
 
     def _projection(self) -> dict[str, Array]:
-        """``{"w_hr": W_hr}`` for a layer with a projection, else nothing (see :class:`Ops`)."""
-        return {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
+        """``w_hr`` and the cell's ``vectors`` where there are any, else nothing (see :class:`Ops`)."""
+        given = {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
+        return given if self.w.vectors is None else {**given, "vectors": self.w.vectors}
 
     def projection_gradient(
         self,
@@ -360,12 +366,13 @@ class _Loop:
         )
 
     def gradients(
-        self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array
+        self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array, steps: Sequence[Any]
     ) -> tuple[Weights, Array]:
         """Weight gradients and ``dx`` of the steps of ``x (T, N, I)``, from the gate gradients.
 
         ``h0`` is the state before the first of these steps and ``y (T, N, H)`` their outputs,
-        so step ``t`` started from ``y[t - 1]``.
+        so step ``t`` started from ``y[t - 1]``; a cell's late blocks of ``W_hh`` read their
+        input from the step caches ``steps`` instead (:func:`.recurrence.late_weight_gradient`).
         """
         xp, w = self.xp, self.w
         t_steps, n, n_in = x.shape
@@ -377,6 +384,11 @@ class _Loop:
         if t_steps > 1:  # ... and step t from y[t-1], without concatenating h0 and y
             h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
             dw_hh = dw_hh + xp.matrix_transpose(dgh[n:, ...]) @ h_prev
+        if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
+            split = gh_width - self.cell.late.gates * (gh_width // self.cell.n_gates)
+            dg = xp.reshape(dgh, (t_steps, n, gh_width))
+            late = recurrence.late_weight_gradient(self.cell, dg, steps, xp=xp)
+            dw_hh = xp.concat([dw_hh[:split, ...], late], axis=0)
         db_ih = None if w.b_ih is None else xp.sum(dgx, axis=0)
         if w.b_hh is None:
             db_hh = None

@@ -32,6 +32,9 @@ class LayerCache(NamedTuple):
     masks : tuple of arrays
         The dropout masks applied to the outputs of layers ``0 .. L-2`` (empty when
         none applied), each like that layer's output ``(T, N, D*H_out)``.
+    weight_masks : dict of str to array
+        The DropConnect masks of ``weight_hh_*`` by key (``weight_drop``; empty when none
+        applied), each ``keep / (1 - p)`` like its weights.
     """
 
     scans: list[ScanCache]
@@ -40,6 +43,7 @@ class LayerCache(NamedTuple):
     cell: str
     output: tuple[Array, int] | None = None
     masks: tuple[Array, ...] = ()
+    weight_masks: dict[str, Array] = {}  # noqa: RUF012  (a NamedTuple default, never changed)
 
 
 def guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None]:

@@ -27,12 +27,20 @@ from types import ModuleType
 from typing import Any
 
 from .._util.typing import Array
-from ..cells import GRU_CELL, LSTM_CELL, RNN_RELU, RNN_TANH
+from .._util.validation import check_bool
+from ..cells import GRU_CELL, GRU_RESET_BEFORE, LSTM_CELL, LSTM_PEEPHOLE, RNN_RELU, RNN_TANH
 from .apply import Functional
 from .recurrent import LayerCache, Recurrent
 
 __all__ = ["GRU", "LSTM", "RNN", "Call", "LayerCache"]
 
+
+_WEIGHT_DROP_DOC = (
+    "    weight_drop : float, default 0\n        DropConnect on ``weight_hh`` in training mode (AWD-LSTM): "
+    "each forward pass\n        zeroes each recurrent weight with this probability, one mask per layer, "
+    "direction and\n        batch, and scales the rest by ``1 / (1 - weight_drop)``; in ``[0, 1)``\n"
+    "        (:mod:`xrnn.nn.weight_drop`).\n"
+)
 
 _INIT_DOC = """
 
@@ -123,12 +131,18 @@ class LSTM(Call, Recurrent, Functional):
     step, ``h' = W_hr (o * tanh(c'))`` with ``W_hr`` of shape ``(P, H)``: ``h`` and ``y``
     have ``P`` features per direction (state ``h`` ``(L*D, N, P)``, ``c`` still
     ``(L*D, N, H)``), ``W_hh`` is ``(4H, P)`` and layer ``k > 0`` reads ``D*P`` features.
+
+    With ``peepholes=True`` (Gers & Schmidhuber 2000; ONNX's ``P``, TensorFlow's
+    ``use_peepholes``), the input and forget gates also read ``c`` and the output gate
+    ``c'``, each through a per-unit weight: ``weight_ch_l{k}`` of shape ``(3H,)``, the
+    input, forget and output gates' in that order (:mod:`xrnn.cells.lstm_peephole`).
     """
 
     __doc__ += _INIT_DOC.replace(
         "    dtype :",
         "    proj_size : int, default 0\n        Size ``P`` of the projection of ``h``, "
-        "``0 <= P < H`` (0: none).\n    dtype :",
+        "``0 <= P < H`` (0: none).\n    peepholes : bool, default False\n        Add the "
+        "peephole connections and their weights ``weight_ch_l{k}``.\n" + _WEIGHT_DROP_DOC + "    dtype :",
         1,
     )
     _cell = LSTM_CELL
@@ -144,11 +158,16 @@ class LSTM(Call, Recurrent, Functional):
         bidirectional: bool = False,
         proj_size: int = 0,
         *,
+        peepholes: bool = False,
+        weight_drop: float = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
+        check_bool("peepholes", peepholes)
+        self.peepholes = bool(peepholes)
+        self._cell = LSTM_PEEPHOLE if peepholes else LSTM_CELL
         super().__init__(
             input_size,
             hidden_size,
@@ -158,6 +177,7 @@ class LSTM(Call, Recurrent, Functional):
             dropout,
             bidirectional,
             proj_size=proj_size,
+            weight_drop=weight_drop,
             dtype=dtype,
             device=device,
             xp=xp,
@@ -174,9 +194,19 @@ class GRU(Call, Recurrent, Functional):
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
 
     State is ``h``, ``(L*D, N, H)``.
+
+    With ``reset_after=False``, the GRU of Keras (``reset_after=False``) and ONNX
+    (``linear_before_reset=0``): the reset gate acts before the recurrent matmul and every
+    bias outside it, ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``
+    (:mod:`xrnn.cells.gru_reset_before`). The parameters keep torch's keys and shapes.
     """
 
-    __doc__ += _INIT_DOC
+    __doc__ += _INIT_DOC.replace(
+        "    dtype :",
+        "    reset_after : bool, default True\n        Apply the reset gate after the recurrent "
+        "matmul (torch); False: before it (Keras, ONNX's default).\n" + _WEIGHT_DROP_DOC + "    dtype :",
+        1,
+    )
     _cell = GRU_CELL
 
     def __init__(
@@ -189,11 +219,16 @@ class GRU(Call, Recurrent, Functional):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        reset_after: bool = True,
+        weight_drop: float = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
         seed: Any = None,
     ) -> None:
+        check_bool("reset_after", reset_after)
+        self.reset_after = bool(reset_after)
+        self._cell = GRU_CELL if reset_after else GRU_RESET_BEFORE
         super().__init__(
             input_size,
             hidden_size,
@@ -206,6 +241,53 @@ class GRU(Call, Recurrent, Functional):
             device=device,
             xp=xp,
             seed=seed,
+            weight_drop=weight_drop,
+        )
+
+    @classmethod
+    def from_state_dict(
+        cls,
+        sd: Mapping[str, Any],
+        *,
+        reset_after: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        xp: str | ModuleType | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> GRU:
+        """Build a layer from a ``torch.nn.GRU``-style state dict.
+
+        Parameters
+        ----------
+        sd : mapping of str to array
+            Keys and shapes as in :mod:`xrnn.nn.layers`; values of any namespace.
+        reset_after : bool, default True
+            Where the reset gate acts (a state dict does not record it; see :class:`GRU`).
+        batch_first : bool, default False
+            Layout of ``x`` for the new layer.
+        dropout : float, default 0
+            Dropout between layers in training mode (a state dict does not record it).
+        xp : str or module, optional
+            Target namespace (default: ``XRNN_BACKEND``).
+        dtype : dtype, optional
+            Target dtype (default: that of the values).
+        device : device, optional
+            Target device.
+
+        Returns
+        -------
+        GRU
+            A layer holding copies of the values.
+        """
+        return cls._build_from_state_dict(
+            sd,
+            batch_first=batch_first,
+            dropout=dropout,
+            xp=xp,
+            dtype=dtype,
+            device=device,
+            reset_after=reset_after,
         )
 
 

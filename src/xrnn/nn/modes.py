@@ -19,6 +19,32 @@ from .._util.typing import Array
 
 __all__ = ["Modes", "check_options"]
 
+#: Options of the layer classes that ``repr`` shows when not at their defaults, in this order.
+_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("nonlinearity", "tanh"),
+    ("bias", True),
+    ("dropout", 0.0),
+    ("proj_size", 0),
+    ("weight_drop", 0.0),
+    ("reset_after", True),
+    ("peepholes", False),
+)
+
+
+def check_weight_drop(weight_drop: Any) -> float:
+    """``weight_drop`` as a float in ``[0, 1)``, else a ``ValueError`` that names it."""
+    if (
+        isinstance(weight_drop, bool)
+        or not isinstance(weight_drop, numbers.Real)
+        or not 0 <= float(weight_drop) < 1
+    ):
+        raise ValueError(
+            f"weight_drop must be a number in [0, 1), the probability of zeroing a weight of W_hh, "
+            f"got {weight_drop!r}"
+        )
+    return float(weight_drop)
+
+
 _Self = TypeVar("_Self", bound="Modes")
 
 
@@ -110,3 +136,8 @@ class Modes:
         """
         keep = self.generator.random(shape) >= self.dropout
         return convert(keep / (1.0 - self.dropout), xp=self.xp, dtype=self.dtype, device=device)
+
+    def _options_beyond_defaults(self) -> list[tuple[str, Any]]:
+        """``(name, value)`` of the layer options that differ from their defaults, for ``repr``."""
+        found = [(name, getattr(self, name, default)) for name, default in _DEFAULTS]
+        return [(name, value) for (name, value), (_, default) in zip(found, _DEFAULTS) if value != default]

@@ -19,17 +19,19 @@ from ..backends import registry
 from ..cells import Cell
 from ..engine.ops import length_mask
 from ..engine.scan import ScanCache, Weights, scan, scan_backward
+from . import cell_vectors
 from .layer_cache import LayerCache, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
 from .parameters import Parameters
 from .pickling import NamespaceByName
 from .state_dict import StateDict
+from .weight_drop import WeightDrop, check_weight_drop
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
+class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDrop):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -45,23 +47,25 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
         bidirectional: bool,
         *,
         proj_size: int = 0,
+        weight_drop: float = 0.0,
         dtype: Any,
         device: Any,
         xp: str | ModuleType | None,
         seed: Any,
     ) -> None:
-        check_int("input_size", input_size)
-        check_int("hidden_size", hidden_size)
-        check_int("num_layers", num_layers)
+        for name, size in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
+            check_int(name, size)
+        self.weight_drop = check_weight_drop(weight_drop)
         check_options(hidden_size, num_layers, dropout, proj_size)
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
             check_bool(name, flag)
         self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
-        self.dropout = float(dropout)
-        self.proj_size = int(proj_size)
+        self.dropout, self.proj_size = float(dropout), int(proj_size)
         self.training = True
         self.xp = resolve_namespace(xp)
         self.dtype = resolve_dtype(dtype, self.xp)
@@ -104,6 +108,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
                     shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
                 if self.proj_size:
                     shapes[f"weight_hr_l{k}{suffix}"] = (self.proj_size, self.hidden_size)
+                shapes |= cell_vectors.shapes(self._cell, self.hidden_size, f"l{k}{suffix}")
         return shapes
 
     def _weights(self, k: int, direction: int, params: dict[str, Array] | None = None) -> Weights:
@@ -115,26 +120,16 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
             p.get(f"bias_ih_{s}"),
             p.get(f"bias_hh_{s}"),
             p.get(f"weight_hr_{s}"),
+            cell_vectors.joined(self._cell, p, s),
         )
 
     def __repr__(self) -> str:
-        options = "".join(
-            f", {name}={value}"
-            for name, value, default in (
-                ("nonlinearity", repr(getattr(self, "nonlinearity", "tanh")), "'tanh'"),
-                ("bias", self.bias, True),
-                ("dropout", self.dropout, 0.0),
-                ("proj_size", self.proj_size, 0),
-            )
-            if value != default
-        )
+        options = "".join(f", {name}={value!r}" for name, value in self._options_beyond_defaults())
         return (
             f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
             f"num_layers={self.num_layers}{options}, bidirectional={self.bidirectional}, "
             f"batch_first={self.batch_first}, dtype={self.dtype})"
         )
-
-    # ------------------------------------------------------------------ running
 
     @overload
     def forward(
@@ -256,6 +251,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
         if t_steps == 0 or n == 0:
             raise ValueError(f"x must hold at least one step of one sequence, got shape {tuple(x.shape)}")
         self._check_state(parts, n, "state", xp)
+        p, weight_masks = self._drop_weights(p, device_of(x), training)  # DropConnect, in training mode
         ops = registry.ops_for(xp, x.dtype)
         lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
         if check_finite:  # padding past each length may hold anything: only valid steps count
@@ -304,7 +300,9 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
         if not need_cache:
             return y, out_state, None
         shape = (t_steps, n, self.input_size)
-        cache = LayerCache(scans, shape, self.batch_first, self._cell.name, output, tuple(masks))
+        cache = LayerCache(
+            scans, shape, self.batch_first, self._cell.name, output, tuple(masks), weight_masks
+        )
         return y, out_state, cache
 
     def backward(
@@ -387,10 +385,11 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName):
                 s = f"l{k}" + ("_reverse" if direction else "")
                 for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g):
                     grads[f"{name}_{s}"] = grad
+                grads |= cell_vectors.split(self._cell, g.vectors, self.hidden_size, s)
             if k > 0 and cache.masks:  # the input of layer k was layer k-1's output times its mask
                 d_below = d_below * cache.masks[k - 1]
             d_above = d_below
         dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
         stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
-        grads = {key: grads[key] for key in self._param_shapes()}
+        grads = self._undrop_gradients({key: grads[key] for key in self._param_shapes()}, cache.weight_masks)
         return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads

@@ -14,7 +14,7 @@ from .._util.typing import Array
 __all__ = ["StateDict"]
 
 _Layer = TypeVar("_Layer", bound="StateDict")
-_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_ch)_l(\d+)(_reverse)?$")
 
 
 class StateDict:
@@ -123,6 +123,8 @@ class StateDict:
             if len(w_hr.shape) != 2:
                 raise ValueError(f"state_dict['weight_hr_l0'] must be 2-d, got shape {tuple(w_hr.shape)}")
             extra["proj_size"], hidden = int(w_hr.shape[0]), int(w_hr.shape[1])
+        if "weight_ch_l0" in sd and "peepholes" in inspect.signature(cls).parameters:
+            extra["peepholes"] = True  # the peephole LSTM's weights
         source_dtype = str(w_ih.dtype).rsplit(".", 1)[-1]
         build: Any = cls  # a layer class: its constructor takes the layer's settings
         layer = build(

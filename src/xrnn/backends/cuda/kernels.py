@@ -43,6 +43,7 @@ from typing import Any
 from numba import cuda
 
 from ...cells import SCALAR_STEPS
+from . import late_kernels, vector_kernels
 
 __all__ = ["Kernels", "build"]
 
@@ -55,7 +56,7 @@ class Kernels:
     backward: Any
 
 
-def build(one: Any) -> dict[str, Kernels]:
+def build(one: Any) -> dict[str, Any]:
     """Each cell's kernels for the dtype of ``one``, by cell name (compiled on first launch).
 
     Parameters
@@ -67,6 +68,7 @@ def build(one: Any) -> dict[str, Kernels]:
     Returns
     -------
     dict of str to Kernels
+        (a :class:`.late_kernels.LateKernels` for a cell with a late matmul).
     """
     device = cuda.jit(device=True)
 
@@ -86,6 +88,8 @@ def build(one: Any) -> dict[str, Kernels]:
         "rnn_relu": _rnn(one, *steps["rnn_relu"]),
         "lstm": _lstm(one, *steps["lstm"]),
         "gru": _gru(one, *steps["gru"]),
+        **late_kernels.build(one, sigmoid, tanh),
+        **vector_kernels.build(one, sigmoid, tanh, Kernels),
     }
 
 

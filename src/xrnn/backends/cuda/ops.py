@@ -21,6 +21,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
+from . import late
 from .launch import Launcher
 from .layout import LAYOUTS, CudaSteps, Layout, buffers
 
@@ -73,7 +74,9 @@ class CudaOps(Ops):
 
         return numpy
 
-    def _kernels(self, cell: Cell, dtype: Any) -> tuple[Layout, Any] | None:
+    def _kernels(self, cell: Cell, dtype: Any, vectors: Array | None = None) -> tuple[Layout, Any] | None:
+        if cell.vectors and vectors is None:
+            raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         name = next((d for d in _DTYPES if dtype == getattr(self.xp, d)), None)
         if name is None or cell.name not in LAYOUTS:
             return None
@@ -96,20 +99,24 @@ class CudaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`).
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None else self._kernels(cell, gx.dtype)
+        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
         if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
             from .defined import fused  # numba-cuda, imported on first use
 
             cell = fused(cell, gx.dtype, self.xp)
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr)
+            given = {} if vectors is None else {"vectors": vectors}
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps, n, width = gx.shape
+        if cell.late is not None:  # two matmuls and two kernels a step
+            return self._late_forward(cell, layout, kernels, gx, w_hh_t, biases, state0, lengths)
         hidden, dtype, dev = w_hh_t.shape[0], gx.dtype, device_of(gx)
         # the kernels index without bounds checks: the sizes must agree first
         fits = f"for hidden size {hidden}"
@@ -118,6 +125,8 @@ class CudaOps(Ops):
         b_x, b_h = (xp.zeros(width, dtype=dtype, device=dev) if b is None else b for b in biases)
         check_shape("b_x", b_x, (width,), fits)
         check_shape("b_h", b_h, (width,), fits)
+        if vectors is not None:
+            check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, hidden), fits)
         h0, c0 = state0[0], state0[-1]
@@ -128,7 +137,18 @@ class CudaOps(Ops):
         with launch.on(gx) as stream:
             a = launch.array
             kept_4d = y[:, None, ...] if kept is None else kept  # the RNN keeps nothing beside h
-            args = (a(lens), a(gx), a(gh), a(b_x), a(b_h), a(h0), a(c0), a(y), a(kept_4d))
+            args = (
+                a(lens),
+                a(gx),
+                a(gh),
+                a(b_x),
+                a(b_h),
+                a(h0),
+                a(c0),
+                a(y),
+                a(kept_4d),
+                *_vectors(a, vectors),
+            )
             step = launch.configure(kernels.forward, n * hidden, stream)
             for t in range(t_steps):
                 raw.matmul(h0 if t == 0 else y[t - 1, ...], w_hh_t, out=gh)
@@ -147,20 +167,24 @@ class CudaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype)
+        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
         if found is None:
             from .defined import fused
 
             cell = fused(cell, dstate[0].dtype, self.xp)
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr)
+            given = {} if vectors is None else {"vectors": vectors}
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps = len(steps)
+        if cell.late is not None:
+            return self._late_backward(cell, layout, kernels, steps, dy, dstate, w_hh, lengths)
         n, hidden = dstate[0].shape
         dtype, dev, width = dstate[0].dtype, device_of(dstate[0]), cell.n_gates * hidden
         fits = f"for hidden size {hidden}"
@@ -171,6 +195,8 @@ class CudaOps(Ops):
             check_shape("dy", dy, (t_steps, n, hidden), fits)
         y, kept, first = buffers(layout, steps, xp=xp)
         check_shape("steps (h)", y, (t_steps, n, hidden), fits)
+        if vectors is not None:
+            check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
         check_shape("steps (kept)", kept, (t_steps, max(layout.kept, 1), n, hidden), fits)
         ds = xp.asarray(dstate[0], copy=True)  # the kernels write it: (N, H)
         carry = xp.asarray(dstate[1], copy=True) if layout.c_slot is not None else xp.zeros_like(ds)
@@ -183,7 +209,7 @@ class CudaOps(Ops):
             has_dy = dy is not None
             dy_3d = dy if dy is not None else ds[None, ...]  # never read without dy
             buffers_ = (a(ds), a(mm), a(carry), a(y), a(kept), a(first), a(dgx), a(dgh))
-            args = (a(lens), has_dy, a(dy_3d), *buffers_)
+            args = (a(lens), has_dy, a(dy_3d), *buffers_, *_vectors(a, vectors))
             step = launch.configure(kernels.backward, n * hidden, stream)
             for t in range(t_steps - 1, -1, -1):
                 step(t, *args)
@@ -194,6 +220,40 @@ class CudaOps(Ops):
             dh0 = xp.where((lens > 0)[:, None], dh0, ds)
         d = (dh0,) if layout.c_slot is None else (dh0, carry)
         return dgx, (dgh if layout.grads > 1 else None), d
+
+    def _late_forward(self, cell: Cell, layout: Layout, kernels: Any, *args: Any) -> Any:
+        """:func:`.late.forward` after the checks of :meth:`forward`."""
+        gx, w_hh_t, biases, state0, lengths = args
+        t_steps, n, width = gx.shape
+        hidden = w_hh_t.shape[0]
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh_t, (hidden, cell.n_gates * hidden), fits)
+        check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
+        b_x, b_h = (
+            self.xp.zeros(width, dtype=gx.dtype, device=device_of(gx)) if b is None else b for b in biases
+        )
+        check_shape("b_x", b_x, (width,), fits)
+        check_shape("b_h", b_h, (width,), fits)
+        check_shape("state[0]", state0[0], (n, hidden), fits)
+        lens = self._lengths(lengths, n, t_steps, gx)
+        return late.forward(self, layout, kernels, gx, w_hh_t, (b_x, b_h), state0, lens)
+
+    def _late_backward(self, cell: Cell, layout: Layout, kernels: Any, *args: Any) -> Any:
+        """:func:`.late.backward` after the checks of :meth:`backward`."""
+        steps, dy, dstate, w_hh, lengths = args
+        t_steps, (n, hidden) = len(steps), dstate[0].shape
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh, (cell.n_gates * hidden, hidden), fits)
+        check_shape("dstate[0]", dstate[0], (n, hidden), fits)
+        if dy is not None:
+            check_shape("dy", dy, (t_steps, n, hidden), fits)
+        lens = self._lengths(lengths, n, t_steps, dstate[0])
+        return late.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
+
+
+def _vectors(array: Any, vectors: Array | None) -> tuple[Any, ...]:
+    """The kernels' last argument, the cell's vectors ``(V,)``, where it has any (``Cell.vectors``)."""
+    return () if vectors is None else (array(vectors),)
 
 
 @functools.cache

@@ -23,6 +23,7 @@ import jax
 from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
+from ...engine import recurrence
 from ...engine.ops import Ops, length_mask
 
 __all__ = ["JaxOps", "StackedSteps"]
@@ -87,6 +88,7 @@ class JaxOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         t_steps, n, width = gx.shape
@@ -101,7 +103,7 @@ class JaxOps(Ops):
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, out if j == 0 else hidden), fits)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr)
+        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr, vectors)
         return y, state, StackedSteps(stacked, t_steps)
 
     def backward(
@@ -114,6 +116,7 @@ class JaxOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
@@ -133,12 +136,19 @@ class JaxOps(Ops):
         else:
             stacked = jax.tree_util.tree_map(lambda *a: self.xp.stack(a), *steps)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr)
+        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr, vectors)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _forward(
-    cell: Cell, gx: Array, w_hh_t: Array, biases: Any, state0: State, mask: Array | None, w_hr: Array | None
+    cell: Cell,
+    gx: Array,
+    w_hh_t: Array,
+    biases: Any,
+    state0: State,
+    mask: Array | None,
+    w_hr: Array | None,
+    vectors: Array | None = None,
 ) -> tuple[Array, State, Any]:
     """``lax.scan`` of the generic forward step: ``y (T, N, H or P)``, final state, stacked caches."""
     xp = jax.numpy
@@ -148,10 +158,7 @@ def _forward(
 
     def step(state: State, inputs: tuple[Array, Array | None]) -> tuple[State, tuple[Array, Any]]:
         gx_t, inside = inputs
-        gh = state[0] @ w_hh_t  # (N, GH)
-        if b_h is not None:
-            gh = gh + b_h
-        new, cache_t = cell.step(gx_t, gh, state, xp=xp)
+        new, cache_t = recurrence.step(cell, gx_t, state, w_hh_t, b_h, xp=xp, vectors=vectors)
         if w_hr is not None:  # the projected h (N, P) is what is carried and output
             new = (new[0] @ xp.matrix_transpose(w_hr), *new[1:])
         if inside is not None:  # rows past their length keep their state
@@ -171,6 +178,7 @@ def _backward(
     w_hh: Array,
     mask: Array | None,
     w_hr: Array | None,
+    vectors: Array | None = None,
 ) -> tuple[Array, Array | None, State]:
     """``lax.scan`` of the generic backward step, last step first: ``dgx``, ``dgh``, ``dstate0``."""
     xp = jax.numpy
@@ -181,11 +189,7 @@ def _backward(
         ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
         if inside is not None:
             ds_cell = tuple(xp.where(inside, a, xp.zeros_like(a)) for a in ds_cell)
-        dgx, dgh, direct = cell.step_backward(ds_cell, cache_t, xp=xp)
-        dh_prev = (dgx if dgh is None else dgh) @ w_hh  # (N, H)
-        if direct[0] is not None:
-            dh_prev = dh_prev + direct[0]
-        new = (dh_prev, *direct[1:])
+        dgx, dgh, new = recurrence.step_backward(cell, ds_cell, cache_t, w_hh, xp=xp, vectors=vectors)
         if inside is not None:  # ... and carry their gradient through unchanged
             new = tuple(xp.where(inside, a, b) for a, b in zip(new, ds))
         return new, (dgx, dgh)

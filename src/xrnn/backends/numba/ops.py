@@ -51,8 +51,12 @@ class NumbaOps(Ops):
     def __repr__(self) -> str:
         return f"NumbaOps({self.xp.__name__}, compiled={self.compiled})"
 
-    def _kernels(self, cell: Cell, dtype: Any) -> CellKernels | None:
-        return KERNELS.get(cell.name) if np.dtype(dtype) in _DTYPES else None
+    def _kernels(self, cell: Cell, dtype: Any, vectors: Array | None = None) -> CellKernels | None:
+        if cell.vectors and vectors is None:
+            raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
+        if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
+            return None  # the per-step loop has no second matmul, no vectors: such cells run generic
+        return KERNELS.get(cell.name)
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`)."""
@@ -91,12 +95,13 @@ class NumbaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
-        k = self._kernels(cell, gx.dtype)
-        if k is None or (w_hr is not None and k.projected_sequence is None):
+        k = self._kernels(cell, gx.dtype, vectors)
+        if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr))
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
         t_steps, n, width = gx.shape
         hidden, dtype = width // cell.n_gates, gx.dtype
         h_size = hidden if w_hr is None else w_hr.shape[0]  # P with a projection
@@ -109,6 +114,8 @@ class NumbaOps(Ops):
         check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
         check_shape("b_x", b_x, (width,), fits)
         check_shape("b_h", b_h, (width,), fits)
+        if vectors is not None:
+            check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, h_size if j == 0 else hidden), fits)
         gx, w_hh_t = contiguous(gx), contiguous(w_hh_t)
@@ -129,7 +136,9 @@ class NumbaOps(Ops):
                     k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, projection=(w_hr_t, h_cell)
                 )
         elif self.compiled:
-            k.sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
+            k.sequence(
+                gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, *_extra(vectors)
+            )
         else:
             _forward_by_step(k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         state = (y[-1],) if k.layout.c_slot is None else (y[-1], kept[-1, k.layout.c_slot])
@@ -145,12 +154,13 @@ class NumbaOps(Ops):
         lengths: Array | None,
         *,
         w_hr: Array | None = None,
+        vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
-        k = self._kernels(cell, dstate[0].dtype)
-        if k is None or (w_hr is not None and k.projected_sequence_backward is None):
+        k = self._kernels(cell, dstate[0].dtype, vectors)
+        if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             cell = fused(cell, dstate[0].dtype)
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr))
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
         t_steps = len(steps)
         n, h_size = dstate[0].shape
         hidden = w_hh.shape[0] // cell.n_gates
@@ -179,15 +189,23 @@ class NumbaOps(Ops):
                     gemm_address(dtype), lengths, dy, d, kept, first, w_hh, w_hr, dg
                 )
             else:
-                d = k.sequence_backward(gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg)
+                d = k.sequence_backward(
+                    gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg, *_extra(vectors)
+                )
         else:
             d = _backward_by_step(k, steps, lengths, dy, d, w_hh, dg, w_hr)
         return dg[0], (dg[1] if k.layout.grads > 1 else None), d
 
 
-def _given(w_hr: Array | None) -> dict[str, Array]:
-    """``{"w_hr": w_hr}`` when there is a projection, else nothing."""
-    return {} if w_hr is None else {"w_hr": w_hr}
+def _extra(vectors: Array | None) -> tuple[Array, ...]:
+    """The compiled loops' last argument, the cell's vectors, where it has any (``Cell.vectors``)."""
+    return () if vectors is None else (contiguous(vectors),)
+
+
+def _given(w_hr: Array | None, vectors: Array | None = None) -> dict[str, Array]:
+    """``{"w_hr": w_hr}`` when there is a projection, ``{"vectors": ...}`` for a cell's vectors."""
+    given = {} if w_hr is None else {"w_hr": w_hr}
+    return given if vectors is None else {**given, "vectors": vectors}
 
 
 def _forward_by_step(

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._util.typing import Array
 from ..layout import LAYOUTS, Layout, Steps
-from . import kernels, loops
+from . import kernels, late, loops, vectors
 from .buffers import RECYCLER
 from .buffers import contiguous as _c
 
@@ -153,6 +153,20 @@ KERNELS: dict[str, CellKernels] = {
         _lstm_projected_sequence_backward,
     ),
     "gru": CellKernels(LAYOUTS["gru"], _gru_sequence, _gru_sequence_backward, _gru_step, _gru_step_backward),
+    "gru_reset_before": CellKernels(
+        late.LAYOUT,
+        late.gru_reset_before_sequence,
+        late.gru_reset_before_sequence_backward,
+        late.no_step,
+        late.no_step,
+    ),
+    "lstm_peephole": CellKernels(
+        vectors.LAYOUT,
+        vectors.peephole_sequence,
+        vectors.peephole_sequence_backward,
+        late.no_step,
+        late.no_step,
+    ),
 }
 
 

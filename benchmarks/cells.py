@@ -1,0 +1,175 @@
+"""The cells beyond torch.nn: one training step of xrnn's layer against the fastest torch code for it.
+
+A training step is forward and backward through one layer, ``(T, N, I)`` float32 input,
+with a given upstream gradient of every output. The torch implementations are the
+fastest we could write on the CPU for each cell: ``torch.nn.GRU``/``torch.nn.LSTM`` where
+torch has the cell, else a ``torch.jit.script`` loop with the input projection hoisted
+out of it and autograd for the backward. xrnn runs on NumPy (the Numba compiled loop).
+
+    python benchmarks/cells.py [--quick] [--rounds R] [--threads K] [--json out.json]
+
+Prints a Markdown table (median seconds per step and the ratio to xrnn's own LSTM); the
+timings are worth what the machine's load at the time allows (printed beside them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+
+def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread settings)
+    import torch
+
+    def gru_reset_before(gx: torch.Tensor, w_hh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        hidden = h.shape[1]
+        u_rz, u_n = w_hh[: 2 * hidden].t(), w_hh[2 * hidden :].t()
+        outs = []
+        for t in range(gx.shape[0]):
+            g = gx[t]
+            rz = torch.sigmoid(g[:, : 2 * hidden] + h @ u_rz)
+            r, z = rz[:, :hidden], rz[:, hidden:]
+            n = torch.tanh(g[:, 2 * hidden :] + (r * h) @ u_n)
+            h = n + z * (h - n)
+            outs.append(h)
+        return torch.stack(outs)
+
+    def lstm_peephole(
+        gx: torch.Tensor, w_hh: torch.Tensor, p: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> torch.Tensor:
+        hidden = h.shape[1]
+        p_i, p_f, p_o = p[:hidden], p[hidden : 2 * hidden], p[2 * hidden :]
+        w = w_hh.t()
+        outs = []
+        for t in range(gx.shape[0]):
+            z = gx[t] + h @ w
+            i = torch.sigmoid(z[:, :hidden] + p_i * c)
+            f = torch.sigmoid(z[:, hidden : 2 * hidden] + p_f * c)
+            c = f * c + i * torch.tanh(z[:, 2 * hidden : 3 * hidden])
+            h = torch.sigmoid(z[:, 3 * hidden :] + p_o * c) * torch.tanh(c)
+            outs.append(h)
+        return torch.stack(outs)
+
+    with warnings.catch_warnings():  # deprecated in torch 2.13, and still its fastest CPU loop
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch, torch.jit.script(gru_reset_before), torch.jit.script(lstm_peephole)
+
+
+def _time(step: Callable[[], object], rounds: int) -> float:
+    step()  # compile and warm up
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
+    """Median seconds of one training step of each implementation."""
+    import xrnn
+
+    torch, gru_reset_before, lstm_peephole = _torch_cells()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((t_steps, n, size)).astype(np.float32)
+    results: dict[str, float] = {}
+
+    def xrnn_step(layer: object) -> Callable[[], object]:
+        def step() -> object:
+            y, _, cache = layer.forward(x)  # type: ignore[attr-defined]
+            return layer.backward(cache, dy)  # type: ignore[attr-defined]
+
+        return step
+
+    dy = rng.standard_normal((t_steps, n, size)).astype(np.float32)
+    for name, layer in [
+        ("xrnn LSTM", xrnn.LSTM(size, size, xp="numpy", seed=0)),
+        ("xrnn GRU", xrnn.GRU(size, size, xp="numpy", seed=0)),
+        ("xrnn GRU reset_after=False", xrnn.GRU(size, size, reset_after=False, xp="numpy", seed=0)),
+        ("xrnn LSTM peepholes=True", xrnn.LSTM(size, size, peepholes=True, xp="numpy", seed=0)),
+        ("xrnn LSTM weight_drop=0.5", xrnn.LSTM(size, size, weight_drop=0.5, xp="numpy", seed=0)),
+    ]:
+        results[name] = _time(xrnn_step(layer), rounds)
+
+    x_t, dy_t = torch.from_numpy(x), torch.from_numpy(dy)
+    for name, module in [
+        ("torch.nn.LSTM", torch.nn.LSTM(size, size)),
+        ("torch.nn.GRU", torch.nn.GRU(size, size)),
+    ]:
+
+        def module_step(module: object = module) -> object:
+            module.zero_grad()  # type: ignore[attr-defined]
+            (module(x_t)[0] * dy_t).sum().backward()  # type: ignore[operator]
+            return None
+
+        results[name] = _time(module_step, rounds)
+
+    bound = 1 / np.sqrt(size)
+
+    def param(*shape: int) -> object:
+        return torch.empty(*shape).uniform_(-bound, bound).requires_grad_()
+
+    w_ih3, w_hh3, b3 = param(3 * size, size), param(3 * size, size), param(3 * size)
+    w_ih4, w_hh4, b4, p = param(4 * size, size), param(4 * size, size), param(4 * size), param(3 * size)
+    zeros = torch.zeros(n, size)
+
+    def torch_gru_step() -> object:
+        gx = (x_t.reshape(-1, size) @ w_ih3.t() + b3).reshape(t_steps, n, -1)
+        (gru_reset_before(gx, w_hh3, zeros) * dy_t).sum().backward()
+        return None
+
+    def torch_lstm_step() -> object:
+        gx = (x_t.reshape(-1, size) @ w_ih4.t() + b4).reshape(t_steps, n, -1)
+        (lstm_peephole(gx, w_hh4, p, zeros, zeros) * dy_t).sum().backward()
+        return None
+
+    module = torch.nn.LSTM(size, size)
+    weights = dict(module.named_parameters())
+
+    def torch_weight_drop_step() -> object:  # AWD-LSTM's way: the module run on masked weights
+        mask = (torch.rand_like(weights["weight_hh_l0"]) >= 0.5) / 0.5
+        dropped = {**weights, "weight_hh_l0": weights["weight_hh_l0"] * mask}
+        (torch.func.functional_call(module, dropped, (x_t,))[0] * dy_t).sum().backward()
+        return None
+
+    results["torch.nn.LSTM, masked weight_hh"] = _time(torch_weight_drop_step, rounds)
+    results["torch.jit.script reset-before GRU"] = _time(torch_gru_step, rounds)
+    results["torch.jit.script peephole LSTM"] = _time(torch_lstm_step, rounds)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args()
+    if args.threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+        import torch
+
+        torch.set_num_threads(args.threads)
+    shape = (4, 3, 5) if args.quick else (100, 64, 256)
+    results = run(*shape, args.rounds)
+    load = os.getloadavg()[0]
+    base = results["xrnn LSTM"]
+    print(f"T={shape[0]} N={shape[1]} I=H={shape[2]} float32, one training step; load average {load:.2f}\n")
+    print("| implementation | seconds | / xrnn LSTM |\n|---|---:|---:|")
+    for name, seconds in results.items():
+        print(f"| {name} | {seconds:.4f} | {seconds / base:.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"shape": shape, "load": load, "seconds": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
