@@ -6,14 +6,7 @@ from typing import Any
 
 import numpy as np
 
-import xrnn
-from xrnn.nn.options import options
-
 #: The layer options of issue 27's cells, present once those cells have landed.
-HAS_RESET_BEFORE = "reset_after" in options(xrnn.GRU)
-HAS_PEEPHOLES = "peepholes" in options(xrnn.LSTM)
-NO_RESET_BEFORE = "xrnn.GRU has no reset_after option yet (the reset-before GRU, ONNX linear_before_reset=0)"
-NO_PEEPHOLES = "xrnn.LSTM has no peepholes option yet (ONNX's P input)"
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 

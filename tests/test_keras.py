@@ -16,12 +16,11 @@ keras = pytest.importorskip("keras")
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
-from onnx_cases import HAS_RESET_BEFORE, NO_RESET_BEFORE  # noqa: E402
 
 # Keras's torch variables convert to NumPy through a deprecated __array__ (Keras's, not xrnn's)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 KINDS = [("LSTM", {}), ("GRU", {}), ("SimpleRNN", {}), ("SimpleRNN", {"activation": "relu"})]
-KINDS += [("GRU", {"reset_after": False})] if HAS_RESET_BEFORE else []
+KINDS += [("GRU", {"reset_after": False})]
 
 
 def _keras_layers(kind, options, *, layers, bidirectional, use_bias, sequences, dense):
@@ -137,16 +136,6 @@ def test_a_projected_lstm_has_no_keras_twin():
         xrnn.to_keras_weights(xrnn.LSTM(2, 4, proj_size=2, xp="numpy"))
 
 
-@pytest.mark.skipif(HAS_RESET_BEFORE, reason="xrnn.GRU has the reset_after option")
-def test_a_reset_before_keras_gru_says_the_layer_option_is_not_available():
-    (layer,) = _keras_layers("GRU", {"reset_after": False}, layers=1, bidirectional=False, use_bias=True,
-                             sequences=True, dense=False)  # fmt: skip
-    _run([layer], np.zeros((1, 2, 2), np.float32))
-    with pytest.raises(ValueError, match=r"xrnn.GRU\(..., reset_after=...\), which is not available"):
-        xrnn.from_keras_weights(layer.get_config(), layer.get_weights())
-
-
-@pytest.mark.skipif(not HAS_RESET_BEFORE, reason=NO_RESET_BEFORE)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_a_reset_before_keras_gru_goes_to_xrnn_and_back(bidirectional):
     built = _keras_layers("GRU", {"reset_after": False}, layers=2, bidirectional=bidirectional, use_bias=True,

@@ -52,6 +52,8 @@ def test_params_are_the_layer_and_head_parameters_under_prefixes():
         "head": "every",
         "bias": True,
         "dropout": 0.0,
+        "reset_after": True,
+        "weight_drop": 0.0,
     }
 
 

@@ -16,17 +16,13 @@ hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
 from onnx_cases import (  # noqa: E402
-    HAS_PEEPHOLES,
-    HAS_RESET_BEFORE,
-    NO_PEEPHOLES,
-    NO_RESET_BEFORE,
     run_onnxruntime,
 )
 
 SETTINGS = hypothesis.settings(max_examples=30, deadline=None, derandomize=True, database=None)
 CELLS = [("lstm", {}), ("gru", {}), ("rnn", {}), ("rnn", {"nonlinearity": "relu"})]
-CELLS += [("gru", {"reset_after": False})] if HAS_RESET_BEFORE else []
-CELLS += [("lstm", {"peepholes": True})] if HAS_PEEPHOLES else []
+CELLS += [("gru", {"reset_after": False})]
+CELLS += [("lstm", {"peepholes": True})]
 
 
 @st.composite
@@ -157,7 +153,6 @@ def test_something_that_is_not_a_model_is_refused():
         xrnn.export_onnx(xrnn.Dense(3, 2, xp="numpy"), None)
 
 
-@pytest.mark.skipif(not HAS_RESET_BEFORE, reason=NO_RESET_BEFORE)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_the_reset_before_gru_exports_as_linear_before_reset_0(bidirectional):
     layer = xrnn.GRU(3, 4, bidirectional=bidirectional, reset_after=False, seed=0, xp="numpy").eval()
@@ -170,7 +165,6 @@ def test_the_reset_before_gru_exports_as_linear_before_reset_0(bidirectional):
         np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not HAS_PEEPHOLES, reason=NO_PEEPHOLES)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_the_peephole_lstm_exports_its_peepholes_as_p(bidirectional):
     layer = xrnn.LSTM(3, 4, bidirectional=bidirectional, peepholes=True, seed=0, xp="numpy").eval()

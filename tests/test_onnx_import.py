@@ -17,10 +17,6 @@ st = hypothesis.strategies
 from onnx import helper  # noqa: E402
 
 from onnx_cases import (  # noqa: E402
-    HAS_PEEPHOLES,
-    HAS_RESET_BEFORE,
-    NO_PEEPHOLES,
-    NO_RESET_BEFORE,
     as_onnx_outputs,
     operator_cases,
     recurrent_node,
@@ -32,26 +28,12 @@ with warnings.catch_warnings():  # generating every operator's cases warns in un
     CASES = operator_cases()
 
 
-def _needs(case):
-    """The issue-27 option a case needs, or None."""
-    node = case.model.graph.node[0]
-    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
-    if node.op_type == "GRU" and a.get("linear_before_reset", 0) == 0 and not HAS_RESET_BEFORE:
-        return NO_RESET_BEFORE
-    if node.op_type == "LSTM" and len(node.input) > 7 and node.input[7] and not HAS_PEEPHOLES:
-        return NO_PEEPHOLES
-    return None
-
-
 def test_the_operator_cases_of_all_three_operators_are_generated():
     assert {c.model.graph.node[0].op_type for c in CASES} == {"RNN", "LSTM", "GRU"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.model.graph.node[0].op_type}-{c.name}" for c in CASES])
 def test_an_onnx_operator_case_loads_and_reproduces_its_expected_outputs(case):
-    reason = _needs(case)
-    if reason:
-        pytest.skip(reason)
     node = case.model.graph.node[0]
     ((inputs, expected),) = case.data_sets
     feed = dict(zip([n for n in node.input if n], inputs))
@@ -174,22 +156,6 @@ def test_a_graph_with_another_operator_is_refused_by_name():
         xrnn.load_onnx(proto)
 
 
-@pytest.mark.skipif(HAS_RESET_BEFORE, reason="xrnn.GRU has the reset_after option")
-def test_linear_before_reset_0_says_the_layer_option_is_not_available():
-    proto = recurrent_node("GRU", hidden=3, inputs=2, linear_before_reset=0)
-    message = r"needs the layer option xrnn.GRU\(..., reset_after=...\), which is not available"
-    with pytest.raises(ValueError, match=message):
-        xrnn.load_onnx(proto)
-
-
-@pytest.mark.skipif(HAS_PEEPHOLES, reason="xrnn.LSTM has the peepholes option")
-def test_peepholes_say_the_layer_option_is_not_available():
-    message = r"needs the layer option xrnn.LSTM\(..., peepholes=...\), which is not available"
-    with pytest.raises(ValueError, match=message):
-        xrnn.load_onnx(_lstm(peepholes=True))
-
-
-@pytest.mark.skipif(not HAS_RESET_BEFORE, reason=NO_RESET_BEFORE)
 @pytest.mark.parametrize("direction", ["forward", "bidirectional"])
 def test_a_random_reset_before_gru_node_matches_onnxruntime(direction):
     proto = recurrent_node("GRU", hidden=3, inputs=2, direction=direction, linear_before_reset=0, seed=4)
@@ -198,7 +164,6 @@ def test_a_random_reset_before_gru_node_matches_onnxruntime(direction):
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not HAS_PEEPHOLES, reason=NO_PEEPHOLES)
 @pytest.mark.parametrize("direction", ["forward", "bidirectional"])
 def test_a_random_peephole_lstm_node_matches_onnxruntime(direction):
     proto = _lstm(direction=direction, peepholes=True, seed=5)

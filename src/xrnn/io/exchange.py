@@ -16,7 +16,6 @@ from typing import Any
 from .._util.namespaces import convert, resolve_namespace, to_host
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.model import SequenceModel
-from ..nn.options import options
 
 __all__ = [
     "GRU_ZRH",
@@ -30,7 +29,6 @@ __all__ = [
     "inverse",
     "kind_of",
     "permute_blocks",
-    "require_option",
     "split_model",
 ]
 
@@ -70,26 +68,6 @@ def kind_of(layer: Any) -> str:
     raise TypeError(
         f"model must be an xrnn.SequenceModel or an xrnn.RNN, LSTM or GRU layer, got {type(layer).__name__}"
     )
-
-
-def require_option(kind: str, option: str, what: str) -> None:
-    """Refuse ``what`` when the layer class of ``kind`` has no constructor option ``option``.
-
-    Parameters
-    ----------
-    kind : {"rnn", "lstm", "gru"}
-        The layer kind.
-    option : str
-        The keyword the layer class would take (``"reset_after"``, ``"peepholes"``).
-    what : str
-        What needs it, for the message.
-    """
-    cls = KINDS[kind]
-    if option not in options(cls):
-        raise ValueError(
-            f"{what} needs the layer option xrnn.{cls.__name__}(..., {option}=...), which is not "
-            f"available in this version of xrnn"
-        )
 
 
 def split_model(model: Any) -> tuple[Any, Any]:

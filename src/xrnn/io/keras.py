@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from .._util.namespaces import to_host
-from .exchange import GRU_ZRH, build_model, host_params, inverse, permute_blocks, require_option, split_model
+from .exchange import GRU_ZRH, build_model, host_params, inverse, permute_blocks, split_model
 
 __all__ = ["from_keras_weights", "to_keras_weights"]
 
@@ -88,8 +88,6 @@ def _recurrent(config: Mapping[str, Any], weights: Sequence[Any]) -> dict[str, A
         raise ValueError(f"the Keras {name} has go_backwards=True, which xrnn's layers do not read")
     units, bias = int(cfg["units"]), bool(cfg.get("use_bias", True))
     reset_after = bool(cfg.get("reset_after", True))
-    if kind == "gru" and not reset_after:
-        require_option("gru", "reset_after", "a Keras GRU with reset_after=False")
     perm = inverse(_PERMS[kind])
     params = []
     for _, arrays in directions:

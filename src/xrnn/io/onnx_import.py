@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from ..nn.reversed import Reversed
-from .exchange import GRU_ZRH, LSTM_IOFC, PEEPHOLE_IOF, build_model, inverse, permute_blocks, require_option
+from .exchange import GRU_ZRH, LSTM_IOFC, PEEPHOLE_IOF, build_model, inverse, permute_blocks
 from .onnx_graph import Graph
 
 __all__ = ["load_onnx"]
@@ -177,7 +177,6 @@ def _params(
     if kind == "rnn" and attrs["nonlinearity"] == "relu":
         extra["nonlinearity"] = "relu"
     if kind == "gru" and attrs["linear_before_reset"] == 0:
-        require_option("gru", "reset_after", "a GRU node with linear_before_reset=0 (the reset-before GRU)")
         extra["reset_after"] = False
     params: dict[str, Any] = {}
     has_bias = [graph.input_of(node, 3) is not None for node in nodes]
@@ -200,7 +199,6 @@ def _params(
                 )
         peep = graph.value_of(node, 7, "P") if kind == "lstm" and graph.input_of(node, 7) else None
         if peep is not None:
-            require_option("lstm", "peepholes", "an LSTM node with peepholes P")
             _expect(node, "P", peep, (dirs, 3 * hidden))
             extra["peepholes"] = True
         for d, suffix in enumerate(("", "_reverse")[:dirs]):
