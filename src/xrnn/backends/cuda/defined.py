@@ -15,10 +15,10 @@ from typing import Any
 import numba
 from numba import cuda
 
-from ...cells import Cell
+from ...cells import Cell, ScalarStep
 from ...cells.definition import DefinedCell, array_steps
 
-__all__ = ["elementwise_kernels", "fused"]
+__all__ = ["device_step", "elementwise_kernels", "fused"]
 
 _KERNEL = """
 def kernel(one, {args}, {outs}):
@@ -45,8 +45,8 @@ def _kernel(f: Any, n_in: int, n_out: int) -> Any:
 
 
 @functools.cache
-def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
-    """The CUDA kernels of ``cell``'s step, forward and backward, for ``dtype``.
+def device_step(cell: DefinedCell, dtype: str) -> tuple[ScalarStep, Any]:
+    """``cell``'s scalar step as CUDA device functions for ``dtype``, and 1 in ``dtype``.
 
     Parameters
     ----------
@@ -57,11 +57,13 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
 
     Returns
     -------
-    forward, backward : callable
-        ``forward(xp, *inputs) -> new states`` and ``backward(xp, *d_states, *inputs) ->
-        grads``, each array ``(N, H)`` on the device (``xp`` allocates the results).
+    step : ScalarStep
+        ``forward`` and ``backward`` compiled as device functions (on this target's
+        activations: the CUDA maths library).
+    one : scalar
+        1 in ``dtype`` (numba's scalar type: a cast on the host and in kernels).
     """
-    cast = getattr(numba, dtype)  # numba's scalar type: a cast on the host and in kernels
+    cast = getattr(numba, dtype)
     one = cast(1)
     device = cuda.jit(device=True)
 
@@ -90,9 +92,30 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
     scalar = cell.scalar_step(
         sigmoid, tanh, relu=relu, step=step, softplus=softplus, exp=math.exp, log=math.log, cast=cast
     )
+    return ScalarStep(device(scalar.forward), device(scalar.backward)), one
+
+
+@functools.cache
+def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
+    """The CUDA kernels of ``cell``'s step, forward and backward, for ``dtype``.
+
+    Parameters
+    ----------
+    cell : DefinedCell
+        A cell made by :func:`xrnn.cells.define`.
+    dtype : {"float32", "float64"}
+        Dtype of the arrays.
+
+    Returns
+    -------
+    forward, backward : callable
+        ``forward(xp, *inputs) -> new states`` and ``backward(xp, *d_states, *inputs) ->
+        grads``, each array ``(N, H)`` on the device (``xp`` allocates the results).
+    """
+    scalar, one = device_step(cell, dtype)
     n_in, n_states = len(cell.inputs), cell.n_states
-    fwd = _kernel(device(scalar.forward), n_in, n_states)
-    bwd = _kernel(device(scalar.backward), n_states + n_in, n_in)
+    fwd = _kernel(scalar.forward, n_in, n_states)
+    bwd = _kernel(scalar.backward, n_states + n_in, n_in)
 
     def launch(kernel: Any, xp: Any, arrays: tuple[Any, ...], n_out: int) -> tuple[Any, ...]:
         rows, cols = arrays[0].shape
