@@ -250,7 +250,8 @@ def test_compiled_coefficients_equal_the_cells_array_form(cell, dtype):
         ("1", 64, 2, 4, False),  # compiled: the loop at every size
         ("0", 8, 2, 4, False),  # short
         ("0", 64, 2, 4, True),  # many steps of few elements: the scan
-        ("0", 64, 4, 128, False),  # N*H = 512 elements a step on the host: the loop
+        ("0", 64, 8, 128, True),  # N*H = 1024 elements a step
+        ("0", 64, 16, 128, False),  # N*H = 2048 elements a step on the host: the loop
     ],
 )
 def test_parallel_none_chooses_the_loop_or_the_scan_by_size(numba, steps, n, hidden, scan, monkeypatch):

@@ -38,7 +38,7 @@ _PARALLEL_FROM = 16
 #: From this many elements per step (``N*H``) ``parallel=None`` runs the generic loop on the host:
 #: each step's few operations then cost more than their dispatch, and the loop does ``O(T)`` work
 #: where the scan does several times more (docs/benchmarks.md, "minGRU: the scan and the loop").
-_HOST_LOOP_FROM = 512
+_HOST_LOOP_FROM = 2048
 
 
 class MinRecurrent(Recurrent):
@@ -142,7 +142,7 @@ class MinRecurrent(Recurrent):
         """The doubling scan or the loop: ``parallel``, or when None chosen by where and how large.
 
         The loop where it is compiled (one pass, faster than the scan at every size measured),
-        where ``T`` is short, or on the host where a step holds ``N*H >= 512`` elements; else
+        where ``T`` is short, or on the host where a step holds ``N*H >= 2048`` elements; else
         the scan (many short steps, or a device where each step's launches cost more).
         """
         if self.parallel is not None:
@@ -265,7 +265,7 @@ _DOC = _INIT_DOC.replace(
     "        True: the parallel doubling scan (``ceil(log2 T)`` elementwise rounds over the\n"
     "        whole sequence); False: the sequential loop (compiled by Numba for NumPy);\n"
     "        None: the loop where it is compiled, where ``T`` is short, or on the host where a\n"
-    "        step holds ``N*H >= 512`` elements; else the scan. The results are equal to\n"
+    "        step holds ``N*H >= 2048`` elements; else the scan. The results are equal to\n"
     "        rounding.\n    dtype :",
     1,
 ).replace("``b_ih`` and ``b_hh``; False leaves them out", "``b_ih``; False leaves it out")
