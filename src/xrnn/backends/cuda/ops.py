@@ -118,10 +118,7 @@ class CudaOps(Ops):
 
             return defined_loops.forward(self, cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
         found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
-        if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
-            from .defined import fused  # numba-cuda, imported on first use
-
-            cell = fused(cell, gx.dtype, self.xp)
+        if found is None:  # no kernels for this cell, dtype or option
             given = {} if vectors is None else {"vectors": vectors}
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
@@ -191,9 +188,6 @@ class CudaOps(Ops):
             return defined_loops.backward(self, cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
         found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
         if found is None:
-            from .defined import fused
-
-            cell = fused(cell, dstate[0].dtype, self.xp)
             given = {} if vectors is None else {"vectors": vectors}
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found

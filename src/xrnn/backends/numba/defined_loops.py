@@ -166,19 +166,16 @@ def sequence_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
         ``dgh`` is ``dgx`` itself when no gate is separate.
     """
     scalar = scalar_step(cell, dtype)
-    inline = functools.partial(numba.njit, inline="always", **_OPTIONS)
     compiled: dict[str, Any] = {}
-    for name, source, f in (
-        ("sequence", _forward_source(cell), scalar.forward),
-        ("sequence_backward", _backward_source(cell), scalar.backward),
+    for loop, kernel, source, f in (
+        ("sequence", "step", _forward_source(cell), scalar.forward),
+        ("sequence_backward", "step_backward", _backward_source(cell), scalar.backward),
     ):
-        space: dict[str, Any] = {"f": inline()(f), "np": np, "call_gemm": call_gemm}
-        space |= {"carry": carry, "clear": clear, "upstream": upstream}
+        space: dict[str, Any] = {"f": numba.njit(inline="always", **_OPTIONS)(f), "np": np}
+        space |= {"call_gemm": call_gemm, "carry": carry, "clear": clear, "upstream": upstream}
         exec(compile(source, f"<xrnn loops of cell {cell.name}>", "exec"), space)  # our own generated code
-        space["step" if name == "sequence" else "step_backward"] = numba.njit(**_OPTIONS)(
-            space["step" if name == "sequence" else "step_backward"]
-        )
-        compiled[name] = numba.njit(**_OPTIONS)(space[name])
+        space[kernel] = numba.njit(**_OPTIONS)(space[kernel])  # before the loop compiles: it calls this
+        compiled[loop] = numba.njit(**_OPTIONS)(space[loop])
     return compiled["sequence"], compiled["sequence_backward"]
 
 
