@@ -66,9 +66,13 @@ class NumbaOps(Ops):
         return fits and isinstance(cell, DefinedCell)
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
-        """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`)."""
+        """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`).
+
+        A time-reversed view (negative strides) is copied first: BLAS then sees the rows
+        it sees for the reversed sequence itself, so both give the same bits.
+        """
         out = RECYCLER.empty((x_flat.shape[0], w_ih.shape[0]), x_flat.dtype)
-        return np.matmul(x_flat, w_ih.T, out=out)
+        return np.matmul(contiguous(x_flat), w_ih.T, out=out)
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """The segments copied into one array as they come (see :meth:`Ops.join`).
