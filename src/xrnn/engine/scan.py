@@ -302,8 +302,9 @@ class _Loop:
             b_x, b_h = self.w.b_ih, self.w.b_hh
             if self.cell.fold_bias and b_h is not None:
                 b_x, b_h = (b_h if b_x is None else b_x + b_h), None
-            gates, hidden = self.w.w_hh.shape
-            w_hh_t = self.xp.reshape(self.xp.matrix_transpose(self.w.w_hh), (hidden, gates), copy=True)
+            w_hh_t = w = self.w.w_hh  # a diagonal cell's u (G*H,) as it is
+            if not self.cell.diagonal:
+                w_hh_t = self.xp.reshape(self.xp.matrix_transpose(w), (w.shape[1], w.shape[0]), copy=True)
             self._prepared = ((b_x, b_h), w_hh_t)
         return self._prepared
 
@@ -376,14 +377,13 @@ class _Loop:
         """
         xp, w = self.xp, self.w
         t_steps, n, n_in = x.shape
-        gh_width, hidden = w.w_hh.shape
+        gh_width, hidden = w.w_hh.shape[0], h0.shape[1]
         dgx = xp.reshape(dgx, (t_steps * n, gh_width))  # (T*N, GH)
         dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
         dw_ih = xp.matrix_transpose(dgx) @ xp.reshape(x, (t_steps * n, n_in))  # (GH, I)
-        dw_hh = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
-        if t_steps > 1:  # ... and step t from y[t-1], without concatenating h0 and y
-            h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
-            dw_hh = dw_hh + xp.matrix_transpose(dgh[n:, ...]) @ h_prev
+        # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
+        h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
+        dw_hh = recurrence.recurrent_weight_gradient(self.cell, dgh, h0, h_prev, xp=xp)
         if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
             split = gh_width - self.cell.late.gates * (gh_width // self.cell.n_gates)
             dg = xp.reshape(dgh, (t_steps, n, gh_width))

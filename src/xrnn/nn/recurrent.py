@@ -102,7 +102,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             n_in = self.input_size if k == 0 else self.num_directions * h_out
             for suffix in ("", "_reverse")[: self.num_directions]:
                 shapes[f"weight_ih_l{k}{suffix}"] = (gates, n_in)
-                shapes[f"weight_hh_l{k}{suffix}"] = (gates, h_out)
+                shapes[f"weight_hh_l{k}{suffix}"] = (gates,) if self._cell.diagonal else (gates, h_out)
                 if self.bias:
                     shapes[f"bias_ih_l{k}{suffix}"] = (gates,)
                     shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
