@@ -21,7 +21,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
-from . import late
+from . import diagonal, late
 from .launch import Launcher
 from .layout import LAYOUTS, CudaSteps, Layout, buffers
 
@@ -115,6 +115,9 @@ class CudaOps(Ops):
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps, n, width = gx.shape
+        if cell.diagonal:  # IndRNN: one launch for the whole sequence, no matmul
+            lens = self._lengths(lengths, n, t_steps, gx)
+            return diagonal.forward(self, layout, kernels, gx, w_hh_t, biases, state0, lens)
         if cell.late is not None:  # two matmuls and two kernels a step
             return self._late_forward(cell, layout, kernels, gx, w_hh_t, biases, state0, lengths)
         hidden, dtype, dev = w_hh_t.shape[0], gx.dtype, device_of(gx)
@@ -183,6 +186,9 @@ class CudaOps(Ops):
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps = len(steps)
+        if cell.diagonal:
+            lens = self._lengths(lengths, dstate[0].shape[0], t_steps, dstate[0])
+            return diagonal.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
         if cell.late is not None:
             return self._late_backward(cell, layout, kernels, steps, dy, dstate, w_hh, lengths)
         n, hidden = dstate[0].shape

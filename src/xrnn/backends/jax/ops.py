@@ -95,7 +95,8 @@ class JaxOps(Ops):
         hidden = w_hh_t.shape[0] if w_hr is None else w_hr.shape[1]
         out = w_hh_t.shape[0]  # H, or P with a projection
         fits = f"for hidden size {hidden}"  # before tracing: a clear error, not one from inside lax
-        check_shape("W_hh", w_hh_t, (out, cell.n_gates * hidden), fits)
+        square = (out, cell.n_gates * hidden)
+        check_shape("W_hh", w_hh_t, square[1:] if cell.diagonal else square, fits)  # IndRNN: u (H,)
         check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
         for name, b in zip(("b_x", "b_h"), biases):
             if b is not None:
@@ -126,7 +127,7 @@ class JaxOps(Ops):
         n, out = dstate[0].shape  # H, or P with a projection
         hidden = out if w_hr is None else w_hr.shape[1]
         fits = f"for hidden size {hidden}"
-        check_shape("W_hh", w_hh, (cell.n_gates * hidden, out), fits)
+        check_shape("W_hh", w_hh, (cell.n_gates * hidden,) + (() if cell.diagonal else (out,)), fits)
         for j, d in enumerate(dstate):
             check_shape(f"dstate[{j}]", d, (n, out if j == 0 else hidden), fits)
         if dy is not None:

@@ -18,6 +18,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
+from . import diagonal
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -99,6 +100,8 @@ class NumbaOps(Ops):
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         k = self._kernels(cell, gx.dtype, vectors)
+        if k is not None and cell.diagonal and w_hr is None:  # IndRNN: one loop, no matmul
+            return diagonal.forward(cell, gx, w_hh_t, biases, state0, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
@@ -158,6 +161,8 @@ class NumbaOps(Ops):
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
         k = self._kernels(cell, dstate[0].dtype, vectors)
+        if k is not None and cell.diagonal and w_hr is None:
+            return diagonal.backward(cell, steps, dy, dstate, w_hh, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             cell = fused(cell, dstate[0].dtype)
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))

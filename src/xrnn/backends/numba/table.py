@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._util.typing import Array
 from ..layout import LAYOUTS, Layout, Steps
-from . import kernels, late, loops, vectors
+from . import diagonal, kernels, late, loops, vectors
 from .buffers import RECYCLER
 from .buffers import contiguous as _c
 
@@ -139,6 +139,19 @@ def _gru_step_backward(dstate, cache, dg_t):
     return (direct,)
 
 
+def _indrnn(relu: bool) -> CellKernels:
+    """IndRNN's loops (:mod:`.diagonal`) under the table's signatures: no ``gemm``, ``w_hh`` is ``u (H,)``."""
+
+    def sequence(gemm, lengths, gx, u, b_x, b_h, state0, y, kept, gh):
+        diagonal.loop(relu, lengths, gx, b_x + b_h, u, state0[0], y)
+
+    def sequence_backward(gemm, lengths, dy, d, y, kept, first, u, dg):
+        return (diagonal.loop_backward(relu, lengths, dy, d[0], y, u, dg[0]),)
+
+    layout = LAYOUTS["indrnn_relu" if relu else "indrnn_tanh"]
+    return CellKernels(layout, sequence, sequence_backward, late.no_step, late.no_step)
+
+
 #: The cells the backend has kernels for, by name; any other cell runs the generic loop.
 KERNELS: dict[str, CellKernels] = {
     "rnn_tanh": _rnn(relu=False),
@@ -167,6 +180,8 @@ KERNELS: dict[str, CellKernels] = {
         late.no_step,
         late.no_step,
     ),
+    "indrnn_tanh": _indrnn(relu=False),
+    "indrnn_relu": _indrnn(relu=True),
 }
 
 
