@@ -266,6 +266,8 @@ def _states(state):
 BEYOND_TORCH = {
     "gru_reset_before": lambda **kw: xrnn.GRU(IN, H, reset_after=False, xp="numpy", **kw),
     "lstm_peephole": lambda **kw: xrnn.LSTM(IN, H, peepholes=True, xp="numpy", **kw),
+    "indrnn_tanh": lambda **kw: xrnn.IndRNN(IN, H, xp="numpy", **kw),
+    "indrnn_relu": lambda **kw: xrnn.IndRNN(IN, H, nonlinearity="relu", xp="numpy", **kw),
 }
 
 

@@ -486,6 +486,8 @@ def _states(state):
 BEYOND_TORCH = {
     "gru_reset_before": lambda xp, **kw: xrnn.GRU(IN, H, reset_after=False, xp=xp, **kw),
     "lstm_peephole": lambda xp, **kw: xrnn.LSTM(IN, H, peepholes=True, xp=xp, **kw),
+    "indrnn_tanh": lambda xp, **kw: xrnn.IndRNN(IN, H, xp=xp, **kw),
+    "indrnn_relu": lambda xp, **kw: xrnn.IndRNN(IN, H, nonlinearity="relu", xp=xp, **kw),
 }
 
 
