@@ -57,9 +57,17 @@ def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread s
             outs.append(h)
         return torch.stack(outs)
 
+    def indrnn(gx: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for t in range(gx.shape[0]):
+            h = torch.relu(gx[t] + u * h)
+            outs.append(h)
+        return torch.stack(outs)
+
     with warnings.catch_warnings():  # deprecated in torch 2.13, and still its fastest CPU loop
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch, torch.jit.script(gru_reset_before), torch.jit.script(lstm_peephole)
+        scripted = (torch.jit.script(f) for f in (gru_reset_before, lstm_peephole, indrnn))
+        return torch, *scripted
 
 
 def _time(step: Callable[[], object], rounds: int) -> float:
@@ -76,7 +84,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     """Median seconds of one training step of each implementation."""
     import xrnn
 
-    torch, gru_reset_before, lstm_peephole = _torch_cells()
+    torch, gru_reset_before, lstm_peephole, indrnn = _torch_cells()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((t_steps, n, size)).astype(np.float32)
     results: dict[str, float] = {}
@@ -95,6 +103,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         ("xrnn GRU reset_after=False", xrnn.GRU(size, size, reset_after=False, xp="numpy", seed=0)),
         ("xrnn LSTM peepholes=True", xrnn.LSTM(size, size, peepholes=True, xp="numpy", seed=0)),
         ("xrnn LSTM weight_drop=0.5", xrnn.LSTM(size, size, weight_drop=0.5, xp="numpy", seed=0)),
+        ("xrnn IndRNN relu", xrnn.IndRNN(size, size, nonlinearity="relu", xp="numpy", seed=0)),
     ]:
         results[name] = _time(xrnn_step(layer), rounds)
 
@@ -130,6 +139,13 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         (lstm_peephole(gx, w_hh4, p, zeros, zeros) * dy_t).sum().backward()
         return None
 
+    w_ih1, u1, b1 = param(size, size), param(size), param(size)
+
+    def torch_indrnn_step() -> object:
+        gx = (x_t.reshape(-1, size) @ w_ih1.t() + b1).reshape(t_steps, n, -1)
+        (indrnn(gx, u1, zeros) * dy_t).sum().backward()
+        return None
+
     module = torch.nn.LSTM(size, size)
     weights = dict(module.named_parameters())
 
@@ -142,6 +158,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     results["torch.nn.LSTM, masked weight_hh"] = _time(torch_weight_drop_step, rounds)
     results["torch.jit.script reset-before GRU"] = _time(torch_gru_step, rounds)
     results["torch.jit.script peephole LSTM"] = _time(torch_lstm_step, rounds)
+    results["torch.jit.script IndRNN relu"] = _time(torch_indrnn_step, rounds)
     return results
 
 
