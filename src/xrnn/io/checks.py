@@ -134,10 +134,14 @@ def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
             return isinstance(value, (int, float)) and not isinstance(value, bool)
         return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
+    def fits_option(key: str, value: Any) -> bool:  # zoneout may be one probability per state part
+        pair = key == "zoneout" and isinstance(value, list) and len(value) == 2
+        return all(fits(v, float) for v in value) if pair else fits(value, types[key][0])
+
     if (
         set(config) - set(types)
         or set(required) - set(config)
-        or any(not fits(v, types[k][0]) for k, v in config.items())
+        or any(not fits_option(k, v) for k, v in config.items())
     ):
         described = ", ".join(
             f"{k} ({t.__name__}{'' if needed else ', optional'})" for k, (t, needed) in types.items()

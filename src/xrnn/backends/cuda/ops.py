@@ -21,6 +21,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
+from ...engine.zoneout import Masks
 from . import diagonal, late
 from .launch import Launcher
 from .layout import LAYOUTS, CudaSteps, Layout, buffers
@@ -100,17 +101,18 @@ class CudaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`).
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
+        found = None if w_hr is not None or zoneout is not None else self._kernels(cell, gx.dtype, vectors)
         if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
             from .defined import fused  # numba-cuda, imported on first use
 
             cell = fused(cell, gx.dtype, self.xp)
-            given = {} if vectors is None else {"vectors": vectors}
+            given = _given(vectors, zoneout)
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
@@ -171,17 +173,20 @@ class CudaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
+        found = (
+            None if w_hr is not None or zoneout is not None else self._kernels(cell, dstate[0].dtype, vectors)
+        )
         if found is None:
             from .defined import fused
 
             cell = fused(cell, dstate[0].dtype, self.xp)
-            given = {} if vectors is None else {"vectors": vectors}
+            given = _given(vectors, zoneout)
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
@@ -255,6 +260,12 @@ class CudaOps(Ops):
             check_shape("dy", dy, (t_steps, n, hidden), fits)
         lens = self._lengths(lengths, n, t_steps, dstate[0])
         return late.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
+
+
+def _given(vectors: Array | None, zoneout: Masks | None) -> dict[str, Any]:
+    """The generic loop's keywords: the cell's vectors and zoneout's masks, those there are."""
+    given: dict[str, Any] = {} if vectors is None else {"vectors": vectors}
+    return given if zoneout is None else {**given, "zoneout": zoneout}
 
 
 def _vectors(array: Any, vectors: Array | None) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
+from ...engine.zoneout import Masks
 from . import diagonal
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
@@ -97,14 +98,16 @@ class NumbaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
-        k = self._kernels(cell, gx.dtype, vectors)
+        k = None if zoneout is not None else self._kernels(cell, gx.dtype, vectors)  # zoneout: generic
         if k is not None and cell.diagonal and w_hr is None:  # IndRNN: one loop, no matmul
             return diagonal.forward(cell, gx, w_hh_t, biases, state0, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
+            given = _given(w_hr, vectors, zoneout)
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **given)
         t_steps, n, width = gx.shape
         hidden, dtype = width // cell.n_gates, gx.dtype
         h_size = hidden if w_hr is None else w_hr.shape[0]  # P with a projection
@@ -158,14 +161,16 @@ class NumbaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
-        k = self._kernels(cell, dstate[0].dtype, vectors)
+        k = None if zoneout is not None else self._kernels(cell, dstate[0].dtype, vectors)
         if k is not None and cell.diagonal and w_hr is None:
             return diagonal.backward(cell, steps, dy, dstate, w_hh, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             cell = fused(cell, dstate[0].dtype)
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
+            given = _given(w_hr, vectors, zoneout)
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **given)
         t_steps = len(steps)
         n, h_size = dstate[0].shape
         hidden = w_hh.shape[0] // cell.n_gates
@@ -207,9 +212,11 @@ def _extra(vectors: Array | None) -> tuple[Array, ...]:
     return () if vectors is None else (contiguous(vectors),)
 
 
-def _given(w_hr: Array | None, vectors: Array | None = None) -> dict[str, Array]:
-    """``{"w_hr": w_hr}`` when there is a projection, ``{"vectors": ...}`` for a cell's vectors."""
-    given = {} if w_hr is None else {"w_hr": w_hr}
+def _given(w_hr: Array | None, vectors: Array | None = None, zoneout: Masks | None = None) -> dict[str, Any]:
+    """``{"w_hr": w_hr}`` when there is a projection, ``vectors`` for a cell's vectors, zoneout's masks."""
+    given: dict[str, Any] = {} if w_hr is None else {"w_hr": w_hr}
+    if zoneout is not None:
+        given["zoneout"] = zoneout
     return given if vectors is None else {**given, "vectors": vectors}
 
 
