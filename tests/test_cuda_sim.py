@@ -371,3 +371,15 @@ def test_cuda_ops_run_a_defined_cell_as_the_generic_loop_does(ops):
         results.append((y, *final, grads[0], *grads[2]))
     for got, want in zip(*results):
         assert_close(got, want, xp=XP, dtype="float64")
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+def test_cuda_ops_run_zoneout_as_the_generic_loop_does(training, dtype, ops, monkeypatch):
+    results = []
+    for each in (ops, GENERIC):
+        layer = xrnn.LSTM(IN, H, bidirectional=True, zoneout=(0.3, 0.6), xp="numpy", dtype=dtype, seed=1)
+        layer.params = {k: _array(v, dtype) for k, v in layer.params.items()}
+        layer.train(training)
+        x, dy = _inputs(dtype, True)
+        results.append(_run(layer, x, dy, LENGTHS, each, monkeypatch))
+    _assert_same(*results, dtype)

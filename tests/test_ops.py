@@ -527,3 +527,26 @@ def test_steps_of_either_ops_feed_either_backward_on_the_cells_beyond_torch(cell
             assert_close(got, expected, dtype="float64")
         for key, value in grads.items():
             assert_close(value, results[0][2][key], dtype="float64")
+
+
+#: Zoneout on every state part: every Ops runs the masks as the generic loop does.
+ZONED = {
+    "lstm": lambda xp, **kw: xrnn.LSTM(IN, H, zoneout=(0.3, 0.6), xp=xp, **kw),
+    "gru": lambda xp, **kw: xrnn.GRU(IN, H, zoneout=0.4, xp=xp, **kw),
+}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("cell", list(ZONED))
+def test_every_ops_equals_the_generic_one_with_zoneout(cell, training, dtype, ops, monkeypatch):
+    # two layers of the same seed draw the same masks (training) or use p itself (evaluation)
+    options = {"num_layers": 2, "bidirectional": True, "dtype": dtype, "seed": 1}
+    x, dy = _inputs(dtype, extreme=True)
+    layers = [ZONED[cell](ops.xp, **options), ZONED[cell](npx, **options)]
+    for layer in layers:
+        layer.train(training)
+    fast = _leaves(_run(layers[0], *_on(ops, x, dy), [6, 2, 1, 5, 6], ops, monkeypatch))
+    generic = _leaves(_run(layers[1], x, dy, [6, 2, 1, 5, 6], GENERIC, monkeypatch))
+    for key, expected in generic.items():
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)

@@ -135,7 +135,7 @@ def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
         return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
     def fits_option(key: str, value: Any) -> bool:  # zoneout may be one probability per state part
-        pair = key == "zoneout" and isinstance(value, list) and len(value) == 2
+        pair = key == "zoneout" and isinstance(value, (list, tuple)) and len(value) == 2
         return all(fits(v, float) for v in value) if pair else fits(value, types[key][0])
 
     if (

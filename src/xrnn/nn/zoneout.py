@@ -53,11 +53,11 @@ def check_zoneout(zoneout: Any, n_states: int, proj_size: int = 0) -> float | tu
     float or tuple of float
         A float when every part has the same probability, else one per part.
     """
-    parts = "(p_h, p_c)" if n_states == 2 else "one for h"
+    parts = "(p_h, p_c)" if n_states == 2 else "(p_h,)"
     if isinstance(zoneout, (list, tuple)):
         if len(zoneout) != n_states or not all(_probability(p) for p in zoneout):
             raise ValueError(
-                f"zoneout must be a number in [0, 1) or {n_states} of them ({parts}), one per state part, "
+                f"zoneout must be a number in [0, 1) or {n_states} of them {parts}, one per state part, "
                 f"got {zoneout!r}"
             )
         values = tuple(float(p) for p in zoneout)
@@ -66,7 +66,7 @@ def check_zoneout(zoneout: Any, n_states: int, proj_size: int = 0) -> float | tu
     else:
         raise ValueError(
             f"zoneout must be a number in [0, 1), the probability that a unit keeps its previous value "
-            f"(or {n_states} of them, {parts}), got {zoneout!r}"
+            f"(or {n_states} of them {parts}), got {zoneout!r}"
         )
     if proj_size and any(values):
         raise ValueError(
