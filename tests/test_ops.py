@@ -550,3 +550,25 @@ def test_every_ops_equals_the_generic_one_with_zoneout(cell, training, dtype, op
     for key, expected in generic.items():
         assert np.all(np.isfinite(to_numpy(fast[key]))), key
         assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
+
+
+@needs_numba
+@pytest.mark.parametrize("cell", list(ZONED))
+def test_steps_of_either_ops_feed_either_backward_with_zoneout(cell, monkeypatch):
+    compiled = IMPLEMENTATIONS.get("numba-compiled")
+    if compiled is None:
+        pytest.skip("NumPy's BLAS gemm was not found: there is no compiled loop")
+    x, dy = _inputs("float64", False)
+    results = []
+    for forward_ops, backward_ops in [(compiled, GENERIC), (GENERIC, compiled), (compiled, compiled)]:
+        layer = ZONED[cell](npx, dtype="float64", seed=2)  # the same masks every time
+        _use(monkeypatch, forward_ops)
+        y, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        _use(monkeypatch, backward_ops)
+        results.append(layer.backward(cache, dy[:, :, :H], dstate=state))
+    for dx, dstate, grads in results[1:]:
+        assert_close(dx, results[0][0], dtype="float64")
+        for got, expected in zip(_states(dstate), _states(results[0][1]), strict=True):
+            assert_close(got, expected, dtype="float64")
+        for key, value in grads.items():
+            assert_close(value, results[0][2][key], dtype="float64")

@@ -19,7 +19,7 @@ from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
 from ...engine.zoneout import Masks
-from . import diagonal
+from . import diagonal, zoned
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -59,6 +59,12 @@ class NumbaOps(Ops):
         if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
             return None  # the per-step loop has no second matmul, no vectors: such cells run generic
         return KERNELS.get(cell.name)
+
+    def _zoned(self, k: CellKernels | None, zoneout: Masks | None) -> CellKernels | None:
+        """``k``, or None (the generic loop) for zoneout where it has no compiled loop with masks."""
+        if zoneout is None or (k is not None and k.zoned_sequence is not None and self.compiled):
+            return k
+        return None
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`)."""
@@ -101,7 +107,7 @@ class NumbaOps(Ops):
         zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
-        k = None if zoneout is not None else self._kernels(cell, gx.dtype, vectors)  # zoneout: generic
+        k = self._zoned(self._kernels(cell, gx.dtype, vectors), zoneout)
         if k is not None and cell.diagonal and w_hr is None:  # IndRNN: one loop, no matmul
             return diagonal.forward(cell, gx, w_hh_t, biases, state0, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
@@ -141,6 +147,9 @@ class NumbaOps(Ops):
                 _forward_by_step(
                     k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, projection=(w_hr_t, h_cell)
                 )
+        elif zoneout is not None:  # the loop with the masks (:meth:`_zoned`: compiled, LSTM or GRU)
+            masks = zoned.masks(zoneout, (t_steps, n, hidden), dtype)
+            k.zoned_sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, masks)  # type: ignore[misc]
         elif self.compiled:
             k.sequence(
                 gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, *_extra(vectors)
@@ -164,7 +173,7 @@ class NumbaOps(Ops):
         zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
-        k = None if zoneout is not None else self._kernels(cell, dstate[0].dtype, vectors)
+        k = self._zoned(self._kernels(cell, dstate[0].dtype, vectors), zoneout)
         if k is not None and cell.diagonal and w_hr is None:
             return diagonal.backward(cell, steps, dy, dstate, w_hh, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
@@ -198,6 +207,10 @@ class NumbaOps(Ops):
                 d = k.projected_sequence_backward(  # type: ignore[misc]
                     gemm_address(dtype), lengths, dy, d, kept, first, w_hh, w_hr, dg
                 )
+            elif zoneout is not None:
+                masks = zoned.masks(zoneout, (t_steps, n, hidden), dtype)
+                args = (gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg, masks)
+                d = k.zoned_sequence_backward(*args)  # type: ignore[misc]
             else:
                 d = k.sequence_backward(
                     gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg, *_extra(vectors)
