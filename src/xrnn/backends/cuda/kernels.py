@@ -43,7 +43,7 @@ from typing import Any
 from numba import cuda
 
 from ...cells import SCALAR_STEPS
-from . import diagonal_kernels, late_kernels, vector_kernels
+from . import diagonal_kernels, late_kernels, vector_kernels, zoned_kernels
 
 __all__ = ["Kernels", "build"]
 
@@ -91,6 +91,7 @@ def build(one: Any) -> dict[str, Any]:
         **late_kernels.build(one, sigmoid, tanh),
         **vector_kernels.build(one, sigmoid, tanh, Kernels),
         **diagonal_kernels.build(one, steps, Kernels),
+        **zoned_kernels.build(one, steps, Kernels),
     }
 
 

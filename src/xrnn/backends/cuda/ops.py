@@ -29,6 +29,7 @@ from .layout import LAYOUTS, CudaSteps, Layout, buffers
 __all__ = ["CudaOps"]
 
 _DTYPES = ("float32", "float64")
+_ZONED = ("lstm", "gru")
 
 
 class CudaOps(Ops):
@@ -75,13 +76,16 @@ class CudaOps(Ops):
 
         return numpy
 
-    def _kernels(self, cell: Cell, dtype: Any, vectors: Array | None = None) -> tuple[Layout, Any] | None:
+    def _kernels(
+        self, cell: Cell, dtype: Any, vectors: Array | None = None, zoneout: Masks | None = None
+    ) -> tuple[Layout, Any] | None:
         if cell.vectors and vectors is None:
             raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         name = next((d for d in _DTYPES if dtype == getattr(self.xp, d)), None)
-        if name is None or cell.name not in LAYOUTS:
-            return None
-        return LAYOUTS[cell.name], _compiled(self._raw, name)[cell.name]
+        if name is None or cell.name not in LAYOUTS or (zoneout is not None and cell.name not in _ZONED):
+            return None  # zoneout has kernels for the LSTM and the GRU (:mod:`.zoned_kernels`)
+        key = cell.name if zoneout is None else f"{cell.name}_zoned"
+        return LAYOUTS[cell.name], _compiled(self._raw, name)[key]
 
     def _lengths(self, lengths: Array | None, n: int, t_steps: int, like: Array) -> Array:
         """``lengths`` as int64 on the device; every sequence ``T`` steps long when None."""
@@ -107,7 +111,7 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None or zoneout is not None else self._kernels(cell, gx.dtype, vectors)
+        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors, zoneout)
         if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
             from .defined import fused  # numba-cuda, imported on first use
 
@@ -153,6 +157,7 @@ class CudaOps(Ops):
                 a(y),
                 a(kept_4d),
                 *_vectors(a, vectors),
+                *(a(m) for m in _masks(zoneout, (t_steps, n, hidden), xp)),
             )
             step = launch.configure(kernels.forward, n * hidden, stream)
             for t in range(t_steps):
@@ -179,9 +184,7 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        found = (
-            None if w_hr is not None or zoneout is not None else self._kernels(cell, dstate[0].dtype, vectors)
-        )
+        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors, zoneout)
         if found is None:
             from .defined import fused
 
@@ -211,7 +214,7 @@ class CudaOps(Ops):
         check_shape("steps (kept)", kept, (t_steps, max(layout.kept, 1), n, hidden), fits)
         ds = xp.asarray(dstate[0], copy=True)  # the kernels write it: (N, H)
         carry = xp.asarray(dstate[1], copy=True) if layout.c_slot is not None else xp.zeros_like(ds)
-        mm = xp.zeros_like(ds)
+        mm, zh = xp.zeros_like(ds), xp.zeros_like(ds)
         dgx = xp.empty((t_steps, n, width), dtype=dtype, device=dev)
         dgh = xp.empty((t_steps, n, width), dtype=dtype, device=dev) if layout.grads > 1 else dgx
         lens = self._lengths(lengths, n, t_steps, ds)
@@ -220,13 +223,16 @@ class CudaOps(Ops):
             has_dy = dy is not None
             dy_3d = dy if dy is not None else ds[None, ...]  # never read without dy
             buffers_ = (a(ds), a(mm), a(carry), a(y), a(kept), a(first), a(dgx), a(dgh))
-            args = (a(lens), has_dy, a(dy_3d), *buffers_, *_vectors(a, vectors))
+            zoned = tuple(a(m) for m in _masks(zoneout, (t_steps, n, hidden), xp))
+            zoned = zoned if zoneout is None else (*zoned, a(zh))  # zh: m * dh of the step after
+            args = (a(lens), has_dy, a(dy_3d), *buffers_, *_vectors(a, vectors), *zoned)
             step = launch.configure(kernels.backward, n * hidden, stream)
             for t in range(t_steps - 1, -1, -1):
                 step(t, *args)
                 raw.matmul(dgh[t, ...], w_hh, out=mm)
         # the gradient of h0: through step 0 where it was inside the sequence, else carried past it
         dh0 = mm + carry if layout.grads > 1 else mm
+        dh0 = dh0 if zoneout is None else dh0 + zh
         if lengths is not None:
             dh0 = xp.where((lens > 0)[:, None], dh0, ds)
         d = (dh0,) if layout.c_slot is None else (dh0, carry)
@@ -266,6 +272,19 @@ def _given(vectors: Array | None, zoneout: Masks | None) -> dict[str, Any]:
     """The generic loop's keywords: the cell's vectors and zoneout's masks, those there are."""
     given: dict[str, Any] = {} if vectors is None else {"vectors": vectors}
     return given if zoneout is None else {**given, "zoneout": zoneout}
+
+
+def _masks(zoneout: Masks | None, shape: tuple[int, int, int], xp: ModuleType) -> tuple[Array, ...]:
+    """The kernels' zoneout masks, each ``(T, N, H)`` (zeros for a part without zoneout); none without."""
+    if zoneout is None:
+        return ()
+    first = next(m for m in zoneout if m is not None)
+    return tuple(
+        xp.zeros(shape, dtype=first.dtype, device=device_of(first))
+        if m is None
+        else xp.asarray(xp.broadcast_to(m, shape), copy=True)
+        for m in zoneout
+    )
 
 
 def _vectors(array: Any, vectors: Array | None) -> tuple[Any, ...]:
