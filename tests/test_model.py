@@ -54,6 +54,7 @@ def test_params_are_the_layer_and_head_parameters_under_prefixes():
         "dropout": 0.0,
         "reset_after": True,
         "weight_drop": 0.0,
+        "zoneout": 0.0,
     }
 
 
