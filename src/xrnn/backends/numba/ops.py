@@ -17,9 +17,10 @@ import numpy as np
 from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
+from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
 from ...engine.zoneout import Masks
-from . import diagonal, zoned
+from . import defined_loops, diagonal, zoned
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -58,7 +59,12 @@ class NumbaOps(Ops):
             raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
             return None  # the per-step loop has no second matmul, no vectors: such cells run generic
-        return KERNELS.get(cell.name)
+        return None if isinstance(cell, DefinedCell) else KERNELS.get(cell.name)  # a user's "gru" is not ours
+
+    def _defined(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
+        """Whether ``cell`` is a defined cell that :mod:`.defined_loops` runs (compiled, float32/64)."""
+        fits = self.compiled and np.dtype(dtype) in _DTYPES and w_hr is None and vectors is None
+        return fits and isinstance(cell, DefinedCell)
 
     def _zoned(self, k: CellKernels | None, zoneout: Masks | None) -> CellKernels | None:
         """``k``, or None (the generic loop) for zoneout where it has no compiled loop with masks."""
@@ -107,6 +113,8 @@ class NumbaOps(Ops):
         zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
+        if zoneout is None and self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own loop
+            return defined_loops.forward(cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
         k = self._zoned(self._kernels(cell, gx.dtype, vectors), zoneout)
         if k is not None and cell.diagonal and w_hr is None:  # IndRNN: one loop, no matmul
             return diagonal.forward(cell, gx, w_hh_t, biases, state0, lengths)
@@ -173,6 +181,8 @@ class NumbaOps(Ops):
         zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
+        if zoneout is None and self._defined(cell, dstate[0].dtype, w_hr, vectors):
+            return defined_loops.backward(cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
         k = self._zoned(self._kernels(cell, dstate[0].dtype, vectors), zoneout)
         if k is not None and cell.diagonal and w_hr is None:
             return diagonal.backward(cell, steps, dy, dstate, w_hh, lengths)
