@@ -57,9 +57,38 @@ def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread s
             outs.append(h)
         return torch.stack(outs)
 
+    def lstm_zoneout(
+        gx: torch.Tensor,
+        w_hh: torch.Tensor,
+        m_h: torch.Tensor,
+        m_c: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+    ) -> torch.Tensor:
+        hidden = h.shape[1]
+        w = w_hh.t()
+        outs = []
+        for t in range(gx.shape[0]):
+            z = gx[t] + h @ w
+            i, f = torch.sigmoid(z[:, :hidden]), torch.sigmoid(z[:, hidden : 2 * hidden])
+            c_new = f * c + i * torch.tanh(z[:, 2 * hidden : 3 * hidden])
+            h_new = torch.sigmoid(z[:, 3 * hidden :]) * torch.tanh(c_new)
+            c = c_new + m_c[t] * (c - c_new)
+            h = h_new + m_h[t] * (h - h_new)
+            outs.append(h)
+        return torch.stack(outs)
+
+    def indrnn(gx: torch.Tensor, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for t in range(gx.shape[0]):
+            h = torch.relu(gx[t] + u * h)
+            outs.append(h)
+        return torch.stack(outs)
+
     with warnings.catch_warnings():  # deprecated in torch 2.13, and still its fastest CPU loop
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch, torch.jit.script(gru_reset_before), torch.jit.script(lstm_peephole)
+        scripted = (torch.jit.script(f) for f in (gru_reset_before, lstm_peephole, indrnn, lstm_zoneout))
+        return torch, *scripted
 
 
 def _time(step: Callable[[], object], rounds: int) -> float:
@@ -76,7 +105,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     """Median seconds of one training step of each implementation."""
     import xrnn
 
-    torch, gru_reset_before, lstm_peephole = _torch_cells()
+    torch, gru_reset_before, lstm_peephole, indrnn, lstm_zoneout = _torch_cells()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((t_steps, n, size)).astype(np.float32)
     results: dict[str, float] = {}
@@ -95,6 +124,8 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         ("xrnn GRU reset_after=False", xrnn.GRU(size, size, reset_after=False, xp="numpy", seed=0)),
         ("xrnn LSTM peepholes=True", xrnn.LSTM(size, size, peepholes=True, xp="numpy", seed=0)),
         ("xrnn LSTM weight_drop=0.5", xrnn.LSTM(size, size, weight_drop=0.5, xp="numpy", seed=0)),
+        ("xrnn IndRNN relu", xrnn.IndRNN(size, size, nonlinearity="relu", xp="numpy", seed=0)),
+        ("xrnn LSTM zoneout=0.1", xrnn.LSTM(size, size, zoneout=0.1, xp="numpy", seed=0)),
     ]:
         results[name] = _time(xrnn_step(layer), rounds)
 
@@ -130,6 +161,19 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         (lstm_peephole(gx, w_hh4, p, zeros, zeros) * dy_t).sum().backward()
         return None
 
+    w_ih1, u1, b1 = param(size, size), param(size), param(size)
+
+    def torch_indrnn_step() -> object:
+        gx = (x_t.reshape(-1, size) @ w_ih1.t() + b1).reshape(t_steps, n, -1)
+        (indrnn(gx, u1, zeros) * dy_t).sum().backward()
+        return None
+
+    def torch_zoneout_step() -> object:  # fresh masks every step, as xrnn draws them
+        gx = (x_t.reshape(-1, size) @ w_ih4.t() + b4).reshape(t_steps, n, -1)
+        m_h, m_c = ((torch.rand(t_steps, n, size) < 0.1).float() for _ in range(2))
+        (lstm_zoneout(gx, w_hh4, m_h, m_c, zeros, zeros) * dy_t).sum().backward()
+        return None
+
     module = torch.nn.LSTM(size, size)
     weights = dict(module.named_parameters())
 
@@ -142,6 +186,8 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     results["torch.nn.LSTM, masked weight_hh"] = _time(torch_weight_drop_step, rounds)
     results["torch.jit.script reset-before GRU"] = _time(torch_gru_step, rounds)
     results["torch.jit.script peephole LSTM"] = _time(torch_lstm_step, rounds)
+    results["torch.jit.script IndRNN relu"] = _time(torch_indrnn_step, rounds)
+    results["torch.jit.script LSTM zoneout=0.1"] = _time(torch_zoneout_step, rounds)
     return results
 
 

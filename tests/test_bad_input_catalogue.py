@@ -593,7 +593,7 @@ TRAINING_CASES = {
     "model_unknown_cell": (
         lambda: xrnn.SequenceModel("transformer", 2, 3, 1),
         ValueError,
-        r"cell must be one of rnn, lstm, gru, mingru, minlstm or a cell of xrnn.cells.define, "
+        r"cell must be one of rnn, lstm, gru, mingru, minlstm, indrnn or a cell of xrnn.cells.define, "
         r"got 'transformer'",
     ),
     "model_x_wrong_features": (

@@ -38,10 +38,11 @@ def _bridge(xp, dtype: str) -> Bridge:
 
 
 def _arrays(cell, xp, dtype: str, seed: int = 0):
-    """``gx (T, N, G*H)``, ``w_hh_t (H, G*H)``, biases ``(G*H,)`` and a state, of namespace ``xp``."""
+    """``gx (T, N, G*H)``, ``w_hh_t (H, G*H)`` (a diagonal cell's ``(G*H,)``), biases ``(G*H,)``, a state."""
     rng = np.random.default_rng(seed)
     width = cell.n_gates * H
-    host = [rng.standard_normal(shape).astype(dtype) for shape in ((T, N, width), (H, width), (width,))]
+    recurrent = (width,) if cell.diagonal else (H, width)
+    host = [rng.standard_normal(shape).astype(dtype) for shape in ((T, N, width), recurrent, (width,))]
     states = [rng.standard_normal((N, H)).astype(dtype) for _ in range(cell.n_states)]
     gx, w_hh_t, b = (xp.asarray(a) for a in host)
     return gx, w_hh_t, (b, None), tuple(xp.asarray(s) for s in states)

@@ -24,6 +24,8 @@ LENGTHS = [6, 2, 4]
 CELLS = {
     "gru_reset_before": (xrnn.GRU, {"reset_after": False}, "gru"),
     "lstm_peephole": (xrnn.LSTM, {"peepholes": True}, "lstm"),
+    "indrnn_tanh": (xrnn.IndRNN, {}, "indrnn"),
+    "indrnn_relu": (xrnn.IndRNN, {"nonlinearity": "relu"}, "indrnn"),
 }
 
 

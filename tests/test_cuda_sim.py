@@ -266,6 +266,8 @@ def _states(state):
 BEYOND_TORCH = {
     "gru_reset_before": lambda **kw: xrnn.GRU(IN, H, reset_after=False, xp="numpy", **kw),
     "lstm_peephole": lambda **kw: xrnn.LSTM(IN, H, peepholes=True, xp="numpy", **kw),
+    "indrnn_tanh": lambda **kw: xrnn.IndRNN(IN, H, xp="numpy", **kw),
+    "indrnn_relu": lambda **kw: xrnn.IndRNN(IN, H, nonlinearity="relu", xp="numpy", **kw),
 }
 
 
@@ -376,3 +378,43 @@ def test_cuda_ops_run_a_defined_cell_as_the_generic_loop_does(defined, dtype, le
     _use(monkeypatch, ops)  # the generic loop's steps, on the kernels' backward
     dx, _, grads = layer.backward(cache, dy, dstate=state)
     _assert_same({"dx": dx, **grads}, {k: v for k, v in fast.items() if k == "dx" or k in grads}, dtype)
+
+
+#: Zoneout on every state part, as layer constructors (the LSTM's and the GRU's kernels take the masks).
+ZONED = {
+    "lstm": lambda **kw: xrnn.LSTM(IN, H, bidirectional=True, zoneout=(0.3, 0.6), xp="numpy", **kw),
+    "gru": lambda **kw: xrnn.GRU(IN, H, bidirectional=True, zoneout=0.4, xp="numpy", **kw),
+}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["training", "evaluation"])
+@pytest.mark.parametrize("cell", list(ZONED))
+def test_cuda_kernels_with_zoneout_equal_the_generic_loop(cell, training, dtype, ops, monkeypatch):
+    results = []
+    for each in (ops, GENERIC):  # two layers of one seed: the same masks
+        layer = ZONED[cell](dtype=dtype, seed=1)
+        layer.params = {k: _array(v, dtype) for k, v in layer.params.items()}
+        layer.train(training)
+        x, dy = _inputs(dtype, True)
+        results.append(_run(layer, x, dy, LENGTHS, each, monkeypatch))
+    _assert_same(*results, dtype)
+
+
+@pytest.mark.parametrize("cell", list(ZONED))
+def test_cuda_steps_and_generic_steps_feed_either_backward_with_zoneout(cell, ops, monkeypatch):
+    layer = ZONED[cell](dtype="float64", seed=1)
+    layer.params = {k: _array(v, "float64") for k, v in layer.params.items()}
+    x, dy = _inputs("float64", False)
+    results = []
+    for forward_ops, backward_ops in [(ops, GENERIC), (GENERIC, ops), (ops, ops)]:
+        layer.generator = np.random.default_rng(4)  # the same masks every time
+        _use(monkeypatch, forward_ops)
+        y, state, cache = layer.forward(x, lengths=LENGTHS)
+        _use(monkeypatch, backward_ops)
+        results.append(layer.backward(cache, dy, dstate=state))
+    for dx, dstate, grads in results[1:]:
+        assert_close(dx, results[0][0], dtype="float64")
+        for got, expected in zip(_states(dstate), _states(results[0][1]), strict=True):
+            assert_close(got, expected, dtype="float64")
+        for key, value in grads.items():
+            assert_close(value, results[0][2][key], dtype="float64")

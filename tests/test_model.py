@@ -54,6 +54,7 @@ def test_params_are_the_layer_and_head_parameters_under_prefixes():
         "dropout": 0.0,
         "reset_after": True,
         "weight_drop": 0.0,
+        "zoneout": 0.0,
     }
 
 
@@ -86,7 +87,9 @@ def test_set_params_refuses_other_shapes():
 
 
 def test_unknown_cell_is_a_clear_error():
-    expected = "cell must be one of rnn, lstm, gru, mingru, minlstm or a cell of xrnn.cells.define, got 'tr"
+    expected = (
+        "cell must be one of rnn, lstm, gru, mingru, minlstm, indrnn or a cell of xrnn.cells.define, got 'tr"
+    )
     with pytest.raises(ValueError, match=expected):
         xrnn.SequenceModel("transformer", 2, 3, 1)
 

@@ -532,6 +532,8 @@ def _states(state):
 BEYOND_TORCH = {
     "gru_reset_before": lambda xp, **kw: xrnn.GRU(IN, H, reset_after=False, xp=xp, **kw),
     "lstm_peephole": lambda xp, **kw: xrnn.LSTM(IN, H, peepholes=True, xp=xp, **kw),
+    "indrnn_tanh": lambda xp, **kw: xrnn.IndRNN(IN, H, xp=xp, **kw),
+    "indrnn_relu": lambda xp, **kw: xrnn.IndRNN(IN, H, nonlinearity="relu", xp=xp, **kw),
 }
 
 
@@ -561,6 +563,54 @@ def test_steps_of_either_ops_feed_either_backward_on_the_cells_beyond_torch(cell
     layer = BEYOND_TORCH[cell](npx, dtype="float64", seed=2)
     results = []
     for forward_ops, backward_ops in [(compiled, GENERIC), (GENERIC, compiled), (compiled, compiled)]:
+        _use(monkeypatch, forward_ops)
+        y, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        _use(monkeypatch, backward_ops)
+        results.append(layer.backward(cache, dy[:, :, :H], dstate=state))
+    for dx, dstate, grads in results[1:]:
+        assert_close(dx, results[0][0], dtype="float64")
+        for got, expected in zip(_states(dstate), _states(results[0][1]), strict=True):
+            assert_close(got, expected, dtype="float64")
+        for key, value in grads.items():
+            assert_close(value, results[0][2][key], dtype="float64")
+
+
+#: Zoneout on every state part: every Ops runs the masks as the generic loop does.
+ZONED = {
+    "lstm": lambda xp, **kw: xrnn.LSTM(IN, H, zoneout=(0.3, 0.6), xp=xp, **kw),
+    "gru": lambda xp, **kw: xrnn.GRU(IN, H, zoneout=0.4, xp=xp, **kw),
+}
+
+
+@pytest.mark.parametrize(  # each mode in one dtype: the suite stays short
+    ("training", "precision"), [(True, "float32"), (False, "float64")], ids=["training", "evaluation"]
+)
+@pytest.mark.parametrize("cell", list(ZONED))
+def test_every_ops_equals_the_generic_one_with_zoneout(cell, training, precision, ops, monkeypatch):
+    # two layers of the same seed draw the same masks (training) or use p itself (evaluation)
+    dtype = precision
+    options = {"num_layers": 2, "bidirectional": True, "dtype": dtype, "seed": 1}
+    x, dy = _inputs(dtype, extreme=True)
+    layers = [ZONED[cell](ops.xp, **options), ZONED[cell](npx, **options)]
+    for layer in layers:
+        layer.train(training)
+    fast = _leaves(_run(layers[0], *_on(ops, x, dy), [6, 2, 1, 5, 6], ops, monkeypatch))
+    generic = _leaves(_run(layers[1], x, dy, [6, 2, 1, 5, 6], GENERIC, monkeypatch))
+    for key, expected in generic.items():
+        assert np.all(np.isfinite(to_numpy(fast[key]))), key
+        assert_close(fast[key], expected, xp=ops.xp, dtype=dtype)
+
+
+@needs_numba
+@pytest.mark.parametrize("cell", list(ZONED))
+def test_steps_of_either_ops_feed_either_backward_with_zoneout(cell, monkeypatch):
+    compiled = IMPLEMENTATIONS.get("numba-compiled")
+    if compiled is None:
+        pytest.skip("NumPy's BLAS gemm was not found: there is no compiled loop")
+    x, dy = _inputs("float64", False)
+    results = []
+    for forward_ops, backward_ops in [(compiled, GENERIC), (GENERIC, compiled), (compiled, compiled)]:
+        layer = ZONED[cell](npx, dtype="float64", seed=2)  # the same masks every time
         _use(monkeypatch, forward_ops)
         y, state, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
         _use(monkeypatch, backward_ops)

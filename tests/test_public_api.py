@@ -63,11 +63,11 @@ TOP_LEVEL_BEFORE = {
 
 #: Names added to ``xrnn.__all__`` since the layout, each by its own change: the ONNX and Keras
 #: exchange; AdamW, the learning-rate schedules of fit and the thread policy; minGRU, minLSTM and
-#: the layer over any cell.
+#: the layer over any cell; IndRNN.
 TOP_LEVEL_ADDED = {
     "export_onnx", "from_keras_weights", "load_onnx", "to_keras_weights",
     "AdamW", "CosineDecay", "StepDecay", "cpu_threads",
-    "CellLayer", "MinGRU", "MinLSTM",
+    "CellLayer", "MinGRU", "MinLSTM", "IndRNN",
 }  # fmt: skip
 
 

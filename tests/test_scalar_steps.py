@@ -49,7 +49,7 @@ def test_scalar_step_is_the_array_step(name):
     (new, cache) = cell.step(gx, gh, state, xp=npx, **given)
     dgx, dgh, direct = cell.step_backward(dstate, cache, xp=npx, **given)
     dgh = dgx if dgh is None else dgh
-    fields = (cache,) if name.startswith("rnn") else tuple(cache)
+    fields = (cache,) if name.startswith(("rnn", "indrnn")) else tuple(cache)  # a cache that is h
     for b in range(n):
         for j in range(hidden):
             x_parts = [float(v) for v in _columns(gx, b, j, hidden, cell.n_gates)]
@@ -91,6 +91,8 @@ ARITY = {
     "gru": (7, 6),
     "gru_reset_before": (7, 5),
     "lstm_peephole": (12, 11),
+    "indrnn_tanh": (2, 2),  # the RNN's step: the loops form u * h_prev (Cell.diagonal)
+    "indrnn_relu": (2, 2),
 }
 
 

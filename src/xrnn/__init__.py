@@ -31,6 +31,7 @@ from .io.onnx_import import load_onnx
 from .nn.cell_layer import CellLayer
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
 from .nn.dense import Dense
+from .nn.indrnn import IndRNN
 from .nn.layers import GRU, LSTM, RNN
 from .nn.minimal import MinGRU, MinLSTM
 from .nn.model import SequenceModel
@@ -46,6 +47,7 @@ __all__ = [
     "BACKENDS",
     "GRU",
     "GRUCell",
+    "IndRNN",
     "LSTM",
     "LSTMCell",
     "MinGRU",

@@ -30,6 +30,7 @@ from typing import Any
 from .._util.typing import Array, State
 from ..cells import Cell
 from ..engine.ops import Ops
+from ..engine.zoneout import Masks
 
 __all__ = ["Bridge", "BridgedSteps", "JaxViews", "Route", "TorchViews"]
 
@@ -238,11 +239,13 @@ class Bridge(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward on the inner ``Ops`` of the arrays' route (see :meth:`Ops.forward`)."""
         chosen = self._route([gx, w_hh_t, *biases, *state0, w_hr, vectors])
-        if chosen is None:
-            return self.fallback.forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
+        if chosen is None or zoneout is not None:  # zoneout runs on the namespace's own loop
+            given = _given(w_hr, vectors) | ({} if zoneout is None else {"zoneout": zoneout})
+            return self.fallback.forward(cell, gx, w_hh_t, biases, state0, lengths, **given)
         route, inner = chosen
         v = route.views
         with v.context(gx):
@@ -268,6 +271,7 @@ class Bridge(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate on the inner ``Ops`` that ran forward (see :meth:`Ops.backward`).
 
@@ -275,8 +279,14 @@ class Bridge(Ops):
         fallback (which reads :class:`BridgedSteps` as the caller's arrays).
         """
         chosen = self._route([dy, *dstate, w_hh, w_hr, vectors])
-        if chosen is None or not isinstance(steps, BridgedSteps) or chosen[0] is not steps.route:
-            return self.fallback.backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
+        if (
+            chosen is None
+            or zoneout is not None
+            or not isinstance(steps, BridgedSteps)
+            or chosen[0] is not steps.route
+        ):
+            given = _given(w_hr, vectors) | ({} if zoneout is None else {"zoneout": zoneout})
+            return self.fallback.backward(cell, steps, dy, dstate, w_hh, lengths, **given)
         route, inner = chosen
         v = route.views
         with v.context(w_hh):

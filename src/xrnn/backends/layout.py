@@ -69,6 +69,8 @@ LAYOUTS: dict[str, Layout] = {
     "gru": Layout(4, None, 2, _gru_record),
     "gru_reset_before": Layout(3, None, 1, _gru_reset_before_record),
     "lstm_peephole": Layout(6, 5, 1, _peephole_record),
+    "indrnn_tanh": Layout(0, None, 1, _rnn_record),  # IndRNN keeps its h, as the RNN
+    "indrnn_relu": Layout(0, None, 1, _rnn_record),
 }
 
 

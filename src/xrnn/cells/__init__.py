@@ -13,7 +13,9 @@ cell           module                 gates (torch's order)
 and ONNX (``linear_before_reset=0``): gates ``r, z, n`` with ``U_n (r * h)``, a second recurrent
 matmul after the gate ``r`` (:class:`LateMatmul`, the step contract for such cells).
 :data:`LSTM_PEEPHOLE` (:mod:`.lstm_peephole`) is the LSTM with peepholes (ONNX's ``P``), whose
-per-unit weights are the cell's ``vectors`` (:class:`Cell`).
+per-unit weights are the cell's ``vectors`` (:class:`Cell`). :data:`INDRNN_TANH` and
+:data:`INDRNN_RELU` (:mod:`.indrnn`) are IndRNN, whose recurrent weight is a per-unit vector
+(``Cell.diagonal``): no recurrent matmul.
 
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
@@ -26,11 +28,12 @@ A user's cell is the same object, made from its scalar equations by :func:`defin
 
 from collections.abc import Callable
 
-from . import gru, gru_reset_before, lstm, lstm_peephole, rnn
+from . import gru, gru_reset_before, indrnn, lstm, lstm_peephole, rnn
 from .base import Cell, LateMatmul, ScalarStep
 from .definition import DefinedCell, define
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
+from .indrnn import INDRNN_RELU, INDRNN_TANH
 from .lstm import LSTM_CELL, LSTMStep
 from .lstm_peephole import LSTM_PEEPHOLE, PeepholeStep
 from .rnn import RNN_RELU, RNN_TANH
@@ -39,6 +42,8 @@ __all__ = [
     "CELLS",
     "GRU_CELL",
     "GRU_RESET_BEFORE",
+    "INDRNN_RELU",
+    "INDRNN_TANH",
     "LSTM_CELL",
     "LSTM_PEEPHOLE",
     "RNN_RELU",
@@ -57,7 +62,7 @@ __all__ = [
 
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
-CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE)}
+CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE, INDRNN_TANH, INDRNN_RELU)}
 
 #: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
 #: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.
@@ -68,4 +73,6 @@ SCALAR_STEPS: dict[str, Callable[..., ScalarStep]] = {
     "gru": gru.scalar_step,
     "gru_reset_before": gru_reset_before.scalar_step,
     "lstm_peephole": lstm_peephole.scalar_step,
+    "indrnn_tanh": indrnn.tanh_scalar_step,
+    "indrnn_relu": indrnn.relu_scalar_step,
 }

@@ -129,6 +129,11 @@ class Cell:
         over the steps of one loop, from their gate gradients ``dgx (T, N, G*H)`` (zero
         past each length) and step caches, computed once after the loop as the weight
         gradients are. Set when ``vectors`` is.
+    diagonal : bool
+        True when the recurrent weight is a per-unit vector ``u`` of shape ``(G*H,)``
+        (IndRNN) instead of a matrix: the loops form ``gh = h_prev * u`` elementwise (no
+        matmul), backward ``dh_prev = dgh * u + direct``, and the weight gradient is
+        ``du = sum_t dgh_t * h_prev_t`` over steps and rows. Such a cell has ``G = 1``.
     """
 
     name: str
@@ -142,3 +147,4 @@ class Cell:
     late: LateMatmul | None = field(default=None, kw_only=True)
     vectors: tuple[tuple[str, int], ...] = field(default=(), kw_only=True)
     vector_gradient: Callable[..., Array] | None = field(default=None, kw_only=True)
+    diagonal: bool = field(default=False, kw_only=True)

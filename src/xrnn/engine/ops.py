@@ -25,6 +25,7 @@ from array_api_compat import device
 from .._util.typing import Array, State
 from ..cells import Cell
 from . import recurrence
+from .zoneout import Masks, at, zone, zone_backward
 
 __all__ = ["Ops", "length_mask"]
 
@@ -121,6 +122,7 @@ class Ops:
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all ``T`` steps.
 
@@ -143,6 +145,10 @@ class Ops:
         vectors : array, shape (V,), optional
             The cell's per-unit vectors (``cell.vectors``); keyword-only, given only to
             such cells.
+        zoneout : sequence of arrays (T, N, H) or (T, 1, 1), or None, optional
+            Zoneout masks, one per state part (None: that part is not zoned), in the
+            loop's time order (:mod:`xrnn.engine.zoneout`); keyword-only, given only when
+            used, never with ``w_hr``.
 
         Returns
         -------
@@ -165,6 +171,8 @@ class Ops:
             new, cache_t = recurrence.step(cell, gx[t, ...], state, w_hh_t, b_h, xp=xp, vectors=vectors)
             if w_hr_t is not None:
                 new = (new[0] @ w_hr_t, *new[1:])  # (N, P)
+            if zoneout is not None:
+                new = zone(at(zoneout, t), new, state, xp=xp)
             if mask is not None:
                 new = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(new, state))
             outputs.append(new[0])
@@ -183,6 +191,7 @@ class Ops:
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all ``T`` steps, last to first.
 
@@ -204,6 +213,8 @@ class Ops:
             Projection weights (see the class Notes); keyword-only, given only when used.
         vectors : array, shape (V,), optional
             The cell's per-unit vectors, as given to :meth:`forward`.
+        zoneout : sequence of arrays (T, N, H) or (T, 1, 1), or None, optional
+            The zoneout masks given to :meth:`forward`.
 
         Returns
         -------
@@ -226,9 +237,13 @@ class Ops:
         for t in range(t_steps - 1, -1, -1):
             ds = d if dy is None else (d[0] + dy[t, ...], *d[1:])
             ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
+            if zoneout is not None:  # the step's share, and the previous state's own
+                ds_cell, kept = zone_backward(at(zoneout, t), ds_cell, xp=xp)
             if mask is not None:
                 ds_cell = tuple(xp.where(mask[t, ...], a, zeros) for a in ds_cell)
             dgx, dgh, d = recurrence.step_backward(cell, ds_cell, steps[t], w_hh, xp=xp, vectors=vectors)
+            if zoneout is not None:
+                d = tuple(a + b for a, b in zip(d, kept))
             if mask is not None:
                 d = tuple(xp.where(mask[t, ...], a, b) for a, b in zip(d, ds))
             dgxs.append(dgx)

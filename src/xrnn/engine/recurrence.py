@@ -1,6 +1,7 @@
 """One step's recurrent matmuls around a cell's pointwise step, written once for the array loops.
 
-Every cell's step reads ``gh = h_prev @ W_hh^T``; a cell with a late matmul
+Every cell's step reads ``gh = h_prev @ W_hh^T`` (a diagonal cell, IndRNN, ``h_prev * u``:
+:attr:`~xrnn.cells.base.Cell.diagonal`); a cell with a late matmul
 (:class:`~xrnn.cells.base.LateMatmul`, the reset-before GRU) reads its last blocks from a
 second matmul after its earlier gates. :func:`step` and :func:`step_backward` do either,
 so the generic loop (:class:`~xrnn.engine.ops.Ops`) and the ``lax.scan`` of the JAX
@@ -15,7 +16,7 @@ from typing import Any
 from .._util.typing import Array, State
 from ..cells import Cell
 
-__all__ = ["late_weight_gradient", "step", "step_backward", "vector_gradient"]
+__all__ = ["late_weight_gradient", "recurrent_weight_gradient", "step", "step_backward", "vector_gradient"]
 
 
 def step(
@@ -38,8 +39,8 @@ def step(
         The step's input pre-activations, input biases included.
     state : tuple of arrays, each (N, H)
         The previous state, ``h`` first.
-    w_hh_t : array, shape (H, G*H)
-        ``W_hh`` transposed.
+    w_hh_t : array, shape (H, G*H), or (G*H,) for a diagonal cell
+        ``W_hh`` transposed (a diagonal cell's vector ``u`` as it is).
     b_h : array, shape (G*H,), or None
         The bias added after the recurrent matmul(s).
     xp : module
@@ -54,7 +55,7 @@ def step(
     """
     late, given = cell.late, _given(cell, vectors)
     if late is None:
-        gh = state[0] @ w_hh_t  # (N, GH)
+        gh = state[0] * w_hh_t if cell.diagonal else state[0] @ w_hh_t  # (N, GH)
         if b_h is not None:
             gh = gh + b_h
         return cell.step(gx_t, gh, state, xp=xp, **given)
@@ -81,7 +82,7 @@ def step_backward(
         Gradient with respect to the step's new state.
     cache_t : step cache
         What the step kept.
-    w_hh : array, shape (G*H, H)
+    w_hh : array, shape (G*H, H), or (G*H,) for a diagonal cell
         Hidden-to-hidden weights.
     xp : module
         Array namespace.
@@ -106,7 +107,10 @@ def step_backward(
         grads = late.backward(dg[:, split:] @ w_hh[split:, ...], cache_t, grads, xp=xp)
     dgx, dgh, direct = grads
     dg = dgx if dgh is None else dgh
-    dh_prev = dg[:, :split] @ w_hh[:split, ...] if late is not None else dg @ w_hh  # (N, H)
+    if cell.diagonal:  # W_hh is the per-unit vector u (G*H,)
+        dh_prev = dg * w_hh
+    else:
+        dh_prev = dg[:, :split] @ w_hh[:split, ...] if late is not None else dg @ w_hh  # (N, H)
     if direct[0] is not None:
         dh_prev = dh_prev + direct[0]
     return dgx, dgh, (dh_prev, *direct[1:])
@@ -143,3 +147,34 @@ def late_weight_gradient(cell: Cell, dg: Array, steps: Any, *, xp: ModuleType) -
     m = xp.stack([late.kept(s, xp=xp) for s in steps])  # (T, N, H)
     dg_late = xp.reshape(dg[:, :, split:], (t_steps * n, width - split))
     return xp.matrix_transpose(dg_late) @ xp.reshape(m, (t_steps * n, m.shape[2]))
+
+
+def recurrent_weight_gradient(
+    cell: Cell, dgh: Array, h0: Array, h_prev: Array | None, *, xp: ModuleType
+) -> Array:
+    """``dW_hh`` from the recurrent gate gradients and the states each step started from.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell.
+    dgh : array, shape (T*N, G*H)
+        Recurrent gate gradients, time-major rows.
+    h0 : array, shape (N, H)
+        The state step 0 started from.
+    h_prev : array, shape ((T-1)*N, H), or None
+        The states steps ``1 .. T-1`` started from (None when ``T`` is 1).
+    xp : module
+        Array namespace.
+
+    Returns
+    -------
+    array, shape (G*H, H), or (G*H,) for a diagonal cell
+        ``sum_t dgh_t^T h_prev_t``, or ``sum_t dgh_t * h_prev_t`` over steps and rows.
+    """
+    n = h0.shape[0]
+    if cell.diagonal:
+        dw = xp.sum(dgh[:n, ...] * h0, axis=0)
+        return dw if h_prev is None else dw + xp.sum(dgh[n:, ...] * h_prev, axis=0)
+    dw = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
+    return dw if h_prev is None else dw + xp.matrix_transpose(dgh[n:, ...]) @ h_prev

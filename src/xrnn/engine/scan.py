@@ -40,6 +40,8 @@ from ..cells import Cell
 from . import recurrence
 from .lengths import reversal_order, reversed_in_time, within
 from .ops import Ops, length_mask
+from .projection import projection_gradient
+from .zoneout import Masks
 
 __all__ = ["ScanCache", "Weights", "scan", "scan_backward"]
 
@@ -73,6 +75,7 @@ class ScanCache(NamedTuple):
     weights: Weights
     segment: int | None = None  # steps per segment when only each segment's first state was kept ...
     checkpoints: Sequence[State] = ()  # ... and those states, one per segment
+    zoneout: Masks | None = None  # zoneout masks per state part, in the loop's time order
 
 
 @overload
@@ -86,6 +89,7 @@ def scan(
     reverse: bool = False,
     segment: int | None = None,
     keep: Literal[True] = True,
+    zoneout: Masks | None = None,
     ops: Ops,
     xp: ModuleType,
 ) -> tuple[Array, State, ScanCache]: ...
@@ -102,6 +106,7 @@ def scan(
     reverse: bool = False,
     segment: int | None = None,
     keep: bool,
+    zoneout: Masks | None = None,
     ops: Ops,
     xp: ModuleType,
 ) -> tuple[Array, State, ScanCache | None]: ...
@@ -117,6 +122,7 @@ def scan(
     reverse: bool = False,
     segment: int | None = None,
     keep: bool = True,
+    zoneout: Masks | None = None,
     ops: Ops,
     xp: ModuleType,
 ) -> tuple[Array, State, ScanCache | None]:
@@ -142,6 +148,9 @@ def scan(
         time (memory ``O(T/segment + segment)`` states instead of ``O(T)`` step caches).
     keep : bool, default True
         Keep what backward needs; False runs in segments and keeps nothing (inference).
+    zoneout : sequence of arrays (T, N, H) or (T, 1, 1), or None, optional
+        Zoneout masks, one per state part, in the loop's time order (the reverse direction's
+        first entry is each sequence's last step): :mod:`xrnn.engine.zoneout`.
     ops : Ops
         What runs the loop over the steps (:func:`xrnn.backends.ops_for` chooses one).
     xp : module
@@ -164,7 +173,7 @@ def scan(
     if reverse:
         order = None if lengths is None else reversal_order(lengths, t_steps, x.shape[1], xp=xp)
         x = reversed_in_time(x, order, xp=xp)
-    loop = _Loop(ops, cell, weights, xp)
+    loop = _Loop(ops, cell, weights, xp, zoneout)
     checkpoints: list[State] = []
     if segment is None and keep:
         y, state, steps = loop.forward(x, tuple(state0), lengths)
@@ -180,7 +189,7 @@ def scan(
                 t1 = min(t0 + size, t_steps)
                 if keep:
                     checkpoints.append(state)
-                y_seg, state, _ = loop.forward(x[t0:t1, ...], state, within(lengths, t0, t1, xp=xp))
+                y_seg, state, _ = loop.forward(x[t0:t1, ...], state, within(lengths, t0, t1, xp=xp), t0)
                 # a backend's state may be a view into its segment's buffers: copy, so they can go
                 state = tuple(xp.asarray(a, copy=True) for a in state)
                 yield y_seg if mask is None else xp.where(mask[t0:t1, ...], y_seg, xp.zeros_like(y_seg))
@@ -188,7 +197,9 @@ def scan(
         y = loop.ops.join(outputs(), t_steps)
     cache = None
     if keep:
-        cache = ScanCache(x, state0[0], y, steps, lengths, order, reverse, weights, segment, checkpoints)
+        cache = ScanCache(
+            x, state0[0], y, steps, lengths, order, reverse, weights, segment, checkpoints, zoneout
+        )
     if reverse:
         y = reversed_in_time(y, order, xp=xp)
     return y, state, cache
@@ -228,10 +239,10 @@ def scan_backward(
         Gradient with respect to the initial state.
     grads : Weights
         Gradients of the parameters (None where the parameter is None); ``dW_hr`` from
-        :meth:`_Loop.projection_gradient` after the loop.
+        :func:`.projection.projection_gradient` after the loop.
     """
-    x, h0, y, steps, lengths, order, reverse, w, segment, checkpoints = cache
-    loop = _Loop(ops, cell, w, xp)
+    x, h0, y, steps, lengths, order, reverse, w, segment, checkpoints, zoneout = cache
+    loop = _Loop(ops, cell, w, xp, zoneout)
     t_steps = x.shape[0]
     # h is (N, P) with a projection, every other state (N, H)
     hidden = w.w_hh.shape[0] // cell.n_gates
@@ -250,7 +261,9 @@ def scan_backward(
         grads, dx = loop.gradients(dgx, dgh, x, h0, y, steps)
         grads = grads._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
         if w.w_hr is not None:
-            grads = grads._replace(w_hr=loop.projection_gradient(dgx, dgh, steps, dy, d_end[0], lengths))
+            grads = grads._replace(
+                w_hr=projection_gradient(cell, w.w_hh, w.w_hr, dgx, dgh, steps, dy, d_end[0], lengths, xp=xp)
+            )
     else:  # each segment's step caches again from its first state, last segment first
         grads = Weights(None, None, None, None)
 
@@ -259,14 +272,16 @@ def scan_backward(
             for j in range(len(checkpoints) - 1, -1, -1):
                 t0, t1 = j * segment, min((j + 1) * segment, t_steps)
                 valid = within(lengths, t0, t1, xp=xp)
-                _, _, steps = loop.forward(x[t0:t1, ...], checkpoints[j], valid)
+                _, _, steps = loop.forward(x[t0:t1, ...], checkpoints[j], valid, t0)
                 dy_seg = None if dy is None else dy[t0:t1, ...]
                 d_end = d
-                dgx, dgh, d = loop.backward(steps, dy_seg, d, valid)
+                dgx, dgh, d = loop.backward(steps, dy_seg, d, valid, t0)
                 h_first = h0 if t0 == 0 else y[t0 - 1, ...]
                 part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...], steps)
                 if w.w_hr is not None:
-                    dw_hr = loop.projection_gradient(dgx, dgh, steps, dy_seg, d_end[0], valid)
+                    dw_hr = projection_gradient(
+                        cell, w.w_hh, w.w_hr, dgx, dgh, steps, dy_seg, d_end[0], valid, xp=xp
+                    )
                     part = part._replace(w_hr=dw_hr)
                 part = part._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
                 grads = Weights(*(b if a is None else a + b for a, b in zip(grads, part)))
@@ -287,8 +302,10 @@ _INFERENCE_SEGMENT = 64
 class _Loop:
     """One direction's weights prepared once, and what runs around an ``Ops`` loop."""
 
-    def __init__(self, ops: Ops, cell: Cell, w: Weights, xp: ModuleType) -> None:
-        self.ops, self.cell, self.w, self.xp = ops, cell, w, xp
+    def __init__(
+        self, ops: Ops, cell: Cell, w: Weights, xp: ModuleType, zoneout: Masks | None = None
+    ) -> None:
+        self.ops, self.cell, self.w, self.xp, self.zoneout = ops, cell, w, xp, zoneout
         self._prepared: tuple[tuple[Array | None, Array | None], Array] | None = None
 
     def _prepare(self) -> tuple[tuple[Array | None, Array | None], Array]:
@@ -302,68 +319,38 @@ class _Loop:
             b_x, b_h = self.w.b_ih, self.w.b_hh
             if self.cell.fold_bias and b_h is not None:
                 b_x, b_h = (b_h if b_x is None else b_x + b_h), None
-            gates, hidden = self.w.w_hh.shape
-            w_hh_t = self.xp.reshape(self.xp.matrix_transpose(self.w.w_hh), (hidden, gates), copy=True)
+            w_hh_t = w = self.w.w_hh  # a diagonal cell's u (G*H,) as it is
+            if not self.cell.diagonal:
+                w_hh_t = self.xp.reshape(self.xp.matrix_transpose(w), (w.shape[1], w.shape[0]), copy=True)
             self._prepared = ((b_x, b_h), w_hh_t)
         return self._prepared
 
-    def forward(self, x: Array, state: State, lengths: Array | None) -> tuple[Array, State, Sequence[Any]]:
-        """The hoisted projection of ``x (T, N, I)``, then the ``Ops`` forward loop over it."""
+    def forward(
+        self, x: Array, state: State, lengths: Array | None, t0: int = 0
+    ) -> tuple[Array, State, Sequence[Any]]:
+        """The hoisted projection of ``x (T, N, I)`` (steps ``t0 ..``), then the ``Ops`` forward loop."""
         t_steps, n, n_in = x.shape
         gx = self.ops.project(self.xp.reshape(x, (t_steps * n, n_in)), self.w.w_ih)  # (T*N, GH)
         gx = self.xp.reshape(gx, (t_steps, n, -1))
         biases, w_hh_t = self._prepare()
-        return self.ops.forward(self.cell, gx, w_hh_t, biases, state, lengths, **self._projection())
+        given = self._given(t0, t_steps)
+        return self.ops.forward(self.cell, gx, w_hh_t, biases, state, lengths, **given)
 
     def backward(
-        self, steps: Sequence[Any], dy: Array | None, d: State, lengths: Array | None
+        self, steps: Sequence[Any], dy: Array | None, d: State, lengths: Array | None, t0: int = 0
     ) -> tuple[Array, Array | None, State]:
-        """The ``Ops`` backward loop over the steps of :meth:`forward`."""
-        return self.ops.backward(self.cell, steps, dy, d, self.w.w_hh, lengths, **self._projection())
+        """The ``Ops`` backward loop over the steps of :meth:`forward` (from ``t0``)."""
+        given = self._given(t0, len(steps))
+        return self.ops.backward(self.cell, steps, dy, d, self.w.w_hh, lengths, **given)
 
-    def _projection(self) -> dict[str, Array]:
-        """``w_hr`` and the cell's ``vectors`` where there are any, else nothing (see :class:`Ops`)."""
-        given = {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
-        return given if self.w.vectors is None else {**given, "vectors": self.w.vectors}
-
-    def projection_gradient(
-        self,
-        dgx: Array,
-        dgh: Array | None,
-        steps: Sequence[Any],
-        dy: Array | None,
-        dh_end: Array,
-        lengths: Array | None,
-    ) -> Array:
-        """``dW_hr (P, H)`` of the steps of one backward loop, from its gate gradients.
-
-        ``h_t = W_hr h_cell_t`` gets the gradient ``dh_t = dy_t + dG_{t+1} W_hh`` (the
-        projected ``h`` reaches the next step through ``W_hh`` alone: the LSTM has no
-        other path), and the final-state gradient ``dh_end (N, P)`` at each sequence's
-        last valid step; gate gradients are zero past each length. So ``dW_hr = sum_t
-        dh_t^T h_cell_t`` is one matmul for the recurrence and one for the sum, as the
-        other weight gradients.
-        """
-        xp, w = self.xp, self.w
-        t_steps, n, _ = dgx.shape
-        dg = dgx if dgh is None else dgh  # (T, N, GH)
-        proj, hidden = w.w_hr.shape  # type: ignore[union-attr]
-        steps_t = xp.arange(t_steps, dtype=xp.int64, device=device(dgx))[:, None]  # (T, 1)
-        last = steps_t == t_steps - 1 if lengths is None else steps_t == lengths[None, :] - 1  # (T, N)
-        dh = xp.where(last[:, :, None], dh_end[None, ...], xp.zeros_like(dh_end)[None, ...])  # (T, N, P)
-        if t_steps > 1:
-            dg_next = xp.reshape(dg[1:, ...], ((t_steps - 1) * n, dg.shape[2]))
-            recurrent = xp.reshape(dg_next @ w.w_hh, (t_steps - 1, n, proj))
-            dh = dh + xp.concat([recurrent, xp.zeros_like(dh[:1, ...])], axis=0)
-        if dy is not None:
-            dh = dh + dy
-        output = self.cell.output
-        if output is None:
-            raise TypeError(f"the {self.cell.name} cell takes no projection (it has no output function)")
-        h_cell = xp.stack([output(s, xp=xp) for s in steps])  # (T, N, H)
-        return xp.matrix_transpose(xp.reshape(dh, (t_steps * n, proj))) @ xp.reshape(
-            h_cell, (t_steps * n, hidden)
-        )
+    def _given(self, t0: int, t_steps: int) -> dict[str, Any]:
+        """``w_hr``, the cell's ``vectors``, the zoneout masks of steps ``t0 ..``: those there are."""
+        given: dict[str, Any] = {} if self.w.w_hr is None else {"w_hr": self.w.w_hr}
+        if self.w.vectors is not None:
+            given["vectors"] = self.w.vectors
+        if self.zoneout is not None:
+            given["zoneout"] = tuple(None if m is None else m[t0 : t0 + t_steps, ...] for m in self.zoneout)
+        return given
 
     def gradients(
         self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array, steps: Sequence[Any]
@@ -376,14 +363,13 @@ class _Loop:
         """
         xp, w = self.xp, self.w
         t_steps, n, n_in = x.shape
-        gh_width, hidden = w.w_hh.shape
+        gh_width, hidden = w.w_hh.shape[0], h0.shape[1]
         dgx = xp.reshape(dgx, (t_steps * n, gh_width))  # (T*N, GH)
         dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
         dw_ih = xp.matrix_transpose(dgx) @ xp.reshape(x, (t_steps * n, n_in))  # (GH, I)
-        dw_hh = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
-        if t_steps > 1:  # ... and step t from y[t-1], without concatenating h0 and y
-            h_prev = xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
-            dw_hh = dw_hh + xp.matrix_transpose(dgh[n:, ...]) @ h_prev
+        # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
+        h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
+        dw_hh = recurrence.recurrent_weight_gradient(self.cell, dgh, h0, h_prev, xp=xp)
         if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
             split = gh_width - self.cell.late.gates * (gh_width // self.cell.n_gates)
             dg = xp.reshape(dgh, (t_steps, n, gh_width))

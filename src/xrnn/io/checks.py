@@ -8,6 +8,7 @@ from typing import Any
 
 from ..nn.cell_layer import resolve
 from ..nn.dense import Dense
+from ..nn.indrnn import IndRNN
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.minimal import MinGRU, MinLSTM
 from ..nn.model import SequenceModel
@@ -31,14 +32,15 @@ CLASSES: dict[str, type] = {
     "GRU": GRU,
     "MinGRU": MinGRU,
     "MinLSTM": MinLSTM,
+    "IndRNN": IndRNN,
     "Dense": Dense,
 }
 #: The configuration of a version 1 file (always a SequenceModel).
 _V1_KEYS = {"cell": str, "input_size": int, "hidden_size": int, "output_size": int, "num_layers": int}
 #: Gates per cell (rows of ``weight_hh_l0`` per hidden unit).
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3}
-#: Cells with no recurrent weight: their layers are counted and sized by ``weight_ih``.
-_NO_HH = ("mingru", "minlstm")
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3, "indrnn": 1}
+#: Cells with no recurrent weight matrix (none, or IndRNN's vector): counted and sized by ``weight_ih``.
+_NO_HH = ("mingru", "minlstm", "indrnn")
 
 
 def option_types_of(name: str, config: dict[str, Any]) -> dict[str, tuple[type, bool]]:
@@ -132,10 +134,14 @@ def _check_config(path: pathlib.Path, entry: dict[str, Any]) -> None:
             return isinstance(value, (int, float)) and not isinstance(value, bool)
         return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
+    def fits_option(key: str, value: Any) -> bool:  # zoneout may be one probability per state part
+        pair = key == "zoneout" and isinstance(value, (list, tuple)) and len(value) == 2
+        return all(fits(v, float) for v in value) if pair else fits(value, types[key][0])
+
     if (
         set(config) - set(types)
         or set(required) - set(config)
-        or any(not fits(v, types[k][0]) for k, v in config.items())
+        or any(not fits_option(k, v) for k, v in config.items())
     ):
         described = ", ".join(
             f"{k} ({t.__name__}{'' if needed else ', optional'})" for k, (t, needed) in types.items()

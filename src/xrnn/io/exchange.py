@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from .._util.namespaces import convert, resolve_namespace, to_host
+from ..nn.indrnn import IndRNN
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.model import SequenceModel
 
@@ -61,7 +62,15 @@ def permute_blocks(a: Any, perm: Sequence[int], *, axis: int = 0) -> Any:
 
 
 def kind_of(layer: Any) -> str:
-    """``"rnn"``, ``"lstm"`` or ``"gru"`` for an xrnn layer; a TypeError for anything else."""
+    """``"rnn"``, ``"lstm"`` or ``"gru"`` for an xrnn layer; a TypeError for anything else.
+
+    An IndRNN is a ValueError: neither ONNX nor Keras has an operator or layer for it.
+    """
+    if isinstance(layer, IndRNN):
+        raise ValueError(
+            "ONNX and Keras have no IndRNN (their recurrent operators are RNN, LSTM and GRU, whose "
+            "recurrent weight is a matrix, not IndRNN's per-unit vector): cannot exchange an xrnn.IndRNN"
+        )
     for kind, cls in KINDS.items():
         if isinstance(layer, cls):
             return kind

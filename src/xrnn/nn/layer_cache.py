@@ -10,7 +10,7 @@ from array_api_compat import is_jax_namespace, is_numpy_namespace, is_torch_name
 from .._util.typing import Array
 from ..engine.scan import ScanCache
 
-__all__ = ["LayerCache", "guard"]
+__all__ = ["LayerCache", "check_unchanged", "guard"]
 
 
 class LayerCache(NamedTuple):
@@ -65,3 +65,13 @@ def guard(y: Array, *, xp: ModuleType) -> tuple[Array, tuple[Array, int] | None]
     if is_jax_namespace(xp):
         return y, None
     return xp.asarray(y, copy=True), None
+
+
+def check_unchanged(cache: LayerCache) -> None:
+    """Refuse a cache whose ``y`` (a torch tensor the cache shares) was changed in place since forward."""
+    if cache.output is not None and cache.output[0]._version != cache.output[1]:
+        raise ValueError(
+            "y returned by forward was changed in place (y += ..., y[...] = ...) before backward, "
+            "and the cache shares its memory: the gradients would be wrong. Change a copy "
+            "(y = y + 1), or run forward again"
+        )

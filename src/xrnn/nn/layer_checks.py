@@ -85,6 +85,12 @@ class Checks:
                 f"has dropout={self.dropout} in training mode: call layer.eval() first (no dropout), "
                 "or build it with dropout=0 and apply dropout between layers yourself"
             )
+        zoneout = getattr(self, "zoneout", 0.0)
+        if self.training and (any(zoneout) if isinstance(zoneout, tuple) else zoneout):
+            raise ValueError(
+                f"apply is a pure function and draws no zoneout masks, but this {type(self).__name__} "
+                f"has zoneout={zoneout} in training mode: call layer.eval() first (the expectation)"
+            )
         shapes = self._param_shapes()
         check_keys("params", params, list(shapes))
         unexpected = sorted(set(params) - set(shapes))

@@ -31,6 +31,7 @@ from .._util.validation import check_bool
 from ..cells import GRU_CELL, GRU_RESET_BEFORE, LSTM_CELL, LSTM_PEEPHOLE, RNN_RELU, RNN_TANH
 from .apply import Functional
 from .recurrent import LayerCache, Recurrent
+from .zoneout import ZONEOUT_DOC
 
 __all__ = ["GRU", "LSTM", "RNN", "Call", "LayerCache"]
 
@@ -142,7 +143,10 @@ class LSTM(Call, Recurrent, Functional):
         "    dtype :",
         "    proj_size : int, default 0\n        Size ``P`` of the projection of ``h``, "
         "``0 <= P < H`` (0: none).\n    peepholes : bool, default False\n        Add the "
-        "peephole connections and their weights ``weight_ch_l{k}``.\n" + _WEIGHT_DROP_DOC + "    dtype :",
+        "peephole connections and their weights ``weight_ch_l{k}``.\n"
+        + _WEIGHT_DROP_DOC
+        + ZONEOUT_DOC
+        + "    dtype :",
         1,
     )
     _cell = LSTM_CELL
@@ -160,6 +164,7 @@ class LSTM(Call, Recurrent, Functional):
         *,
         peepholes: bool = False,
         weight_drop: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
@@ -178,6 +183,7 @@ class LSTM(Call, Recurrent, Functional):
             bidirectional,
             proj_size=proj_size,
             weight_drop=weight_drop,
+            zoneout=zoneout,
             dtype=dtype,
             device=device,
             xp=xp,
@@ -204,7 +210,10 @@ class GRU(Call, Recurrent, Functional):
     __doc__ += _INIT_DOC.replace(
         "    dtype :",
         "    reset_after : bool, default True\n        Apply the reset gate after the recurrent "
-        "matmul (torch); False: before it (Keras, ONNX's default).\n" + _WEIGHT_DROP_DOC + "    dtype :",
+        "matmul (torch); False: before it (Keras, ONNX's default).\n"
+        + _WEIGHT_DROP_DOC
+        + ZONEOUT_DOC
+        + "    dtype :",
         1,
     )
     _cell = GRU_CELL
@@ -221,6 +230,7 @@ class GRU(Call, Recurrent, Functional):
         *,
         reset_after: bool = True,
         weight_drop: float = 0.0,
+        zoneout: float = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
@@ -242,6 +252,7 @@ class GRU(Call, Recurrent, Functional):
             xp=xp,
             seed=seed,
             weight_drop=weight_drop,
+            zoneout=zoneout,
         )
 
     @classmethod

@@ -16,6 +16,7 @@ from .._util.validation import check_int
 from ..cells.definition import DEFINED, DefinedCell
 from .cell_layer import bound_layer, reference, resolve
 from .dense import Dense
+from .indrnn import IndRNN
 from .inputs import as_array, batch_axis_hint
 from .layers import GRU, LSTM, RNN
 from .minimal import MinGRU, MinLSTM, MinRecurrent
@@ -24,12 +25,13 @@ from .options import options
 __all__ = ["HEADS", "LAYERS", "ModelBase", "check_options", "extra_options", "layer_class"]
 
 #: The recurrent layer class of each ``cell`` name that a SequenceModel takes.
-LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU] | type[MinRecurrent]] = {
+LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU] | type[MinRecurrent] | type[IndRNN]] = {
     "rnn": RNN,
     "lstm": LSTM,
     "gru": GRU,
     "mingru": MinGRU,
     "minlstm": MinLSTM,
+    "indrnn": IndRNN,
 }
 #: What the head reads: every step's output, or each sequence's final state.
 HEADS = ("every", "last")

@@ -28,6 +28,7 @@ _DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("weight_drop", 0.0),
     ("reset_after", True),
     ("peepholes", False),
+    ("zoneout", 0.0),
 )
 
 

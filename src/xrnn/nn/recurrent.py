@@ -20,18 +20,19 @@ from ..cells import Cell
 from ..engine.ops import length_mask
 from ..engine.scan import ScanCache, Weights, scan, scan_backward
 from . import cell_vectors
-from .layer_cache import LayerCache, guard
+from .layer_cache import LayerCache, check_unchanged, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
 from .parameters import Parameters
 from .pickling import NamespaceByName
 from .state_dict import StateDict
 from .weight_drop import WeightDrop, check_weight_drop
+from .zoneout import Zoneout, check_zoneout
 
 __all__ = ["LayerCache", "Recurrent"]
 
 
-class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDrop):
+class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDrop, Zoneout):
     """Shared machinery of the three layer classes; see :class:`LSTM`."""
 
     _cell: Cell
@@ -48,6 +49,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         *,
         proj_size: int = 0,
         weight_drop: float = 0.0,
+        zoneout: Any = 0.0,
         dtype: Any,
         device: Any,
         xp: str | ModuleType | None,
@@ -61,6 +63,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             check_int(name, size)
         self.weight_drop = check_weight_drop(weight_drop)
         check_options(hidden_size, num_layers, dropout, proj_size)
+        self.zoneout = check_zoneout(zoneout, self._cell.n_states, proj_size)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         for name, flag in (("bias", bias), ("batch_first", batch_first), ("bidirectional", bidirectional)):
             check_bool(name, flag)
@@ -102,7 +105,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             n_in = self.input_size if k == 0 else self.num_directions * h_out
             for suffix in ("", "_reverse")[: self.num_directions]:
                 shapes[f"weight_ih_l{k}{suffix}"] = (gates, n_in)
-                shapes[f"weight_hh_l{k}{suffix}"] = (gates, h_out)
+                shapes[f"weight_hh_l{k}{suffix}"] = (gates,) if self._cell.diagonal else (gates, h_out)
                 if self.bias:
                     shapes[f"bias_ih_l{k}{suffix}"] = (gates,)
                     shapes[f"bias_hh_l{k}{suffix}"] = (gates,)
@@ -262,6 +265,10 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             for size in (self.output_size, self.hidden_size)[: self._cell.n_states]
         )
 
+        sizes = (self.output_size, self.hidden_size)[: self._cell.n_states]
+        zoned = self._zoneout_masks(
+            (self.num_layers * self.num_directions, t_steps, n), sizes, device_of(x), training
+        )
         scans: list[ScanCache] = []
         finals: list[tuple[Array, ...]] = []
         masks: list[Array] = []
@@ -280,6 +287,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
                     reverse=bool(direction),
                     segment=None if segment is None else min(segment(t_steps), t_steps),
                     keep=need_cache,
+                    zoneout=None if zoned is None else zoned[idx],
                     ops=ops,
                     xp=xp,
                 )
@@ -338,12 +346,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
     ) -> tuple[Array, Any, dict[str, Array]]:
         """:meth:`backward` of a cache made with any parameters (the weights it holds)."""
-        if cache.output is not None and cache.output[0]._version != cache.output[1]:
-            raise ValueError(
-                "y returned by forward was changed in place (y += ..., y[...] = ...) before backward, "
-                "and the cache shares its memory: the gradients would be wrong. Change a copy "
-                "(y = y + 1), or run forward again"
-            )
+        check_unchanged(cache)
         t_steps, n, _ = cache.shape
         hidden, dirs = self.output_size, self.num_directions
         h0 = cache.scans[0].h0

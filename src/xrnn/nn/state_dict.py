@@ -107,12 +107,13 @@ class StateDict:
         layers = 1 + max(int(_KEY.match(k).group(2)) for k in sd)  # type: ignore[union-attr]
         bidirectional = any(k.endswith("_reverse") for k in sd)
         w_hh, w_ih = sd["weight_hh_l0"], sd["weight_ih_l0"]
-        if len(w_hh.shape) != 2 or len(w_ih.shape) != 2:
+        hh_dims = 1 if getattr(getattr(cls, "_cell", None), "diagonal", False) else 2  # IndRNN's u (H,)
+        if len(w_hh.shape) != hh_dims or len(w_ih.shape) != 2:
             raise ValueError(
-                "state_dict['weight_hh_l0'] and ['weight_ih_l0'] must be 2-d, got shapes "
+                f"state_dict['weight_hh_l0'] must be {hh_dims}-d and ['weight_ih_l0'] 2-d, got shapes "
                 f"{tuple(w_hh.shape)} and {tuple(w_ih.shape)}"
             )
-        hidden, n_in = int(w_hh.shape[1]), int(w_ih.shape[1])
+        hidden, n_in = int(w_hh.shape[-1]), int(w_ih.shape[1])
         if "weight_hr_l0" in sd:  # a projection: h has P features, the cell H
             if "proj_size" not in inspect.signature(cls).parameters:
                 raise ValueError(

@@ -43,7 +43,7 @@ from typing import Any
 from numba import cuda
 
 from ...cells import SCALAR_STEPS
-from . import late_kernels, vector_kernels
+from . import diagonal_kernels, late_kernels, vector_kernels, zoned_kernels
 
 __all__ = ["Kernels", "build"]
 
@@ -90,6 +90,8 @@ def build(one: Any) -> dict[str, Any]:
         "gru": _gru(one, *steps["gru"]),
         **late_kernels.build(one, sigmoid, tanh),
         **vector_kernels.build(one, sigmoid, tanh, Kernels),
+        **diagonal_kernels.build(one, steps, Kernels),
+        **zoned_kernels.build(one, steps, Kernels),
     }
 
 

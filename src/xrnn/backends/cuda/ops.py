@@ -22,13 +22,15 @@ from ..._util.validation import check_shape
 from ...cells import Cell
 from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
-from . import late
+from ...engine.zoneout import Masks
+from . import diagonal, late
 from .launch import Launcher
 from .layout import LAYOUTS, CudaSteps, Layout, buffers
 
 __all__ = ["CudaOps"]
 
 _DTYPES = ("float32", "float64")
+_ZONED = ("lstm", "gru")
 
 
 class CudaOps(Ops):
@@ -75,15 +77,21 @@ class CudaOps(Ops):
 
         return numpy
 
-    def _kernels(self, cell: Cell, dtype: Any, vectors: Array | None = None) -> tuple[Layout, Any] | None:
+    def _kernels(
+        self, cell: Cell, dtype: Any, vectors: Array | None = None, zoneout: Masks | None = None
+    ) -> tuple[Layout, Any] | None:
         if cell.vectors and vectors is None:
             raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         name = next((d for d in _DTYPES if dtype == getattr(self.xp, d)), None)
         if (
-            name is None or cell.name not in LAYOUTS or isinstance(cell, DefinedCell)
-        ):  # a user's "gru" is not ours
+            name is None
+            or cell.name not in LAYOUTS
+            or isinstance(cell, DefinedCell)  # a user's "gru" is not ours
+            or (zoneout is not None and cell.name not in _ZONED)  # zoneout: the LSTM's and GRU's kernels
+        ):
             return None
-        return LAYOUTS[cell.name], _compiled(self._raw, name)[cell.name]
+        key = cell.name if zoneout is None else f"{cell.name}_zoned"
+        return LAYOUTS[cell.name], _compiled(self._raw, name)[key]
 
     def _defined(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
         """Whether ``cell`` is a defined cell that :mod:`.defined_loops` runs (float32/64)."""
@@ -108,22 +116,26 @@ class CudaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`).
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        if self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own kernels
+        if zoneout is None and self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own kernels
             from . import defined_loops  # numba-cuda, imported on first use
 
             return defined_loops.forward(self, cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
-        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
+        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors, zoneout)
         if found is None:  # no kernels for this cell, dtype or option
-            given = {} if vectors is None else {"vectors": vectors}
+            given = _given(vectors, zoneout)
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps, n, width = gx.shape
+        if cell.diagonal:  # IndRNN: one launch for the whole sequence, no matmul
+            lens = self._lengths(lengths, n, t_steps, gx)
+            return diagonal.forward(self, layout, kernels, gx, w_hh_t, biases, state0, lens)
         if cell.late is not None:  # two matmuls and two kernels a step
             return self._late_forward(cell, layout, kernels, gx, w_hh_t, biases, state0, lengths)
         hidden, dtype, dev = w_hh_t.shape[0], gx.dtype, device_of(gx)
@@ -157,6 +169,7 @@ class CudaOps(Ops):
                 a(y),
                 a(kept_4d),
                 *_vectors(a, vectors),
+                *(a(m) for m in _masks(zoneout, (t_steps, n, hidden), xp)),
             )
             step = launch.configure(kernels.forward, n * hidden, stream)
             for t in range(t_steps):
@@ -177,22 +190,26 @@ class CudaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
-        if self._defined(cell, dstate[0].dtype, w_hr, vectors):
+        if zoneout is None and self._defined(cell, dstate[0].dtype, w_hr, vectors):
             from . import defined_loops
 
             return defined_loops.backward(self, cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
-        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
+        found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors, zoneout)
         if found is None:
-            given = {} if vectors is None else {"vectors": vectors}
+            given = _given(vectors, zoneout)
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found
         xp, launch, raw = self.xp, self._launcher, self._raw
         t_steps = len(steps)
+        if cell.diagonal:
+            lens = self._lengths(lengths, dstate[0].shape[0], t_steps, dstate[0])
+            return diagonal.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
         if cell.late is not None:
             return self._late_backward(cell, layout, kernels, steps, dy, dstate, w_hh, lengths)
         n, hidden = dstate[0].shape
@@ -210,7 +227,7 @@ class CudaOps(Ops):
         check_shape("steps (kept)", kept, (t_steps, max(layout.kept, 1), n, hidden), fits)
         ds = xp.asarray(dstate[0], copy=True)  # the kernels write it: (N, H)
         carry = xp.asarray(dstate[1], copy=True) if layout.c_slot is not None else xp.zeros_like(ds)
-        mm = xp.zeros_like(ds)
+        mm, zh = xp.zeros_like(ds), xp.zeros_like(ds)
         dgx = xp.empty((t_steps, n, width), dtype=dtype, device=dev)
         dgh = xp.empty((t_steps, n, width), dtype=dtype, device=dev) if layout.grads > 1 else dgx
         lens = self._lengths(lengths, n, t_steps, ds)
@@ -219,13 +236,16 @@ class CudaOps(Ops):
             has_dy = dy is not None
             dy_3d = dy if dy is not None else ds[None, ...]  # never read without dy
             buffers_ = (a(ds), a(mm), a(carry), a(y), a(kept), a(first), a(dgx), a(dgh))
-            args = (a(lens), has_dy, a(dy_3d), *buffers_, *_vectors(a, vectors))
+            zoned = tuple(a(m) for m in _masks(zoneout, (t_steps, n, hidden), xp))
+            zoned = zoned if zoneout is None else (*zoned, a(zh))  # zh: m * dh of the step after
+            args = (a(lens), has_dy, a(dy_3d), *buffers_, *_vectors(a, vectors), *zoned)
             step = launch.configure(kernels.backward, n * hidden, stream)
             for t in range(t_steps - 1, -1, -1):
                 step(t, *args)
                 raw.matmul(dgh[t, ...], w_hh, out=mm)
         # the gradient of h0: through step 0 where it was inside the sequence, else carried past it
         dh0 = mm + carry if layout.grads > 1 else mm
+        dh0 = dh0 if zoneout is None else dh0 + zh
         if lengths is not None:
             dh0 = xp.where((lens > 0)[:, None], dh0, ds)
         d = (dh0,) if layout.c_slot is None else (dh0, carry)
@@ -259,6 +279,25 @@ class CudaOps(Ops):
             check_shape("dy", dy, (t_steps, n, hidden), fits)
         lens = self._lengths(lengths, n, t_steps, dstate[0])
         return late.backward(self, layout, kernels, steps, dy, dstate, w_hh, lens)
+
+
+def _given(vectors: Array | None, zoneout: Masks | None) -> dict[str, Any]:
+    """The generic loop's keywords: the cell's vectors and zoneout's masks, those there are."""
+    given: dict[str, Any] = {} if vectors is None else {"vectors": vectors}
+    return given if zoneout is None else {**given, "zoneout": zoneout}
+
+
+def _masks(zoneout: Masks | None, shape: tuple[int, int, int], xp: ModuleType) -> tuple[Array, ...]:
+    """The kernels' zoneout masks, each ``(T, N, H)`` (zeros for a part without zoneout); none without."""
+    if zoneout is None:
+        return ()
+    first = next(m for m in zoneout if m is not None)
+    return tuple(
+        xp.zeros(shape, dtype=first.dtype, device=device_of(first))
+        if m is None
+        else xp.asarray(xp.broadcast_to(m, shape), copy=True)
+        for m in zoneout
+    )
 
 
 def _vectors(array: Any, vectors: Array | None) -> tuple[Any, ...]:

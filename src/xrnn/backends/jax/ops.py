@@ -25,6 +25,7 @@ from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine import recurrence
 from ...engine.ops import Ops, length_mask
+from ...engine.zoneout import Masks, zone, zone_backward
 
 __all__ = ["JaxOps", "StackedSteps"]
 
@@ -89,13 +90,15 @@ class JaxOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
         t_steps, n, width = gx.shape
         hidden = w_hh_t.shape[0] if w_hr is None else w_hr.shape[1]
         out = w_hh_t.shape[0]  # H, or P with a projection
         fits = f"for hidden size {hidden}"  # before tracing: a clear error, not one from inside lax
-        check_shape("W_hh", w_hh_t, (out, cell.n_gates * hidden), fits)
+        square = (out, cell.n_gates * hidden)
+        check_shape("W_hh", w_hh_t, square[1:] if cell.diagonal else square, fits)  # IndRNN: u (H,)
         check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
         for name, b in zip(("b_x", "b_h"), biases):
             if b is not None:
@@ -103,7 +106,8 @@ class JaxOps(Ops):
         for j, s in enumerate(state0):
             check_shape(f"state[{j}]", s, (n, out if j == 0 else hidden), fits)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr, vectors)
+        masks = None if zoneout is None else tuple(zoneout)
+        y, state, stacked = _forward(cell, gx, w_hh_t, biases, tuple(state0), mask, w_hr, vectors, masks)
         return y, state, StackedSteps(stacked, t_steps)
 
     def backward(
@@ -117,6 +121,7 @@ class JaxOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`).
 
@@ -126,7 +131,7 @@ class JaxOps(Ops):
         n, out = dstate[0].shape  # H, or P with a projection
         hidden = out if w_hr is None else w_hr.shape[1]
         fits = f"for hidden size {hidden}"
-        check_shape("W_hh", w_hh, (cell.n_gates * hidden, out), fits)
+        check_shape("W_hh", w_hh, (cell.n_gates * hidden,) + (() if cell.diagonal else (out,)), fits)
         for j, d in enumerate(dstate):
             check_shape(f"dstate[{j}]", d, (n, out if j == 0 else hidden), fits)
         if dy is not None:
@@ -136,7 +141,8 @@ class JaxOps(Ops):
         else:
             stacked = jax.tree_util.tree_map(lambda *a: self.xp.stack(a), *steps)
         mask = None if lengths is None else length_mask(lengths, t_steps, xp=self.xp)
-        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr, vectors)
+        masks = None if zoneout is None else tuple(zoneout)
+        return _backward(cell, stacked, dy, tuple(dstate), w_hh, mask, w_hr, vectors, masks)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -149,6 +155,7 @@ def _forward(
     mask: Array | None,
     w_hr: Array | None,
     vectors: Array | None = None,
+    zoneout: Any = None,
 ) -> tuple[Array, State, Any]:
     """``lax.scan`` of the generic forward step: ``y (T, N, H or P)``, final state, stacked caches."""
     xp = jax.numpy
@@ -156,16 +163,18 @@ def _forward(
     if b_x is not None:
         gx = gx + b_x  # hoisted: one pass for all steps
 
-    def step(state: State, inputs: tuple[Array, Array | None]) -> tuple[State, tuple[Array, Any]]:
-        gx_t, inside = inputs
+    def step(state: State, inputs: tuple[Array, Array | None, Any]) -> tuple[State, tuple[Array, Any]]:
+        gx_t, inside, masks_t = inputs
         new, cache_t = recurrence.step(cell, gx_t, state, w_hh_t, b_h, xp=xp, vectors=vectors)
         if w_hr is not None:  # the projected h (N, P) is what is carried and output
             new = (new[0] @ xp.matrix_transpose(w_hr), *new[1:])
+        if masks_t is not None:
+            new = zone(masks_t, new, state, xp=xp)
         if inside is not None:  # rows past their length keep their state
             new = tuple(xp.where(inside, a, b) for a, b in zip(new, state))
         return new, (new[0], cache_t)
 
-    state, (y, stacked) = jax.lax.scan(step, state0, (gx, mask))
+    state, (y, stacked) = jax.lax.scan(step, state0, (gx, mask, zoneout))
     return y, state, stacked
 
 
@@ -179,20 +188,25 @@ def _backward(
     mask: Array | None,
     w_hr: Array | None,
     vectors: Array | None = None,
+    zoneout: Any = None,
 ) -> tuple[Array, Array | None, State]:
     """``lax.scan`` of the generic backward step, last step first: ``dgx``, ``dgh``, ``dstate0``."""
     xp = jax.numpy
 
-    def step(d: State, inputs: tuple[Array | None, Array | None, Any]) -> tuple[State, Any]:
-        dy_t, inside, cache_t = inputs
+    def step(d: State, inputs: tuple[Array | None, Array | None, Any, Any]) -> tuple[State, Any]:
+        dy_t, inside, cache_t, masks_t = inputs
         ds = d if dy_t is None else (d[0] + dy_t, *d[1:])
         ds_cell = ds if w_hr is None else (ds[0] @ w_hr, *ds[1:])  # dh of the cell's own h (N, H)
+        if masks_t is not None:  # the step's share, and the previous state's own
+            ds_cell, kept = zone_backward(masks_t, ds_cell, xp=xp)
         if inside is not None:
             ds_cell = tuple(xp.where(inside, a, xp.zeros_like(a)) for a in ds_cell)
         dgx, dgh, new = recurrence.step_backward(cell, ds_cell, cache_t, w_hh, xp=xp, vectors=vectors)
+        if masks_t is not None:
+            new = tuple(a + b for a, b in zip(new, kept))
         if inside is not None:  # ... and carry their gradient through unchanged
             new = tuple(xp.where(inside, a, b) for a, b in zip(new, ds))
         return new, (dgx, dgh)
 
-    d0, (dgx, dgh) = jax.lax.scan(step, dstate, (dy, mask, stacked), reverse=True)
+    d0, (dgx, dgh) = jax.lax.scan(step, dstate, (dy, mask, stacked, zoneout), reverse=True)
     return dgx, dgh, d0

@@ -19,7 +19,8 @@ from ..._util.validation import check_shape
 from ...cells import Cell
 from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
-from . import defined_loops
+from ...engine.zoneout import Masks
+from . import defined_loops, diagonal, zoned
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -65,6 +66,12 @@ class NumbaOps(Ops):
         fits = self.compiled and np.dtype(dtype) in _DTYPES and w_hr is None and vectors is None
         return fits and isinstance(cell, DefinedCell)
 
+    def _zoned(self, k: CellKernels | None, zoneout: Masks | None) -> CellKernels | None:
+        """``k``, or None (the generic loop) for zoneout where it has no compiled loop with masks."""
+        if zoneout is None or (k is not None and k.zoned_sequence is not None and self.compiled):
+            return k
+        return None
+
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`).
 
@@ -107,14 +114,18 @@ class NumbaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
-        if self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own compiled loop
+        if zoneout is None and self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own loop
             return defined_loops.forward(cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
-        k = self._kernels(cell, gx.dtype, vectors)
+        k = self._zoned(self._kernels(cell, gx.dtype, vectors), zoneout)
+        if k is not None and cell.diagonal and w_hr is None:  # IndRNN: one loop, no matmul
+            return diagonal.forward(cell, gx, w_hh_t, biases, state0, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
-            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
+            given = _given(w_hr, vectors, zoneout)
+            return super().forward(cell, gx, w_hh_t, biases, state0, lengths, **given)
         t_steps, n, width = gx.shape
         hidden, dtype = width // cell.n_gates, gx.dtype
         h_size = hidden if w_hr is None else w_hr.shape[0]  # P with a projection
@@ -148,6 +159,9 @@ class NumbaOps(Ops):
                 _forward_by_step(
                     k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, projection=(w_hr_t, h_cell)
                 )
+        elif zoneout is not None:  # the loop with the masks (:meth:`_zoned`: compiled, LSTM or GRU)
+            masks = zoned.masks(zoneout, (t_steps, n, hidden), dtype)
+            k.zoned_sequence(gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, masks)  # type: ignore[misc]
         elif self.compiled:
             k.sequence(
                 gemm_address(dtype), lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, *_extra(vectors)
@@ -168,14 +182,18 @@ class NumbaOps(Ops):
         *,
         w_hr: Array | None = None,
         vectors: Array | None = None,
+        zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
-        if self._defined(cell, dstate[0].dtype, w_hr, vectors):
+        if zoneout is None and self._defined(cell, dstate[0].dtype, w_hr, vectors):
             return defined_loops.backward(cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
-        k = self._kernels(cell, dstate[0].dtype, vectors)
+        k = self._zoned(self._kernels(cell, dstate[0].dtype, vectors), zoneout)
+        if k is not None and cell.diagonal and w_hr is None:
+            return diagonal.backward(cell, steps, dy, dstate, w_hh, lengths)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             cell = fused(cell, dstate[0].dtype)
-            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **_given(w_hr, vectors))
+            given = _given(w_hr, vectors, zoneout)
+            return super().backward(cell, steps, dy, dstate, w_hh, lengths, **given)
         t_steps = len(steps)
         n, h_size = dstate[0].shape
         hidden = w_hh.shape[0] // cell.n_gates
@@ -203,6 +221,10 @@ class NumbaOps(Ops):
                 d = k.projected_sequence_backward(  # type: ignore[misc]
                     gemm_address(dtype), lengths, dy, d, kept, first, w_hh, w_hr, dg
                 )
+            elif zoneout is not None:
+                masks = zoned.masks(zoneout, (t_steps, n, hidden), dtype)
+                args = (gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg, masks)
+                d = k.zoned_sequence_backward(*args)  # type: ignore[misc]
             else:
                 d = k.sequence_backward(
                     gemm_address(dtype), lengths, dy, d, y, kept, first, w_hh, dg, *_extra(vectors)
@@ -217,9 +239,11 @@ def _extra(vectors: Array | None) -> tuple[Array, ...]:
     return () if vectors is None else (contiguous(vectors),)
 
 
-def _given(w_hr: Array | None, vectors: Array | None = None) -> dict[str, Array]:
-    """``{"w_hr": w_hr}`` when there is a projection, ``{"vectors": ...}`` for a cell's vectors."""
-    given = {} if w_hr is None else {"w_hr": w_hr}
+def _given(w_hr: Array | None, vectors: Array | None = None, zoneout: Masks | None = None) -> dict[str, Any]:
+    """``{"w_hr": w_hr}`` when there is a projection, ``vectors`` for a cell's vectors, zoneout's masks."""
+    given: dict[str, Any] = {} if w_hr is None else {"w_hr": w_hr}
+    if zoneout is not None:
+        given["zoneout"] = zoneout
     return given if vectors is None else {**given, "vectors": vectors}
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._util.typing import Array
 from ..layout import LAYOUTS, Layout, Steps
-from . import kernels, late, loops, vectors
+from . import diagonal, kernels, late, loops, vectors, zoned
 from .buffers import RECYCLER
 from .buffers import contiguous as _c
 
@@ -53,6 +53,11 @@ class CellKernels:
         h_cell) -> None`` with ``y (T, N, P)``; None for cells without projections.
     projected_sequence_backward : callable or None
         Its backward, ``(gemm, lengths, dy, d, kept, first, w_hh, w_hr, dg) -> dstate0``.
+    zoned_sequence : callable or None
+        The forward loop with zoneout: :attr:`sequence`'s arguments, then the masks, one
+        ``(T, N, H)`` array per state part (:mod:`.zoned`); None where zoneout runs generic.
+    zoned_sequence_backward : callable or None
+        Its backward: :attr:`sequence_backward`'s arguments, then the masks.
     """
 
     layout: Layout
@@ -62,6 +67,8 @@ class CellKernels:
     step_backward: Callable[..., tuple[Array | None, ...]]
     projected_sequence: Callable[..., None] | None = None
     projected_sequence_backward: Callable[..., tuple[Array, ...]] | None = None
+    zoned_sequence: Callable[..., None] | None = None
+    zoned_sequence_backward: Callable[..., tuple[Array, ...]] | None = None
 
 
 def _rnn(relu: bool) -> CellKernels:
@@ -120,6 +127,22 @@ def _lstm_projected_sequence_backward(gemm, lengths, dy, d, kept, first, w_hh, w
     )
 
 
+def _lstm_zoned(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, masks):
+    zoned.lstm_sequence(gemm, lengths, gx, w_hh_t, b_x, state0[0], state0[1], y, kept, gh, *masks)
+
+
+def _lstm_zoned_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg, masks):
+    return zoned.lstm_sequence_backward(gemm, lengths, dy, d[0], d[1], kept, first, w_hh, dg[0], *masks)
+
+
+def _gru_zoned(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh, masks):
+    zoned.gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, kept, gh, *masks)
+
+
+def _gru_zoned_backward(gemm, lengths, dy, d, y, kept, first, w_hh, dg, masks):
+    return (zoned.gru_sequence_backward(gemm, lengths, dy, d[0], kept, first, y, w_hh, dg[0], dg[1], *masks),)
+
+
 def _gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh):
     loops.gru_sequence(gemm, lengths, gx, w_hh_t, b_x, b_h, state0[0], y, kept, gh)
 
@@ -139,6 +162,19 @@ def _gru_step_backward(dstate, cache, dg_t):
     return (direct,)
 
 
+def _indrnn(relu: bool) -> CellKernels:
+    """IndRNN's loops (:mod:`.diagonal`) under the table's signatures: no ``gemm``, ``w_hh`` is ``u (H,)``."""
+
+    def sequence(gemm, lengths, gx, u, b_x, b_h, state0, y, kept, gh):
+        diagonal.loop(relu, lengths, gx, b_x + b_h, u, state0[0], y)
+
+    def sequence_backward(gemm, lengths, dy, d, y, kept, first, u, dg):
+        return (diagonal.loop_backward(relu, lengths, dy, d[0], y, u, dg[0]),)
+
+    layout = LAYOUTS["indrnn_relu" if relu else "indrnn_tanh"]
+    return CellKernels(layout, sequence, sequence_backward, late.no_step, late.no_step)
+
+
 #: The cells the backend has kernels for, by name; any other cell runs the generic loop.
 KERNELS: dict[str, CellKernels] = {
     "rnn_tanh": _rnn(relu=False),
@@ -151,8 +187,18 @@ KERNELS: dict[str, CellKernels] = {
         _lstm_step_backward,
         _lstm_projected_sequence,
         _lstm_projected_sequence_backward,
+        _lstm_zoned,
+        _lstm_zoned_backward,
     ),
-    "gru": CellKernels(LAYOUTS["gru"], _gru_sequence, _gru_sequence_backward, _gru_step, _gru_step_backward),
+    "gru": CellKernels(
+        LAYOUTS["gru"],
+        _gru_sequence,
+        _gru_sequence_backward,
+        _gru_step,
+        _gru_step_backward,
+        zoned_sequence=_gru_zoned,
+        zoned_sequence_backward=_gru_zoned_backward,
+    ),
     "gru_reset_before": CellKernels(
         late.LAYOUT,
         late.gru_reset_before_sequence,
@@ -167,6 +213,8 @@ KERNELS: dict[str, CellKernels] = {
         late.no_step,
         late.no_step,
     ),
+    "indrnn_tanh": _indrnn(relu=False),
+    "indrnn_relu": _indrnn(relu=True),
 }
 
 
