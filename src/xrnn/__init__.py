@@ -31,6 +31,7 @@ from .io.onnx_import import load_onnx
 from .nn.cell_layer import CellLayer
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
 from .nn.dense import Dense
+from .nn.layernorm import LayerNormGRU, LayerNormLSTM
 from .nn.layers import GRU, LSTM, RNN
 from .nn.minimal import MinGRU, MinLSTM
 from .nn.model import SequenceModel
@@ -48,6 +49,8 @@ __all__ = [
     "GRUCell",
     "LSTM",
     "LSTMCell",
+    "LayerNormGRU",
+    "LayerNormLSTM",
     "MinGRU",
     "MinLSTM",
     "RNN",

@@ -13,7 +13,9 @@ cell           module                 gates (torch's order)
 and ONNX (``linear_before_reset=0``): gates ``r, z, n`` with ``U_n (r * h)``, a second recurrent
 matmul after the gate ``r`` (:class:`LateMatmul`, the step contract for such cells).
 :data:`LSTM_PEEPHOLE` (:mod:`.lstm_peephole`) is the LSTM with peepholes (ONNX's ``P``), whose
-per-unit weights are the cell's ``vectors`` (:class:`Cell`).
+per-unit weights are the cell's ``vectors`` (:class:`Cell`). :data:`LAYERNORM_LSTM` and
+:data:`LAYERNORM_GRU` (:mod:`.layernorm_lstm`, :mod:`.layernorm_gru`) are haste's LayerNorm
+cells: their step reduces over each row, so their compiled form is per row (:class:`RowStep`).
 
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
@@ -27,10 +29,12 @@ A user's cell is the same object, made from its scalar equations by :func:`defin
 from collections.abc import Callable
 
 from . import gru, gru_reset_before, lstm, lstm_peephole, rnn
-from .base import Cell, LateMatmul, ScalarStep
+from .base import Cell, LateMatmul, RowStep, ScalarStep
 from .definition import DefinedCell, define
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
+from .layernorm_gru import LAYERNORM_GRU, LayerNormGRUStep
+from .layernorm_lstm import LAYERNORM_LSTM, LayerNormLSTMStep
 from .lstm import LSTM_CELL, LSTMStep
 from .lstm_peephole import LSTM_PEEPHOLE, PeepholeStep
 from .rnn import RNN_RELU, RNN_TANH
@@ -39,6 +43,8 @@ __all__ = [
     "CELLS",
     "GRU_CELL",
     "GRU_RESET_BEFORE",
+    "LAYERNORM_GRU",
+    "LAYERNORM_LSTM",
     "LSTM_CELL",
     "LSTM_PEEPHOLE",
     "RNN_RELU",
@@ -49,15 +55,18 @@ __all__ = [
     "GRUResetBeforeStep",
     "GRUStep",
     "LateMatmul",
+    "LayerNormGRUStep",
+    "LayerNormLSTMStep",
     "LSTMStep",
     "PeepholeStep",
+    "RowStep",
     "ScalarStep",
     "define",
 ]
 
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
-CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE)}
+CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE, LAYERNORM_LSTM, LAYERNORM_GRU)}
 
 #: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
 #: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.

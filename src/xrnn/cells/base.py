@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from .._util.typing import Array, State
 
-__all__ = ["Cell", "LateMatmul", "ScalarStep"]
+__all__ = ["Cell", "LateMatmul", "RowStep", "ScalarStep"]
 
 
 class ScalarStep(NamedTuple):
@@ -33,6 +33,45 @@ class ScalarStep(NamedTuple):
 
     forward: Callable[..., Any]
     backward: Callable[..., Any]
+
+
+class RowStep(NamedTuple):
+    """A cell's step for one row ``b`` of the step, for compiled kernels: the per-row form.
+
+    The contract of a cell whose step reduces over a row (layer normalisation: a mean and
+    a variance over the units of one sequence), which no per-element :class:`ScalarStep`
+    can express. Plain Python functions over 1-d arrays (one row of each operand) with
+    loops over the units, and no import of a compiler: Numba compiles them for the CPU
+    and numba-cuda as CUDA device functions, one call per row (:mod:`xrnn.backends`).
+    Each cell module builds them from a target's primitives and its compiler,
+    ``row_step(sigmoid, tanh, sqrt, compile)``, ``compile`` turning the cell's own
+    helpers (the row reductions) into functions of that target. They write their results
+    into the rows they are given and return nothing.
+
+    The row's cache ``kept`` ``(K*H,)`` holds the fields of the cell's step cache but
+    the last (the previous state, which the loop reads from the step before) at the
+    widths :attr:`widths`, in order, then, for a cell of two states, the new second
+    state ``c`` ``(H,)``: the compiled loop carries ``c`` from there.
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(one, gx, gh, v, prev, kept, h)``: raw pre-activations ``gx``, ``gh``
+        ``(G*H,)`` (the loop adds no bias), the cell's vectors ``v (V,)``, the previous
+        last state ``prev (H,)`` (``c_prev``, or ``h_prev`` for a one-state cell);
+        writes ``kept`` and ``h (H,)``.
+    backward : callable
+        ``backward(one, dh, dc, kept, prev, v, dg, dgh, dprev)``: writes ``dg ((G +
+        gradient_blocks)*H,)`` (the first result of ``step_backward``), ``dgh (G*H,)``
+        and ``dprev (H,)``, the gradient of ``prev`` by paths other than ``W_hh`` (a
+        one-state cell ignores ``dc``).
+    widths : tuple of int
+        ``H``-wide blocks of each cached field but the last, in the step cache's order.
+    """
+
+    forward: Callable[..., None]
+    backward: Callable[..., None]
+    widths: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -142,3 +181,5 @@ class Cell:
     late: LateMatmul | None = field(default=None, kw_only=True)
     vectors: tuple[tuple[str, int], ...] = field(default=(), kw_only=True)
     vector_gradient: Callable[..., Array] | None = field(default=None, kw_only=True)
+    gradient_blocks: int = field(default=0, kw_only=True)
+    row_step: Callable[..., RowStep] | None = field(default=None, kw_only=True)

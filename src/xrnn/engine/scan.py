@@ -377,7 +377,7 @@ class _Loop:
         xp, w = self.xp, self.w
         t_steps, n, n_in = x.shape
         gh_width, hidden = w.w_hh.shape
-        dgx = xp.reshape(dgx, (t_steps * n, gh_width))  # (T*N, GH)
+        dgx = xp.reshape(dgx[:, :, :gh_width], (t_steps * n, gh_width))  # (T*N, GH): Cell.gradient_blocks
         dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
         dw_ih = xp.matrix_transpose(dgx) @ xp.reshape(x, (t_steps * n, n_in))  # (GH, I)
         dw_hh = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..nn.cell_layer import resolve
 from ..nn.dense import Dense
+from ..nn.layernorm import LayerNormGRU, LayerNormLSTM
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.minimal import MinGRU, MinLSTM
 from ..nn.model import SequenceModel
@@ -31,12 +32,15 @@ CLASSES: dict[str, type] = {
     "GRU": GRU,
     "MinGRU": MinGRU,
     "MinLSTM": MinLSTM,
+    "LayerNormLSTM": LayerNormLSTM,
+    "LayerNormGRU": LayerNormGRU,
     "Dense": Dense,
 }
 #: The configuration of a version 1 file (always a SequenceModel).
 _V1_KEYS = {"cell": str, "input_size": int, "hidden_size": int, "output_size": int, "num_layers": int}
 #: Gates per cell (rows of ``weight_hh_l0`` per hidden unit).
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3}
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3, "layernorm_lstm": 4, "layernorm_gru": 3}
+_GATES |= {"layernormlstm": 4, "layernormgru": 3}  # by class name, lower case
 #: Cells with no recurrent weight: their layers are counted and sized by ``weight_ih``.
 _NO_HH = ("mingru", "minlstm")
 

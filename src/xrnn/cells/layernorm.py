@@ -1,0 +1,96 @@
+"""Layer normalisation inside a step (Ba et al. 2016), the per-row reduction of the LayerNorm cells.
+
+``LN(a; gamma, beta) = (a - mean(a)) * rstd * gamma + beta`` over the last axis of each row,
+with ``rstd = 1 / sqrt(var(a) + EPS)`` (the biased variance, as ``torch.nn.functional.layer_norm``).
+Backward, from the normalised row ``a_hat = (a - mean) * rstd`` and ``rstd``::
+
+    g  = dy * gamma
+    da = rstd * (g - mean(g) - a_hat * mean(g * a_hat))
+    dgamma = sum dy * a_hat        dbeta = sum dy        (over rows and steps, after the loop)
+
+Written twice, each form once: on arrays (:func:`normalise`, :func:`normalise_backward`) for the
+array loops, and on one row (:func:`row_moments`, :func:`row_backward_means`) as plain Python over
+a 1-d array for the compiled kernels (the per-row contract, :class:`~xrnn.cells.base.RowStep`).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from .._util.typing import Array
+
+__all__ = [
+    "EPS",
+    "normalise",
+    "normalise_backward",
+    "row_backward_means",
+    "row_moments",
+    "row_pre_activation",
+]
+
+#: The variance epsilon of every normalisation (torch's and haste's default).
+EPS = 1e-5
+
+
+def normalise(a: Array, *, xp: ModuleType) -> tuple[Array, Array]:
+    """``(a_hat, rstd)``: ``a (..., W)`` centred and scaled per row, and ``rstd (..., 1)``."""
+    centred = a - xp.mean(a, axis=-1, keepdims=True)
+    rstd = 1.0 / xp.sqrt(xp.mean(centred * centred, axis=-1, keepdims=True) + EPS)
+    return centred * rstd, rstd
+
+
+def normalise_backward(dy: Array, gamma: Array, a_hat: Array, rstd: Array, *, xp: ModuleType) -> Array:
+    """``da (N, W)`` of ``LN(a; gamma, beta)``.
+
+    From ``dy (N, W)``, ``gamma (W,)``, ``a_hat (N, W)`` and ``rstd (N, 1)``.
+    """
+    g = dy * gamma
+    mean_g = xp.mean(g, axis=1, keepdims=True)
+    mean_ga = xp.mean(g * a_hat, axis=1, keepdims=True)
+    return rstd * (g - mean_g - a_hat * mean_ga)
+
+
+def row_moments(a: Any, start: int, width: int, sqrt: Any, one: Any) -> tuple[Any, Any]:
+    """``(mean, rstd)`` of ``a[start:start + width]``, one row, for compiled kernels (two passes)."""
+    total = one - one
+    for j in range(start, start + width):
+        total += a[j]
+    mean = total / width
+    sq = one - one
+    for j in range(start, start + width):
+        sq += (a[j] - mean) * (a[j] - mean)
+    return mean, one / sqrt(sq / width + EPS)
+
+
+def row_backward_means(
+    dy: Any,
+    dy_start: int,
+    gamma: Any,
+    g_start: int,
+    a: Any,
+    a_start: int,
+    width: int,
+    mean: Any,
+    rstd: Any,
+    one: Any,
+) -> tuple[Any, Any]:
+    """``(mean(g), mean(g * a_hat))`` of one row, ``g = dy * gamma`` and ``a_hat = (a - mean) * rstd``.
+
+    ``da_j = rstd * (dy_j * gamma_j - mean(g) - a_hat_j * mean(g * a_hat))`` then, per element.
+    """
+    s_g = one - one
+    s_ga = one - one
+    for j in range(width):
+        g = dy[dy_start + j] * gamma[g_start + j]
+        s_g += g
+        s_ga += g * (a[a_start + j] - mean) * rstd
+    return s_g / width, s_ga / width
+
+
+def row_pre_activation(
+    gx: Any, gh: Any, v: Any, k: int, x_mean: Any, x_rstd: Any, h_mean: Any, h_rstd: Any, width: int
+) -> Any:
+    """``LN(gx)_k + LN(gh)_k`` of one row, with ``v = [b_ih, b_hh, g_ih, g_hh, ...]`` (each ``width``)."""
+    x_part = (gx[k] - x_mean) * x_rstd * v[2 * width + k] + v[k]
+    return x_part + (gh[k] - h_mean) * h_rstd * v[3 * width + k] + v[width + k]

@@ -1,0 +1,220 @@
+"""The LayerNorm LSTM of haste (LMNT, ``haste_pytorch.LayerNormLSTM``; Ba et al. 2016), torch's gate order.
+
+Layer normalisation of the input pre-activations ``gx = W_ih x`` and of the recurrent ones
+``gh = W_hh h_prev`` separately, each over all four gates' units together ``(N, 4H)``, and
+of the cell state before its ``tanh``::
+
+    z = LN(gx; g_ih, b_ih) + LN(gh; g_hh, b_hh)             (N, 4H), gates i, f, g, o
+    i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o)       g = tanh(z_g)
+    c = f * c_prev + i * g
+    h = o * tanh(LN(c; g_c, b_c))
+
+with ``LN`` of :mod:`.layernorm`. These are haste's equations (its ``LayerNormLSTMScript``):
+haste's ``gamma[0]``, ``gamma[1]`` are ``g_ih``, ``g_hh``, its ``gamma_h``, ``beta_h`` are
+``g_c``, ``b_c``, and its one ``bias`` is ``b_ih + b_hh`` (torch's two biases, here the norms'
+own biases); haste orders the gates ``i, g, f, o``. The state carries ``c`` unnormalised.
+
+The per-unit vectors (:attr:`~.base.Cell.vectors`), concatenated ``(18H,)``: ``bias_ih``,
+``bias_hh``, ``ln_ih_weight``, ``ln_hh_weight`` (each ``4H``), ``ln_c_weight``, ``ln_c_bias``
+(each ``H``). The biases are not the loop's (the loop adds none): they enter after the norms.
+
+Backward, from the cache (the gates, ``tanh(LN(c))`` and the raw ``gx``, ``gh``; the norms'
+statistics recomputed per row, no matmul)::
+
+    dcn = dh * o * (1 - tanh(LN(c))^2)                  the gradient of LN(c)
+    dc  = dc_next + LN'(dcn)                            dc_prev = dc * f
+    dz  = [dc * g * i(1-i), dc * c_prev * f(1-f), dc * i * (1 - g^2), dh * tanh(LN(c)) * o(1-o)]
+    dgx = LN'(dz; g_ih)      dgh = LN'(dz; g_hh)
+
+``step_backward`` returns ``dgx`` with ``dz`` and ``dcn`` after it (``(N, 9H)``,
+:attr:`~.base.Cell.gradient_blocks` 5), from which :func:`vector_gradient` sums the vectors'
+gradients after the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from .._util.activations import sigmoid
+from .._util.typing import Array
+from .base import Cell, RowStep
+from .layernorm import normalise, normalise_backward, row_backward_means, row_moments, row_pre_activation
+
+__all__ = ["LAYERNORM_LSTM", "LayerNormLSTMStep", "row_step"]
+
+
+class LayerNormLSTMStep(NamedTuple):
+    """What one LayerNorm LSTM step keeps: ``i, f, g, o, tanh_c, c_prev`` ``(N, H)``, ``gx, gh`` ``(N, 4H)``.
+
+    ``tanh_c`` is ``tanh(LN(c))``; ``gx`` and ``gh`` are the raw pre-activations, before
+    their norms.
+    """
+
+    i: Array
+    f: Array
+    g: Array
+    o: Array
+    tanh_c: Array
+    gx: Array
+    gh: Array
+    c_prev: Array
+
+
+def _split(vectors: Array, hidden: int) -> tuple[Array, ...]:
+    """``b_ih, b_hh, g_ih, g_hh`` ``(4H,)`` and ``g_c, b_c`` ``(H,)`` from ``vectors (18H,)``."""
+    w = 4 * hidden
+    return (
+        *(vectors[k * w : (k + 1) * w] for k in range(4)),
+        vectors[4 * w : 4 * w + hidden],
+        vectors[4 * w + hidden :],
+    )
+
+
+def step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: ModuleType, vectors: Array) -> Any:
+    """One step ``(h_prev, c_prev) -> (h, c)`` from raw ``gx``, ``gh`` ``(N, 4H)`` and ``vectors (18H,)``."""
+    _, c_prev = state
+    hidden = c_prev.shape[1]
+    b_ih, b_hh, g_ih, g_hh, g_c, b_c = _split(vectors, hidden)
+    x_hat, _ = normalise(gx, xp=xp)
+    h_hat, _ = normalise(gh, xp=xp)
+    z = x_hat * g_ih + b_ih + h_hat * g_hh + b_hh  # (N, 4H)
+    i_f = sigmoid(z[:, : 2 * hidden], xp=xp)
+    i, f = i_f[:, :hidden], i_f[:, hidden:]
+    g = xp.tanh(z[:, 2 * hidden : 3 * hidden])
+    o = sigmoid(z[:, 3 * hidden :], xp=xp)
+    c = f * c_prev + i * g
+    c_hat, _ = normalise(c, xp=xp)
+    tanh_c = xp.tanh(c_hat * g_c + b_c)
+    return (o * tanh_c, c), LayerNormLSTMStep(i, f, g, o, tanh_c, gx, gh, c_prev)
+
+
+def step_backward(
+    dstate: tuple[Array, Array], cache: LayerNormLSTMStep, *, xp: ModuleType, vectors: Array
+) -> Any:
+    """``(dh, dc) -> ([dgx, dz, dcn] (N, 9H), dgh (N, 4H), (None, dc_prev))``."""
+    dh, dc_next = dstate
+    i, f, g, o, tanh_c, gx, gh, c_prev = cache
+    _, _, g_ih, g_hh, g_c, _ = _split(vectors, c_prev.shape[1])
+    c_hat, c_rstd = normalise(f * c_prev + i * g, xp=xp)
+    dcn = dh * o * (1.0 - tanh_c * tanh_c)
+    dc = dc_next + normalise_backward(dcn, g_c, c_hat, c_rstd, xp=xp)
+    dz = xp.concat(
+        [
+            dc * g * i * (1.0 - i),
+            dc * c_prev * f * (1.0 - f),
+            dc * i * (1.0 - g * g),
+            dh * tanh_c * o * (1.0 - o),
+        ],
+        axis=1,
+    )
+    x_hat, x_rstd = normalise(gx, xp=xp)
+    h_hat, h_rstd = normalise(gh, xp=xp)
+    dgx = normalise_backward(dz, g_ih, x_hat, x_rstd, xp=xp)
+    dgh = normalise_backward(dz, g_hh, h_hat, h_rstd, xp=xp)
+    return xp.concat([dgx, dz, dcn], axis=1), dgh, (None, dc * f)
+
+
+def vector_gradient(dgx: Array, steps: Sequence[LayerNormLSTMStep], *, xp: ModuleType) -> Array:
+    """``dvectors (18H,)`` over one loop's steps, from ``dgx (T, N, 9H)`` (``dz``, ``dcn`` after ``4H``)."""
+    hidden = dgx.shape[2] // 9
+    dz, dcn = dgx[:, :, 4 * hidden : 8 * hidden], dgx[:, :, 8 * hidden :]
+    x_hat, _ = normalise(xp.stack([s.gx for s in steps]), xp=xp)  # (T, N, 4H)
+    h_hat, _ = normalise(xp.stack([s.gh for s in steps]), xp=xp)
+    c_hat, _ = normalise(xp.stack([s.f * s.c_prev + s.i * s.g for s in steps]), xp=xp)  # (T, N, H)
+    db = xp.sum(dz, axis=(0, 1))
+    parts = [db, db, xp.sum(dz * x_hat, axis=(0, 1)), xp.sum(dz * h_hat, axis=(0, 1))]
+    return xp.concat([*parts, xp.sum(dcn * c_hat, axis=(0, 1)), xp.sum(dcn, axis=(0, 1))])
+
+
+def row_step(
+    sigmoid: Callable[[Any], Any],
+    tanh: Callable[[Any], Any],
+    sqrt: Callable[[Any], Any],
+    compile: Callable[[Any], Any],
+) -> RowStep:
+    """The step on one row, for compiled kernels (see :class:`~.base.RowStep`).
+
+    ``kept`` of a row ``(14H,)``: ``i, f, g, o, tanh_c, gx (4H), gh (4H), c`` (the fields of
+    :class:`LayerNormLSTMStep` but ``c_prev``, then the new ``c``). ``forward(one, gx, gh,
+    v, c_prev, kept, h)``; ``backward(one, dh, dc, kept, c_prev, v, dg, dgh, dc_prev)``
+    with ``dg (9H,)`` as :func:`step_backward`'s first result. The equations of
+    :func:`step` and :func:`step_backward`.
+    """
+    moments, means, pre = compile(row_moments), compile(row_backward_means), compile(row_pre_activation)
+
+    def forward(one: Any, gx: Any, gh: Any, v: Any, c_prev: Any, kept: Any, h: Any) -> None:
+        hidden = c_prev.shape[0]
+        w = 4 * hidden
+        x_mean, x_rstd = moments(gx, 0, w, sqrt, one)
+        h_mean, h_rstd = moments(gh, 0, w, sqrt, one)
+        for j in range(hidden):
+            z_i = pre(gx, gh, v, j, x_mean, x_rstd, h_mean, h_rstd, w)
+            z_f = pre(gx, gh, v, hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
+            z_g = pre(gx, gh, v, 2 * hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
+            z_o = pre(gx, gh, v, 3 * hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
+            i, f, g, o = sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o)
+            kept[j], kept[hidden + j], kept[2 * hidden + j], kept[3 * hidden + j] = i, f, g, o
+            kept[13 * hidden + j] = f * c_prev[j] + i * g
+        for j in range(w):
+            kept[5 * hidden + j], kept[9 * hidden + j] = gx[j], gh[j]
+        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, sqrt, one)
+        for j in range(hidden):
+            tanh_c = tanh((kept[13 * hidden + j] - c_mean) * c_rstd * v[4 * w + j] + v[4 * w + hidden + j])
+            kept[4 * hidden + j] = tanh_c
+            h[j] = kept[3 * hidden + j] * tanh_c
+
+    def backward(
+        one: Any, dh: Any, dc_next: Any, kept: Any, c_prev: Any, v: Any, dg: Any, dgh: Any, dc_prev: Any
+    ) -> None:
+        hidden = c_prev.shape[0]
+        w = 4 * hidden
+        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, sqrt, one)
+        for j in range(hidden):  # dcn into dg's last block
+            o, tanh_c = kept[3 * hidden + j], kept[4 * hidden + j]
+            dg[8 * hidden + j] = dh[j] * o * (one - tanh_c * tanh_c)
+        m_g, m_ga = means(dg, 8 * hidden, v, 4 * w, kept, 13 * hidden, hidden, c_mean, c_rstd, one)
+        for j in range(hidden):
+            i, f, g, o = kept[j], kept[hidden + j], kept[2 * hidden + j], kept[3 * hidden + j]
+            tanh_c = kept[4 * hidden + j]
+            c_hat = (kept[13 * hidden + j] - c_mean) * c_rstd
+            dc = dc_next[j] + c_rstd * (dg[8 * hidden + j] * v[4 * w + j] - m_g - c_hat * m_ga)
+            dg[w + j] = dc * g * i * (one - i)
+            dg[w + hidden + j] = dc * c_prev[j] * f * (one - f)
+            dg[w + 2 * hidden + j] = dc * i * (one - g * g)
+            dg[w + 3 * hidden + j] = dh[j] * tanh_c * o * (one - o)
+            dc_prev[j] = dc * f
+        x_mean, x_rstd = moments(kept, 5 * hidden, w, sqrt, one)
+        h_mean, h_rstd = moments(kept, 9 * hidden, w, sqrt, one)
+        mx_g, mx_ga = means(dg, w, v, 2 * w, kept, 5 * hidden, w, x_mean, x_rstd, one)
+        mh_g, mh_ga = means(dg, w, v, 3 * w, kept, 9 * hidden, w, h_mean, h_rstd, one)
+        for j in range(w):
+            dz = dg[w + j]
+            x_hat = (kept[5 * hidden + j] - x_mean) * x_rstd
+            h_hat = (kept[9 * hidden + j] - h_mean) * h_rstd
+            dg[j] = x_rstd * (dz * v[2 * w + j] - mx_g - x_hat * mx_ga)
+            dgh[j] = h_rstd * (dz * v[3 * w + j] - mh_g - h_hat * mh_ga)
+
+    return RowStep(forward, backward, (1, 1, 1, 1, 1, 4, 4))
+
+
+LAYERNORM_LSTM = Cell(
+    "layernorm_lstm",
+    4,
+    2,
+    False,
+    step,
+    step_backward,
+    vectors=(
+        ("bias_ih", 4),
+        ("bias_hh", 4),
+        ("ln_ih_weight", 4),
+        ("ln_hh_weight", 4),
+        ("ln_c_weight", 1),
+        ("ln_c_bias", 1),
+    ),
+    vector_gradient=vector_gradient,
+    gradient_blocks=5,
+    row_step=row_step,
+)
