@@ -67,11 +67,15 @@ class RowStep(NamedTuple):
         one-state cell ignores ``dc``).
     widths : tuple of int
         ``H``-wide blocks of each cached field but the last, in the step cache's order.
+    cache : type
+        The cell's step cache (a ``NamedTuple``), built from those fields and the
+        previous state.
     """
 
     forward: Callable[..., None]
     backward: Callable[..., None]
     widths: tuple[int, ...]
+    cache: type
 
 
 @dataclass(frozen=True)

@@ -9,25 +9,18 @@ Backward, from the normalised row ``a_hat = (a - mean) * rstd`` and ``rstd``::
     dgamma = sum dy * a_hat        dbeta = sum dy        (over rows and steps, after the loop)
 
 Written twice, each form once: on arrays (:func:`normalise`, :func:`normalise_backward`) for the
-array loops, and on one row (:func:`row_moments`, :func:`row_backward_means`) as plain Python over
-a 1-d array for the compiled kernels (the per-row contract, :class:`~xrnn.cells.base.RowStep`).
+array loops, and on one row (:func:`row_helpers`) as plain Python over a 1-d array for the compiled kernels (the per-row contract, :class:`~xrnn.cells.base.RowStep`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from .._util.typing import Array
 
-__all__ = [
-    "EPS",
-    "normalise",
-    "normalise_backward",
-    "row_backward_means",
-    "row_moments",
-    "row_pre_activation",
-]
+__all__ = ["EPS", "normalise", "normalise_backward", "row_helpers"]
 
 #: The variance epsilon of every normalisation (torch's and haste's default).
 EPS = 1e-5
@@ -51,46 +44,56 @@ def normalise_backward(dy: Array, gamma: Array, a_hat: Array, rstd: Array, *, xp
     return rstd * (g - mean_g - a_hat * mean_ga)
 
 
-def row_moments(a: Any, start: int, width: int, sqrt: Any, one: Any) -> tuple[Any, Any]:
-    """``(mean, rstd)`` of ``a[start:start + width]``, one row, for compiled kernels (two passes)."""
-    total = one - one
-    for j in range(start, start + width):
-        total += a[j]
-    mean = total / width
-    sq = one - one
-    for j in range(start, start + width):
-        sq += (a[j] - mean) * (a[j] - mean)
-    return mean, one / sqrt(sq / width + EPS)
+def row_helpers(sqrt: Callable[[Any], Any]) -> tuple[Callable[..., Any], ...]:
+    """``(moments, backward_means, pre_activation)``: one row's reductions, for compiled kernels.
 
+    Plain Python over 1-d arrays, built on a target's ``sqrt``; a cell's ``row_step``
+    compiles each for its target (:class:`~xrnn.cells.base.RowStep`). The statistics are
+    summed in the precision the compiler gives a float32 sum divided by an integer
+    (float64 in Numba), then used as they come.
 
-def row_backward_means(
-    dy: Any,
-    dy_start: int,
-    gamma: Any,
-    g_start: int,
-    a: Any,
-    a_start: int,
-    width: int,
-    mean: Any,
-    rstd: Any,
-    one: Any,
-) -> tuple[Any, Any]:
-    """``(mean(g), mean(g * a_hat))`` of one row, ``g = dy * gamma`` and ``a_hat = (a - mean) * rstd``.
-
-    ``da_j = rstd * (dy_j * gamma_j - mean(g) - a_hat_j * mean(g * a_hat))`` then, per element.
+    - ``moments(a, start, width, one) -> (mean, rstd)`` of ``a[start:start + width]``;
+    - ``backward_means(dy, dy_start, gamma, g_start, a, a_start, width, mean, rstd, one)
+      -> (mean(g), mean(g * a_hat))`` with ``g = dy * gamma`` and ``a_hat = (a - mean) *
+      rstd``, so that ``da_j = rstd * (g_j - mean(g) - a_hat_j * mean(g * a_hat))``;
+    - ``pre_activation(gx, gh, v, k, x_mean, x_rstd, h_mean, h_rstd, width)``, ``LN(gx)_k +
+      LN(gh)_k`` with ``v = [b_ih, b_hh, g_ih, g_hh, ...]`` (each ``width``).
     """
-    s_g = one - one
-    s_ga = one - one
-    for j in range(width):
-        g = dy[dy_start + j] * gamma[g_start + j]
-        s_g += g
-        s_ga += g * (a[a_start + j] - mean) * rstd
-    return s_g / width, s_ga / width
 
+    def moments(a: Any, start: int, width: int, one: Any) -> tuple[Any, Any]:
+        total = one - one
+        for j in range(start, start + width):
+            total += a[j]
+        mean = total / width
+        sq = one - one
+        for j in range(start, start + width):
+            sq += (a[j] - mean) * (a[j] - mean)
+        return mean, one / sqrt(sq / width + EPS)
 
-def row_pre_activation(
-    gx: Any, gh: Any, v: Any, k: int, x_mean: Any, x_rstd: Any, h_mean: Any, h_rstd: Any, width: int
-) -> Any:
-    """``LN(gx)_k + LN(gh)_k`` of one row, with ``v = [b_ih, b_hh, g_ih, g_hh, ...]`` (each ``width``)."""
-    x_part = (gx[k] - x_mean) * x_rstd * v[2 * width + k] + v[k]
-    return x_part + (gh[k] - h_mean) * h_rstd * v[3 * width + k] + v[width + k]
+    def backward_means(
+        dy: Any,
+        dy_start: int,
+        gamma: Any,
+        g_start: int,
+        a: Any,
+        a_start: int,
+        width: int,
+        mean: Any,
+        rstd: Any,
+        one: Any,
+    ) -> tuple[Any, Any]:
+        s_g = one - one
+        s_ga = one - one
+        for j in range(width):
+            g = dy[dy_start + j] * gamma[g_start + j]
+            s_g += g
+            s_ga += g * (a[a_start + j] - mean) * rstd
+        return s_g / width, s_ga / width
+
+    def pre_activation(
+        gx: Any, gh: Any, v: Any, k: int, x_mean: Any, x_rstd: Any, h_mean: Any, h_rstd: Any, width: int
+    ) -> Any:
+        x_part = (gx[k] - x_mean) * x_rstd * v[2 * width + k] + v[k]
+        return x_part + (gh[k] - h_mean) * h_rstd * v[3 * width + k] + v[width + k]
+
+    return moments, backward_means, pre_activation

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from .._util.activations import sigmoid
 from .._util.typing import Array
 from .base import Cell, RowStep
-from .layernorm import normalise, normalise_backward, row_backward_means, row_moments, row_pre_activation
+from .layernorm import normalise, normalise_backward, row_helpers
 
 __all__ = ["LAYERNORM_GRU", "LayerNormGRUStep", "row_step"]
 
@@ -120,13 +120,13 @@ def row_step(
     ``dg (9H,)`` as :func:`step_backward`'s first result and ``dh_prev = dh * z`` (``dc``
     unused). The equations of :func:`step` and :func:`step_backward`.
     """
-    moments, means, pre = compile(row_moments), compile(row_backward_means), compile(row_pre_activation)
+    moments, means, pre = (compile(f) for f in row_helpers(sqrt))
 
     def forward(one: Any, gx: Any, gh: Any, v: Any, h_prev: Any, kept: Any, h: Any) -> None:
         hidden = h_prev.shape[0]
         w = 3 * hidden
-        x_mean, x_rstd = moments(gx, 0, w, sqrt, one)
-        h_mean, h_rstd = moments(gh, 0, w, sqrt, one)
+        x_mean, x_rstd = moments(gx, 0, w, one)
+        h_mean, h_rstd = moments(gh, 0, w, one)
         for j in range(hidden):
             r = sigmoid(pre(gx, gh, v, j, x_mean, x_rstd, h_mean, h_rstd, w))
             z = sigmoid(pre(gx, gh, v, hidden + j, x_mean, x_rstd, h_mean, h_rstd, w))
@@ -144,7 +144,7 @@ def row_step(
     ) -> None:
         hidden = h_prev.shape[0]
         w = 3 * hidden
-        h_mean, h_rstd = moments(kept, 2 * w, w, sqrt, one)
+        h_mean, h_rstd = moments(kept, 2 * w, w, one)
         for j in range(hidden):
             r, z, n = kept[j], kept[hidden + j], kept[2 * hidden + j]
             k = 2 * hidden + j
@@ -155,7 +155,7 @@ def row_step(
             dg[w + j], dg[w + hidden + j], dg[w + k] = dr, dz, dn
             dg[2 * w + j], dg[2 * w + hidden + j], dg[2 * w + k] = dr, dz, dn * r
             dh_prev[j] = dh[j] * z
-        x_mean, x_rstd = moments(kept, w, w, sqrt, one)
+        x_mean, x_rstd = moments(kept, w, w, one)
         mx_g, mx_ga = means(dg, w, v, 2 * w, kept, w, w, x_mean, x_rstd, one)
         mh_g, mh_ga = means(dg, 2 * w, v, 3 * w, kept, 2 * w, w, h_mean, h_rstd, one)
         for j in range(w):
@@ -164,7 +164,7 @@ def row_step(
             dg[j] = x_rstd * (dg[w + j] * v[2 * w + j] - mx_g - x_hat * mx_ga)
             dgh[j] = h_rstd * (dg[2 * w + j] * v[3 * w + j] - mh_g - h_hat * mh_ga)
 
-    return RowStep(forward, backward, (1, 1, 1, 3, 3))
+    return RowStep(forward, backward, (1, 1, 1, 3, 3), LayerNormGRUStep)
 
 
 LAYERNORM_GRU = Cell(

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from .._util.activations import sigmoid
 from .._util.typing import Array
 from .base import Cell, RowStep
-from .layernorm import normalise, normalise_backward, row_backward_means, row_moments, row_pre_activation
+from .layernorm import normalise, normalise_backward, row_helpers
 
 __all__ = ["LAYERNORM_LSTM", "LayerNormLSTMStep", "row_step"]
 
@@ -142,13 +142,13 @@ def row_step(
     with ``dg (9H,)`` as :func:`step_backward`'s first result. The equations of
     :func:`step` and :func:`step_backward`.
     """
-    moments, means, pre = compile(row_moments), compile(row_backward_means), compile(row_pre_activation)
+    moments, means, pre = (compile(f) for f in row_helpers(sqrt))
 
     def forward(one: Any, gx: Any, gh: Any, v: Any, c_prev: Any, kept: Any, h: Any) -> None:
         hidden = c_prev.shape[0]
         w = 4 * hidden
-        x_mean, x_rstd = moments(gx, 0, w, sqrt, one)
-        h_mean, h_rstd = moments(gh, 0, w, sqrt, one)
+        x_mean, x_rstd = moments(gx, 0, w, one)
+        h_mean, h_rstd = moments(gh, 0, w, one)
         for j in range(hidden):
             z_i = pre(gx, gh, v, j, x_mean, x_rstd, h_mean, h_rstd, w)
             z_f = pre(gx, gh, v, hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
@@ -159,7 +159,7 @@ def row_step(
             kept[13 * hidden + j] = f * c_prev[j] + i * g
         for j in range(w):
             kept[5 * hidden + j], kept[9 * hidden + j] = gx[j], gh[j]
-        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, sqrt, one)
+        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one)
         for j in range(hidden):
             tanh_c = tanh((kept[13 * hidden + j] - c_mean) * c_rstd * v[4 * w + j] + v[4 * w + hidden + j])
             kept[4 * hidden + j] = tanh_c
@@ -170,7 +170,7 @@ def row_step(
     ) -> None:
         hidden = c_prev.shape[0]
         w = 4 * hidden
-        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, sqrt, one)
+        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one)
         for j in range(hidden):  # dcn into dg's last block
             o, tanh_c = kept[3 * hidden + j], kept[4 * hidden + j]
             dg[8 * hidden + j] = dh[j] * o * (one - tanh_c * tanh_c)
@@ -185,8 +185,8 @@ def row_step(
             dg[w + 2 * hidden + j] = dc * i * (one - g * g)
             dg[w + 3 * hidden + j] = dh[j] * tanh_c * o * (one - o)
             dc_prev[j] = dc * f
-        x_mean, x_rstd = moments(kept, 5 * hidden, w, sqrt, one)
-        h_mean, h_rstd = moments(kept, 9 * hidden, w, sqrt, one)
+        x_mean, x_rstd = moments(kept, 5 * hidden, w, one)
+        h_mean, h_rstd = moments(kept, 9 * hidden, w, one)
         mx_g, mx_ga = means(dg, w, v, 2 * w, kept, 5 * hidden, w, x_mean, x_rstd, one)
         mh_g, mh_ga = means(dg, w, v, 3 * w, kept, 9 * hidden, w, h_mean, h_rstd, one)
         for j in range(w):
@@ -196,7 +196,7 @@ def row_step(
             dg[j] = x_rstd * (dz * v[2 * w + j] - mx_g - x_hat * mx_ga)
             dgh[j] = h_rstd * (dz * v[3 * w + j] - mh_g - h_hat * mh_ga)
 
-    return RowStep(forward, backward, (1, 1, 1, 1, 1, 4, 4))
+    return RowStep(forward, backward, (1, 1, 1, 1, 1, 4, 4), LayerNormLSTMStep)
 
 
 LAYERNORM_LSTM = Cell(

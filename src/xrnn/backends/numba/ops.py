@@ -18,6 +18,7 @@ from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
 from ...engine.ops import Ops
+from . import rows
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -57,6 +58,11 @@ class NumbaOps(Ops):
         if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
             return None  # the per-step loop has no second matmul, no vectors: such cells run generic
         return KERNELS.get(cell.name)
+
+    def _rows(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
+        """Whether ``cell`` runs the compiled row loop (:mod:`.rows`); else the generic one."""
+        given = vectors is not None and w_hr is None and cell.row_step is not None
+        return given and self.compiled and np.dtype(dtype) in _DTYPES
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`)."""
@@ -98,6 +104,8 @@ class NumbaOps(Ops):
         vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
+        if self._rows(cell, gx.dtype, w_hr, vectors):  # a cell that reduces over rows: its row loop
+            return rows.forward(cell, gx, w_hh_t, state0, lengths, vectors)  # type: ignore[arg-type]
         k = self._kernels(cell, gx.dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
@@ -157,6 +165,8 @@ class NumbaOps(Ops):
         vectors: Array | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
+        if isinstance(steps, rows.RowSteps) and self._rows(cell, dstate[0].dtype, w_hr, vectors):
+            return rows.backward(cell, steps, dy, dstate, w_hh, lengths, vectors)  # type: ignore[arg-type]
         k = self._kernels(cell, dstate[0].dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             cell = fused(cell, dstate[0].dtype)
