@@ -8,8 +8,9 @@ Backward, from the normalised row ``a_hat = (a - mean) * rstd`` and ``rstd``::
     da = rstd * (g - mean(g) - a_hat * mean(g * a_hat))
     dgamma = sum dy * a_hat        dbeta = sum dy        (over rows and steps, after the loop)
 
-Written twice, each form once: on arrays (:func:`normalise`, :func:`normalise_backward`) for the
-array loops, and on one row (:func:`row_helpers`) as plain Python over a 1-d array for the compiled kernels (the per-row contract, :class:`~xrnn.cells.base.RowStep`).
+Written twice, each form once: on arrays (:func:`normalise`, :func:`normalise_backward`)
+for the array loops, and on one row (:func:`row_helpers`) as plain Python over a 1-d
+array for the compiled kernels (the per-row contract, :class:`~xrnn.cells.base.RowStep`).
 """
 
 from __future__ import annotations
