@@ -24,6 +24,8 @@ LENGTHS = [6, 2, 4]
 CELLS = {
     "gru_reset_before": (xrnn.GRU, {"reset_after": False}, "gru"),
     "lstm_peephole": (xrnn.LSTM, {"peepholes": True}, "lstm"),
+    "layernorm_lstm": (xrnn.LayerNormLSTM, {}, "layernorm_lstm"),
+    "layernorm_gru": (xrnn.LayerNormGRU, {}, "layernorm_gru"),
 }
 
 

@@ -266,6 +266,8 @@ def _states(state):
 BEYOND_TORCH = {
     "gru_reset_before": lambda **kw: xrnn.GRU(IN, H, reset_after=False, xp="numpy", **kw),
     "lstm_peephole": lambda **kw: xrnn.LSTM(IN, H, peepholes=True, xp="numpy", **kw),
+    "layernorm_lstm": lambda **kw: xrnn.LayerNormLSTM(IN, H, xp="numpy", **kw),
+    "layernorm_gru": lambda **kw: xrnn.LayerNormGRU(IN, H, xp="numpy", **kw),
 }
 
 

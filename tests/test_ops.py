@@ -486,6 +486,8 @@ def _states(state):
 BEYOND_TORCH = {
     "gru_reset_before": lambda xp, **kw: xrnn.GRU(IN, H, reset_after=False, xp=xp, **kw),
     "lstm_peephole": lambda xp, **kw: xrnn.LSTM(IN, H, peepholes=True, xp=xp, **kw),
+    "layernorm_lstm": lambda xp, **kw: xrnn.LayerNormLSTM(IN, H, xp=xp, **kw),
+    "layernorm_gru": lambda xp, **kw: xrnn.LayerNormGRU(IN, H, xp=xp, **kw),
 }
 
 

@@ -62,7 +62,8 @@ class RowSteps(Sequence[Any]):
             prev = self.first
         else:
             prev = self.kept[t - 1, :, start * hidden :] if self.cell.n_states == 2 else self.y[t - 1]
-        return self.row.cache(*fields, prev)
+        # compact copies: a field is a strided view of kept, which DLPack (the JAX bridge) refuses
+        return self.row.cache(*(np.ascontiguousarray(a) for a in (*fields, prev)))
 
 
 @functools.cache
@@ -139,7 +140,12 @@ def forward(
     h0, first = contiguous(state0[0]), contiguous(state0[-1])
     gx, w_hh_t, v = contiguous(gx), contiguous(w_hh_t), contiguous(vectors)
     sequence(gemm_address(dtype), int64_lengths(lengths), gx, w_hh_t, v, h0, first, y, kept, gh)
-    last = (y[-1],) if cell.n_states == 1 else (y[-1], kept[-1, :, sum(row.widths) * hidden :])
+    # c is a strided view of kept: a copy, compact as the bridges' DLPack (JAX) needs
+    last = (
+        (y[-1],)
+        if cell.n_states == 1
+        else (y[-1], np.ascontiguousarray(kept[-1, :, sum(row.widths) * hidden :]))
+    )
     return y, last, RowSteps(cell, row, y, kept, first)
 
 
