@@ -25,10 +25,14 @@ from ..._util.typing import Array, State
 from ...cells import Cell, RowStep
 from .activations import sigmoid, tanh
 from .buffers import contiguous, int64_lengths
-from .compile import inline
 from .loops import call_gemm, carry, clear, gemm_address, upstream
 
 __all__ = ["RowSteps", "backward", "forward"]
+
+
+def _plain(function: Any) -> Any:
+    """A row function compiled on its own: its loops are inside it, so nothing gains by inlining."""
+    return numba.njit(nogil=True, error_model="numpy")(function)
 
 
 @numba.njit(inline="always")
@@ -69,8 +73,8 @@ class RowSteps(Sequence[Any]):
 @functools.cache
 def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
     """The cell's row form and its compiled ``(sequence, sequence_backward)``."""
-    row = cell.row_step(sigmoid, tanh, _sqrt, inline)  # type: ignore[misc]
-    row_forward, row_backward = inline(row.forward), inline(row.backward)
+    row = cell.row_step(sigmoid, tanh, _sqrt, _plain)  # type: ignore[misc]
+    row_forward, row_backward = _plain(row.forward), _plain(row.backward)
     two = cell.n_states == 2
     c_at = sum(row.widths)  # the block of c in a row of kept (two states)
 
