@@ -258,7 +258,10 @@ def test_every_cell_has_cuda_kernels():
     # a cell that reduces over rows runs the row kernels built from its RowStep (backends/cuda/rows.py)
     by_element = {name for name, cell in CELLS.items() if cell.row_step is None}
     assert set(LAYOUTS) == by_element
-    assert {name for name, cell in CELLS.items() if cell.row_step is not None} == {"layernorm_lstm", "layernorm_gru"}
+    assert {name for name, cell in CELLS.items() if cell.row_step is not None} == {
+        "layernorm_lstm",
+        "layernorm_gru",
+    }
 
 
 def _states(state):

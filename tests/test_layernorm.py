@@ -157,8 +157,10 @@ def test_the_row_form_is_the_array_step(cell):
         np.zeros((n, hidden)),
     )
     for b in range(n):
-        row.forward(1.0, gx[b], gh[b], v, state[-1][b], kept[b], h[b])
-        row.backward(1.0, dstate[0][b], dstate[-1][b], kept[b], state[-1][b], v, dg[b], dgh_row[b], dprev[b])
+        row.forward(1.0, cell.eps, gx[b], gh[b], v, state[-1][b], kept[b], h[b])
+        row.backward(
+            1.0, cell.eps, dstate[0][b], dstate[-1][b], kept[b], state[-1][b], v, dg[b], dgh_row[b], dprev[b]
+        )
     for b_got, b_expected in [(h, new[0]), (dg, dgx), (dgh_row, dgh), (dprev, direct[-1])]:
         np.testing.assert_allclose(b_got, b_expected, rtol=1e-9, atol=1e-12)
     if cell.n_states == 2:

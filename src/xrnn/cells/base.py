@@ -56,12 +56,13 @@ class RowStep(NamedTuple):
     Attributes
     ----------
     forward : callable
-        ``forward(one, gx, gh, v, prev, kept, h)``: raw pre-activations ``gx``, ``gh``
+        ``forward(one, eps, gx, gh, v, prev, kept, h)``: ``one`` and ``eps`` are 1 and
+        the cell's epsilon in the dtype of the arrays; raw pre-activations ``gx``, ``gh``
         ``(G*H,)`` (the loop adds no bias), the cell's vectors ``v (V,)``, the previous
         last state ``prev (H,)`` (``c_prev``, or ``h_prev`` for a one-state cell);
         writes ``kept`` and ``h (H,)``.
     backward : callable
-        ``backward(one, dh, dc, kept, prev, v, dg, dgh, dprev)``: writes ``dg ((G +
+        ``backward(one, eps, dh, dc, kept, prev, v, dg, dgh, dprev)``: writes ``dg ((G +
         gradient_blocks)*H,)`` (the first result of ``step_backward``), ``dgh (G*H,)``
         and ``dprev (H,)``, the gradient of ``prev`` by paths other than ``W_hh`` (a
         one-state cell ignores ``dc``).
@@ -172,6 +173,18 @@ class Cell:
         over the steps of one loop, from their gate gradients ``dgx (T, N, G*H)`` (zero
         past each length) and step caches, computed once after the loop as the weight
         gradients are. Set when ``vectors`` is.
+    gradient_blocks : int
+        ``H``-wide blocks that ``step_backward`` appends to ``dgx`` past its ``G*H`` gate
+        gradients: per-row values that only :attr:`vector_gradient` reads (a LayerNorm
+        cell's gradients of its gains and biases, row by row, which it sums). The loops
+        carry ``dgx`` of width ``(G + gradient_blocks)*H``; the weight gradients read its
+        first ``G*H`` columns. 0 (the default) for the other cells.
+    row_step : callable or None
+        ``row_step(sigmoid, tanh, sqrt, compile) -> RowStep``, the per-row form of a cell
+        whose step reduces over a row (:class:`RowStep`); None for per-element cells.
+    eps : float
+        The epsilon the row form takes as ``eps`` (in the arrays' dtype): the variance
+        floor of a cell's normalisations; unused by the other cells.
     """
 
     name: str
@@ -187,3 +200,4 @@ class Cell:
     vector_gradient: Callable[..., Array] | None = field(default=None, kw_only=True)
     gradient_blocks: int = field(default=0, kw_only=True)
     row_step: Callable[..., RowStep] | None = field(default=None, kw_only=True)
+    eps: float = field(default=0.0, kw_only=True)

@@ -49,11 +49,12 @@ def row_helpers(sqrt: Callable[[Any], Any]) -> tuple[Callable[..., Any], ...]:
     """``(moments, backward_means, pre_activation)``: one row's reductions, for compiled kernels.
 
     Plain Python over 1-d arrays, built on a target's ``sqrt``; a cell's ``row_step``
-    compiles each for its target (:class:`~xrnn.cells.base.RowStep`). The statistics are
-    summed in the precision the compiler gives a float32 sum divided by an integer
-    (float64 in Numba), then used as they come.
+    compiles each for its target (:class:`~xrnn.cells.base.RowStep`). Every quantity stays
+    in the dtype of ``one`` and ``eps`` (1 and :data:`EPS` in that dtype): the divisions
+    are by the count of units summed as ``one``, not by an integer, which compilers
+    would promote to float64.
 
-    - ``moments(a, start, width, one) -> (mean, rstd)`` of ``a[start:start + width]``;
+    - ``moments(a, start, width, one, eps) -> (mean, rstd)`` of ``a[start:start + width]``;
     - ``backward_means(dy, dy_start, gamma, g_start, a, a_start, width, mean, rstd, one)
       -> (mean(g), mean(g * a_hat))`` with ``g = dy * gamma`` and ``a_hat = (a - mean) *
       rstd``, so that ``da_j = rstd * (g_j - mean(g) - a_hat_j * mean(g * a_hat))``;
@@ -61,15 +62,17 @@ def row_helpers(sqrt: Callable[[Any], Any]) -> tuple[Callable[..., Any], ...]:
       LN(gh)_k`` with ``v = [b_ih, b_hh, g_ih, g_hh, ...]`` (each ``width``).
     """
 
-    def moments(a: Any, start: int, width: int, one: Any) -> tuple[Any, Any]:
+    def moments(a: Any, start: int, width: int, one: Any, eps: Any) -> tuple[Any, Any]:
         total = one - one
+        count = one - one
         for j in range(start, start + width):
             total += a[j]
-        mean = total / width
+            count += one
+        mean = total / count
         sq = one - one
         for j in range(start, start + width):
             sq += (a[j] - mean) * (a[j] - mean)
-        return mean, one / sqrt(sq / width + EPS)
+        return mean, one / sqrt(sq / count + eps)
 
     def backward_means(
         dy: Any,
@@ -85,11 +88,13 @@ def row_helpers(sqrt: Callable[[Any], Any]) -> tuple[Callable[..., Any], ...]:
     ) -> tuple[Any, Any]:
         s_g = one - one
         s_ga = one - one
+        count = one - one
         for j in range(width):
             g = dy[dy_start + j] * gamma[g_start + j]
             s_g += g
             s_ga += g * (a[a_start + j] - mean) * rstd
-        return s_g / width, s_ga / width
+            count += one
+        return s_g / count, s_ga / count
 
     def pre_activation(
         gx: Any, gh: Any, v: Any, k: int, x_mean: Any, x_rstd: Any, h_mean: Any, h_rstd: Any, width: int

@@ -22,9 +22,9 @@ The per-unit vectors (:attr:`~.base.Cell.vectors`), concatenated ``(12H,)``: ``b
     da = [dr, dz, dn]   du = [dr, dz, dn * r]
     dgx = LN'(da; g_ih)   dgh = LN'(du; g_hh)
 
-``step_backward`` returns ``dgx`` with ``da`` and ``du`` after it (``(N, 9H)``,
-:attr:`~.base.Cell.gradient_blocks` 6), from which :func:`vector_gradient` sums the vectors'
-gradients after the loop.
+``step_backward`` returns ``dgx`` with ``da``, ``du``, ``da * x_hat`` and ``du * h_hat`` after
+it (``(N, 15H)``, :attr:`~.base.Cell.gradient_blocks` 12; ``x_hat``, ``h_hat`` the normalised
+rows): the gradients of the vectors per row, which :func:`vector_gradient` sums after the loop.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 from .._util.activations import sigmoid
 from .._util.typing import Array
 from .base import Cell, RowStep
-from .layernorm import normalise, normalise_backward, row_helpers
+from .layernorm import EPS, normalise, normalise_backward, row_helpers
 
 __all__ = ["LAYERNORM_GRU", "LayerNormGRUStep", "row_step"]
 
@@ -82,7 +82,7 @@ def step(gx: Array, gh: Array, state: tuple[Array], *, xp: ModuleType, vectors: 
 
 
 def step_backward(dstate: tuple[Array], cache: LayerNormGRUStep, *, xp: ModuleType, vectors: Array) -> Any:
-    """``dh -> ([dgx, da, du] (N, 9H), dgh (N, 3H), (dh * z,))``."""
+    """``dh -> ([dgx, da, du, da x_hat, du h_hat] (N, 15H), dgh (N, 3H), (dh * z,))``."""
     (dh,) = dstate
     r, z, n, _, _, h_prev = cache
     _, _, g_ih, g_hh = _split(vectors, h_prev.shape[1])
@@ -94,17 +94,12 @@ def step_backward(dstate: tuple[Array], cache: LayerNormGRUStep, *, xp: ModuleTy
     du = xp.concat([dr, dz, dn * r], axis=1)
     dgx = normalise_backward(da, g_ih, x_hat, x_rstd, xp=xp)
     dgh = normalise_backward(du, g_hh, h_hat, h_rstd, xp=xp)
-    return xp.concat([dgx, da, du], axis=1), dgh, (dh * z,)
+    return xp.concat([dgx, da, du, da * x_hat, du * h_hat], axis=1), dgh, (dh * z,)
 
 
 def vector_gradient(dgx: Array, steps: Sequence[LayerNormGRUStep], *, xp: ModuleType) -> Array:
-    """``dvectors (12H,)`` over one loop's steps, from ``dgx (T, N, 9H)`` (``da``, ``du`` after ``3H``)."""
-    w = dgx.shape[2] // 3
-    da, du = dgx[:, :, w : 2 * w], dgx[:, :, 2 * w :]
-    x_hat, _ = normalise(xp.stack([s.gx for s in steps]), xp=xp)  # (T, N, 3H)
-    h_hat, _ = normalise(xp.stack([s.gh for s in steps]), xp=xp)
-    sums = (da, du, da * x_hat, du * h_hat)
-    return xp.concat([xp.sum(s, axis=(0, 1)) for s in sums])
+    """``dvectors (12H,)`` over one loop's steps: sums of ``dgx (T, N, 15H)``'s last ``12H`` columns."""
+    return xp.sum(dgx[:, :, dgx.shape[2] // 5 :], axis=(0, 1))  # da, du, da x_hat, du h_hat
 
 
 def row_step(
@@ -115,18 +110,18 @@ def row_step(
 ) -> RowStep:
     """The step on one row, for compiled kernels (see :class:`~.base.RowStep`).
 
-    ``kept`` of a row ``(9H,)``: ``r, z, n, gx (3H), gh (3H)``. ``forward(one, gx, gh, v,
-    h_prev, kept, h)``; ``backward(one, dh, dc, kept, h_prev, v, dg, dgh, dh_prev)`` with
-    ``dg (9H,)`` as :func:`step_backward`'s first result and ``dh_prev = dh * z`` (``dc``
+    ``kept`` of a row ``(9H,)``: ``r, z, n, gx (3H), gh (3H)``. ``forward(one, eps, gx, gh, v,
+    h_prev, kept, h)``; ``backward(one, eps, dh, dc, kept, h_prev, v, dg, dgh, dh_prev)`` with
+    ``dg (15H,)`` as :func:`step_backward`'s first result and ``dh_prev = dh * z`` (``dc``
     unused). The equations of :func:`step` and :func:`step_backward`.
     """
     moments, means, pre = (compile(f) for f in row_helpers(sqrt))
 
-    def forward(one: Any, gx: Any, gh: Any, v: Any, h_prev: Any, kept: Any, h: Any) -> None:
+    def forward(one: Any, eps: Any, gx: Any, gh: Any, v: Any, h_prev: Any, kept: Any, h: Any) -> None:
         hidden = h_prev.shape[0]
         w = 3 * hidden
-        x_mean, x_rstd = moments(gx, 0, w, one)
-        h_mean, h_rstd = moments(gh, 0, w, one)
+        x_mean, x_rstd = moments(gx, 0, w, one, eps)
+        h_mean, h_rstd = moments(gh, 0, w, one, eps)
         for j in range(hidden):
             r = sigmoid(pre(gx, gh, v, j, x_mean, x_rstd, h_mean, h_rstd, w))
             z = sigmoid(pre(gx, gh, v, hidden + j, x_mean, x_rstd, h_mean, h_rstd, w))
@@ -140,11 +135,11 @@ def row_step(
             kept[w + j], kept[2 * w + j] = gx[j], gh[j]
 
     def backward(
-        one: Any, dh: Any, dc: Any, kept: Any, h_prev: Any, v: Any, dg: Any, dgh: Any, dh_prev: Any
+        one: Any, eps: Any, dh: Any, dc: Any, kept: Any, h_prev: Any, v: Any, dg: Any, dgh: Any, dh_prev: Any
     ) -> None:
         hidden = h_prev.shape[0]
         w = 3 * hidden
-        h_mean, h_rstd = moments(kept, 2 * w, w, one)
+        h_mean, h_rstd = moments(kept, 2 * w, w, one, eps)
         for j in range(hidden):
             r, z, n = kept[j], kept[hidden + j], kept[2 * hidden + j]
             k = 2 * hidden + j
@@ -155,12 +150,13 @@ def row_step(
             dg[w + j], dg[w + hidden + j], dg[w + k] = dr, dz, dn
             dg[2 * w + j], dg[2 * w + hidden + j], dg[2 * w + k] = dr, dz, dn * r
             dh_prev[j] = dh[j] * z
-        x_mean, x_rstd = moments(kept, w, w, one)
+        x_mean, x_rstd = moments(kept, w, w, one, eps)
         mx_g, mx_ga = means(dg, w, v, 2 * w, kept, w, w, x_mean, x_rstd, one)
         mh_g, mh_ga = means(dg, 2 * w, v, 3 * w, kept, 2 * w, w, h_mean, h_rstd, one)
         for j in range(w):
             x_hat = (kept[w + j] - x_mean) * x_rstd
             h_hat = (kept[2 * w + j] - h_mean) * h_rstd
+            dg[3 * w + j], dg[4 * w + j] = dg[w + j] * x_hat, dg[2 * w + j] * h_hat
             dg[j] = x_rstd * (dg[w + j] * v[2 * w + j] - mx_g - x_hat * mx_ga)
             dgh[j] = h_rstd * (dg[2 * w + j] * v[3 * w + j] - mh_g - h_hat * mh_ga)
 
@@ -176,6 +172,7 @@ LAYERNORM_GRU = Cell(
     step_backward,
     vectors=(("bias_ih", 3), ("bias_hh", 3), ("ln_ih_weight", 3), ("ln_hh_weight", 3)),
     vector_gradient=vector_gradient,
-    gradient_blocks=6,
+    gradient_blocks=12,
     row_step=row_step,
+    eps=EPS,
 )

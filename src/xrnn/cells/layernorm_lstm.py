@@ -26,9 +26,10 @@ statistics recomputed per row, no matmul)::
     dz  = [dc * g * i(1-i), dc * c_prev * f(1-f), dc * i * (1 - g^2), dh * tanh(LN(c)) * o(1-o)]
     dgx = LN'(dz; g_ih)      dgh = LN'(dz; g_hh)
 
-``step_backward`` returns ``dgx`` with ``dz`` and ``dcn`` after it (``(N, 9H)``,
-:attr:`~.base.Cell.gradient_blocks` 5), from which :func:`vector_gradient` sums the vectors'
-gradients after the loop.
+``step_backward`` returns ``dgx`` with ``dz``, ``dz * x_hat``, ``dz * h_hat``, ``dcn * c_hat``
+and ``dcn`` after it (``(N, 18H)``, :attr:`~.base.Cell.gradient_blocks` 14; ``x_hat``,
+``h_hat``, ``c_hat`` the normalised rows): the gradients of the vectors per row, which
+:func:`vector_gradient` sums after the loop.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any, NamedTuple
 from .._util.activations import sigmoid
 from .._util.typing import Array
 from .base import Cell, RowStep
-from .layernorm import normalise, normalise_backward, row_helpers
+from .layernorm import EPS, normalise, normalise_backward, row_helpers
 
 __all__ = ["LAYERNORM_LSTM", "LayerNormLSTMStep", "row_step"]
 
@@ -93,7 +94,7 @@ def step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: ModuleType, ve
 def step_backward(
     dstate: tuple[Array, Array], cache: LayerNormLSTMStep, *, xp: ModuleType, vectors: Array
 ) -> Any:
-    """``(dh, dc) -> ([dgx, dz, dcn] (N, 9H), dgh (N, 4H), (None, dc_prev))``."""
+    """``(dh, dc) -> ([dgx, dz, dz x_hat, dz h_hat, dcn c_hat, dcn] (N, 18H), dgh, (None, dc_prev))``."""
     dh, dc_next = dstate
     i, f, g, o, tanh_c, gx, gh, c_prev = cache
     _, _, g_ih, g_hh, g_c, _ = _split(vectors, c_prev.shape[1])
@@ -113,19 +114,15 @@ def step_backward(
     h_hat, h_rstd = normalise(gh, xp=xp)
     dgx = normalise_backward(dz, g_ih, x_hat, x_rstd, xp=xp)
     dgh = normalise_backward(dz, g_hh, h_hat, h_rstd, xp=xp)
-    return xp.concat([dgx, dz, dcn], axis=1), dgh, (None, dc * f)
+    products = [dz * x_hat, dz * h_hat, dcn * c_hat, dcn]
+    return xp.concat([dgx, dz, *products], axis=1), dgh, (None, dc * f)
 
 
 def vector_gradient(dgx: Array, steps: Sequence[LayerNormLSTMStep], *, xp: ModuleType) -> Array:
-    """``dvectors (18H,)`` over one loop's steps, from ``dgx (T, N, 9H)`` (``dz``, ``dcn`` after ``4H``)."""
-    hidden = dgx.shape[2] // 9
-    dz, dcn = dgx[:, :, 4 * hidden : 8 * hidden], dgx[:, :, 8 * hidden :]
-    x_hat, _ = normalise(xp.stack([s.gx for s in steps]), xp=xp)  # (T, N, 4H)
-    h_hat, _ = normalise(xp.stack([s.gh for s in steps]), xp=xp)
-    c_hat, _ = normalise(xp.stack([s.f * s.c_prev + s.i * s.g for s in steps]), xp=xp)  # (T, N, H)
-    db = xp.sum(dz, axis=(0, 1))
-    parts = [db, db, xp.sum(dz * x_hat, axis=(0, 1)), xp.sum(dz * h_hat, axis=(0, 1))]
-    return xp.concat([*parts, xp.sum(dcn * c_hat, axis=(0, 1)), xp.sum(dcn, axis=(0, 1))])
+    """``dvectors (18H,)`` over one loop's steps: sums of ``dgx (T, N, 18H)``'s last ``14H`` columns."""
+    hidden = dgx.shape[2] // 18
+    sums = xp.sum(dgx[:, :, 4 * hidden :], axis=(0, 1))  # dz, dz x_hat, dz h_hat, dcn c_hat, dcn
+    return xp.concat([sums[: 4 * hidden], sums])  # b_ih and b_hh both get sum(dz)
 
 
 def row_step(
@@ -137,18 +134,18 @@ def row_step(
     """The step on one row, for compiled kernels (see :class:`~.base.RowStep`).
 
     ``kept`` of a row ``(14H,)``: ``i, f, g, o, tanh_c, gx (4H), gh (4H), c`` (the fields of
-    :class:`LayerNormLSTMStep` but ``c_prev``, then the new ``c``). ``forward(one, gx, gh,
-    v, c_prev, kept, h)``; ``backward(one, dh, dc, kept, c_prev, v, dg, dgh, dc_prev)``
-    with ``dg (9H,)`` as :func:`step_backward`'s first result. The equations of
+    :class:`LayerNormLSTMStep` but ``c_prev``, then the new ``c``). ``forward(one, eps, gx, gh,
+    v, c_prev, kept, h)``; ``backward(one, eps, dh, dc, kept, c_prev, v, dg, dgh, dc_prev)``
+    with ``dg (18H,)`` as :func:`step_backward`'s first result. The equations of
     :func:`step` and :func:`step_backward`.
     """
     moments, means, pre = (compile(f) for f in row_helpers(sqrt))
 
-    def forward(one: Any, gx: Any, gh: Any, v: Any, c_prev: Any, kept: Any, h: Any) -> None:
+    def forward(one: Any, eps: Any, gx: Any, gh: Any, v: Any, c_prev: Any, kept: Any, h: Any) -> None:
         hidden = c_prev.shape[0]
         w = 4 * hidden
-        x_mean, x_rstd = moments(gx, 0, w, one)
-        h_mean, h_rstd = moments(gh, 0, w, one)
+        x_mean, x_rstd = moments(gx, 0, w, one, eps)
+        h_mean, h_rstd = moments(gh, 0, w, one, eps)
         for j in range(hidden):
             z_i = pre(gx, gh, v, j, x_mean, x_rstd, h_mean, h_rstd, w)
             z_f = pre(gx, gh, v, hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
@@ -159,40 +156,52 @@ def row_step(
             kept[13 * hidden + j] = f * c_prev[j] + i * g
         for j in range(w):
             kept[5 * hidden + j], kept[9 * hidden + j] = gx[j], gh[j]
-        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one)
+        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one, eps)
         for j in range(hidden):
             tanh_c = tanh((kept[13 * hidden + j] - c_mean) * c_rstd * v[4 * w + j] + v[4 * w + hidden + j])
             kept[4 * hidden + j] = tanh_c
             h[j] = kept[3 * hidden + j] * tanh_c
 
     def backward(
-        one: Any, dh: Any, dc_next: Any, kept: Any, c_prev: Any, v: Any, dg: Any, dgh: Any, dc_prev: Any
+        one: Any,
+        eps: Any,
+        dh: Any,
+        dc_next: Any,
+        kept: Any,
+        c_prev: Any,
+        v: Any,
+        dg: Any,
+        dgh: Any,
+        dc_prev: Any,
     ) -> None:
         hidden = c_prev.shape[0]
         w = 4 * hidden
-        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one)
+        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one, eps)
         for j in range(hidden):  # dcn into dg's last block
             o, tanh_c = kept[3 * hidden + j], kept[4 * hidden + j]
-            dg[8 * hidden + j] = dh[j] * o * (one - tanh_c * tanh_c)
-        m_g, m_ga = means(dg, 8 * hidden, v, 4 * w, kept, 13 * hidden, hidden, c_mean, c_rstd, one)
+            dg[17 * hidden + j] = dh[j] * o * (one - tanh_c * tanh_c)
+        m_g, m_ga = means(dg, 17 * hidden, v, 4 * w, kept, 13 * hidden, hidden, c_mean, c_rstd, one)
         for j in range(hidden):
             i, f, g, o = kept[j], kept[hidden + j], kept[2 * hidden + j], kept[3 * hidden + j]
             tanh_c = kept[4 * hidden + j]
             c_hat = (kept[13 * hidden + j] - c_mean) * c_rstd
-            dc = dc_next[j] + c_rstd * (dg[8 * hidden + j] * v[4 * w + j] - m_g - c_hat * m_ga)
+            dcn = dg[17 * hidden + j]
+            dg[16 * hidden + j] = dcn * c_hat
+            dc = dc_next[j] + c_rstd * (dcn * v[4 * w + j] - m_g - c_hat * m_ga)
             dg[w + j] = dc * g * i * (one - i)
             dg[w + hidden + j] = dc * c_prev[j] * f * (one - f)
             dg[w + 2 * hidden + j] = dc * i * (one - g * g)
             dg[w + 3 * hidden + j] = dh[j] * tanh_c * o * (one - o)
             dc_prev[j] = dc * f
-        x_mean, x_rstd = moments(kept, 5 * hidden, w, one)
-        h_mean, h_rstd = moments(kept, 9 * hidden, w, one)
+        x_mean, x_rstd = moments(kept, 5 * hidden, w, one, eps)
+        h_mean, h_rstd = moments(kept, 9 * hidden, w, one, eps)
         mx_g, mx_ga = means(dg, w, v, 2 * w, kept, 5 * hidden, w, x_mean, x_rstd, one)
         mh_g, mh_ga = means(dg, w, v, 3 * w, kept, 9 * hidden, w, h_mean, h_rstd, one)
         for j in range(w):
             dz = dg[w + j]
             x_hat = (kept[5 * hidden + j] - x_mean) * x_rstd
             h_hat = (kept[9 * hidden + j] - h_mean) * h_rstd
+            dg[2 * w + j], dg[3 * w + j] = dz * x_hat, dz * h_hat
             dg[j] = x_rstd * (dz * v[2 * w + j] - mx_g - x_hat * mx_ga)
             dgh[j] = h_rstd * (dz * v[3 * w + j] - mh_g - h_hat * mh_ga)
 
@@ -215,6 +224,7 @@ LAYERNORM_LSTM = Cell(
         ("ln_c_bias", 1),
     ),
     vector_gradient=vector_gradient,
-    gradient_blocks=5,
+    gradient_blocks=14,
     row_step=row_step,
+    eps=EPS,
 )

@@ -63,7 +63,7 @@ class CudaRowSteps(Sequence[Any]):
 def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
     """The cell's row form and its ``(forward, backward)`` kernels for ``dtype`` (by name: 1.0 == 1.0)."""
     device = cuda.jit(device=True)
-    one = getattr(raw, dtype)(1)
+    one, eps = getattr(raw, dtype)(1), getattr(raw, dtype)(cell.eps)
 
     @device
     def sigmoid(z: Any) -> Any:  # exp only ever sees -|z| <= 0: no overflow for any finite z
@@ -97,7 +97,7 @@ def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
             prev = kept[t - 1, b, c_at * hidden :]
         else:
             prev = y[t - 1, b]
-        row_forward(one, gx[t, b], gh[b], v, prev, kept[t, b], y[t, b])
+        row_forward(one, eps, gx[t, b], gh[b], v, prev, kept[t, b], y[t, b])
         if t >= lengths[b]:  # past the sequence: the state stays
             for j in range(hidden):
                 y[t, b, j] = h_prev[j]
@@ -121,7 +121,7 @@ def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
             prev = kept[t - 1, b, c_at * hidden :]
         else:
             prev = y[t - 1, b]
-        row_backward(one, ds[b], dc[b], kept[t, b], prev, v, dg[t, b], dgh[t, b], dprev[b])
+        row_backward(one, eps, ds[b], dc[b], kept[t, b], prev, v, dg[t, b], dgh[t, b], dprev[b])
         inside = t < lengths[b]
         zero = one - one
         if not inside:  # past the sequence: no gate gradient, the gradients carried through

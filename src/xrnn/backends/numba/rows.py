@@ -77,14 +77,15 @@ def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
     row_forward, row_backward = _plain(row.forward), _plain(row.backward)
     two = cell.n_states == 2
     c_at = sum(row.widths)  # the block of c in a row of kept (two states)
+    cell_eps = cell.eps
 
     @numba.njit(nogil=True)
     def step(gemm, t, lengths, gx, w_hh_t, v, h_prev, prev, h, kept, gh):  # type: ignore[no-untyped-def]
         call_gemm(gemm, h_prev, w_hh_t, 0.0, gh)
-        one = h.dtype.type(1)
+        one, eps = h.dtype.type(1), h.dtype.type(cell_eps)
         hidden = h.shape[1]
         for b in range(h.shape[0]):
-            row_forward(one, gx[b], gh[b], v, prev[b], kept[b], h[b])
+            row_forward(one, eps, gx[b], gh[b], v, prev[b], kept[b], h[b])
         carry(t, lengths, h_prev, h)
         if two:
             carry(t, lengths, prev, kept[:, c_at * hidden :])
@@ -99,9 +100,9 @@ def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
 
     @numba.njit(nogil=True)
     def rows_back(d, dc, kept, prev, v, dg, dgh, dprev):  # type: ignore[no-untyped-def]
-        one = d.dtype.type(1)
+        one, eps = d.dtype.type(1), d.dtype.type(cell_eps)
         for b in range(d.shape[0]):
-            row_backward(one, d[b], dc[b], kept[b], prev[b], v, dg[b], dgh[b], dprev[b])
+            row_backward(one, eps, d[b], dc[b], kept[b], prev[b], v, dg[b], dgh[b], dprev[b])
 
     @numba.njit(nogil=True)
     def sequence_backward(gemm, lengths, dy, dh, dc, kept, first, y, w_hh, v, dg, dgh):  # type: ignore[no-untyped-def]
