@@ -86,7 +86,10 @@ def test_set_params_refuses_other_shapes():
 
 
 def test_unknown_cell_is_a_clear_error():
-    expected = "cell must be one of rnn, lstm, gru, mingru, minlstm or a cell of xrnn.cells.define, got 'tr"
+    expected = (
+        "cell must be one of rnn, lstm, gru, mingru, minlstm, layernorm_lstm, layernorm_gru or a cell of "
+        "xrnn.cells.define, got 'tr"
+    )
     with pytest.raises(ValueError, match=expected):
         xrnn.SequenceModel("transformer", 2, 3, 1)
 
