@@ -105,7 +105,8 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        if self._rows(cell, gx.dtype, w_hr, vectors):  # a cell that reduces over rows: its row kernels
+        # a cell that reduces over rows: its row kernels, which add no bias (the layer gives none)
+        if all(b is None for b in biases) and self._rows(cell, gx.dtype, w_hr, vectors):
             return self._rows_forward(cell, gx, w_hh_t, state0, lengths, vectors)
         found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
         if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop

@@ -104,7 +104,8 @@ class NumbaOps(Ops):
         vectors: Array | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
-        if self._rows(cell, gx.dtype, w_hr, vectors):  # a cell that reduces over rows: its row loop
+        # a cell that reduces over rows: its row loop, which adds no bias (the layer gives none)
+        if all(b is None for b in biases) and self._rows(cell, gx.dtype, w_hr, vectors):
             return rows.forward(cell, gx, w_hh_t, state0, lengths, vectors)  # type: ignore[arg-type]
         k = self._kernels(cell, gx.dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
