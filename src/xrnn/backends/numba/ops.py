@@ -17,8 +17,9 @@ import numpy as np
 from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
+from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
-from . import rows
+from . import defined_loops, rows
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -57,7 +58,12 @@ class NumbaOps(Ops):
             raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         if np.dtype(dtype) not in _DTYPES or ((cell.late is not None or cell.vectors) and not self.compiled):
             return None  # the per-step loop has no second matmul, no vectors: such cells run generic
-        return KERNELS.get(cell.name)
+        return None if isinstance(cell, DefinedCell) else KERNELS.get(cell.name)  # a user's "gru" is not ours
+
+    def _defined(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
+        """Whether ``cell`` is a defined cell that :mod:`.defined_loops` runs (compiled, float32/64)."""
+        fits = self.compiled and np.dtype(dtype) in _DTYPES and w_hr is None and vectors is None
+        return fits and isinstance(cell, DefinedCell)
 
     def _rows(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
         """Whether ``cell`` runs the compiled row loop (:mod:`.rows`); else the generic one."""
@@ -107,6 +113,8 @@ class NumbaOps(Ops):
         # a cell that reduces over rows: its row loop, which adds no bias (the layer gives none)
         if all(b is None for b in biases) and self._rows(cell, gx.dtype, w_hr, vectors):
             return rows.forward(cell, gx, w_hh_t, state0, lengths, vectors)  # type: ignore[arg-type]
+        if self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own compiled loop
+            return defined_loops.forward(cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
         k = self._kernels(cell, gx.dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence is None or vectors is not None)):
             cell = fused(cell, gx.dtype)  # a defined cell: its step compiled, in the generic loop
@@ -168,6 +176,8 @@ class NumbaOps(Ops):
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
         if isinstance(steps, rows.RowSteps) and self._rows(cell, dstate[0].dtype, w_hr, vectors):
             return rows.backward(cell, steps, dy, dstate, w_hh, lengths, vectors)  # type: ignore[arg-type]
+        if self._defined(cell, dstate[0].dtype, w_hr, vectors):
+            return defined_loops.backward(cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
         k = self._kernels(cell, dstate[0].dtype, vectors)
         if k is None or (w_hr is not None and (k.projected_sequence_backward is None or vectors is not None)):
             cell = fused(cell, dstate[0].dtype)
