@@ -170,7 +170,8 @@ class Cell:
         order; cells without any (the default) are never given the keyword.
     vector_gradient : callable or None
         ``vector_gradient(dgx, steps, *, xp) -> dv (V,)``: the gradient of ``vectors``
-        over the steps of one loop, from their gate gradients ``dgx (T, N, G*H)`` (zero
+        over the steps of one loop, from their gate gradients ``dgx (T, N, W)`` (``W =
+        (G + gradient_blocks)*H``; zero
         past each length) and step caches, computed once after the loop as the weight
         gradients are. Set when ``vectors`` is.
     gradient_blocks : int
