@@ -85,9 +85,30 @@ def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread s
             outs.append(h)
         return torch.stack(outs)
 
+    def layernorm_lstm(
+        wx: torch.Tensor,
+        w_hh: torch.Tensor,
+        ln: torch.Tensor,
+        ln_c: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+    ) -> torch.Tensor:  # haste's LayerNormLSTMScript, torch's gate order; wx = LN(W x) + b, hoisted
+        hidden = h.shape[1]
+        w = w_hh.t()
+        outs = []
+        for t in range(wx.shape[0]):
+            z = wx[t] + torch.nn.functional.layer_norm(h @ w, (4 * hidden,), weight=ln[0], bias=ln[1])
+            i, f = torch.sigmoid(z[:, :hidden]), torch.sigmoid(z[:, hidden : 2 * hidden])
+            c = f * c + i * torch.tanh(z[:, 2 * hidden : 3 * hidden])
+            c_n = torch.nn.functional.layer_norm(c, (hidden,), weight=ln_c[0], bias=ln_c[1])
+            h = torch.sigmoid(z[:, 3 * hidden :]) * torch.tanh(c_n)
+            outs.append(h)
+        return torch.stack(outs)
+
     with warnings.catch_warnings():  # deprecated in torch 2.13, and still its fastest CPU loop
         warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = (torch.jit.script(f) for f in (gru_reset_before, lstm_peephole, indrnn, lstm_zoneout))
+        cells = (gru_reset_before, lstm_peephole, indrnn, lstm_zoneout, layernorm_lstm)
+        scripted = (torch.jit.script(f) for f in cells)
         return torch, *scripted
 
 
@@ -105,7 +126,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     """Median seconds of one training step of each implementation."""
     import xrnn
 
-    torch, gru_reset_before, lstm_peephole, indrnn, lstm_zoneout = _torch_cells()
+    torch, gru_reset_before, lstm_peephole, indrnn, lstm_zoneout, layernorm_lstm = _torch_cells()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((t_steps, n, size)).astype(np.float32)
     results: dict[str, float] = {}
@@ -126,6 +147,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         ("xrnn LSTM weight_drop=0.5", xrnn.LSTM(size, size, weight_drop=0.5, xp="numpy", seed=0)),
         ("xrnn IndRNN relu", xrnn.IndRNN(size, size, nonlinearity="relu", xp="numpy", seed=0)),
         ("xrnn LSTM zoneout=0.1", xrnn.LSTM(size, size, zoneout=0.1, xp="numpy", seed=0)),
+        ("xrnn LayerNormLSTM", xrnn.LayerNormLSTM(size, size, xp="numpy", seed=0)),
     ]:
         results[name] = _time(xrnn_step(layer), rounds)
 
@@ -188,6 +210,16 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     results["torch.jit.script peephole LSTM"] = _time(torch_lstm_step, rounds)
     results["torch.jit.script IndRNN relu"] = _time(torch_indrnn_step, rounds)
     results["torch.jit.script LSTM zoneout=0.1"] = _time(torch_zoneout_step, rounds)
+
+    ln = torch.stack([torch.ones(4 * size), torch.zeros(4 * size)]).requires_grad_()
+    ln_c = torch.stack([torch.ones(size), torch.zeros(size)]).requires_grad_()
+
+    def torch_layernorm_step() -> object:
+        wx = torch.nn.functional.layer_norm(x_t @ w_ih4.t(), (4 * size,), weight=ln[0], bias=ln[1]) + b4
+        (layernorm_lstm(wx, w_hh4, ln, ln_c, zeros, zeros) * dy_t).sum().backward()
+        return None
+
+    results["torch.jit.script LayerNorm LSTM"] = _time(torch_layernorm_step, rounds)
     return results
 
 

@@ -593,8 +593,9 @@ TRAINING_CASES = {
     "model_unknown_cell": (
         lambda: xrnn.SequenceModel("transformer", 2, 3, 1),
         ValueError,
-        r"cell must be one of rnn, lstm, gru, mingru, minlstm, indrnn or a cell of xrnn.cells.define, "
-        r"got 'transformer'",
+        r"cell must be one of rnn, lstm, gru, mingru, minlstm, indrnn, layernorm_lstm, layernorm_gru "
+        "or a cell of "
+        r"xrnn.cells.define, got 'transformer'",
     ),
     "model_x_wrong_features": (
         lambda: MODEL.forward(np.ones((4, 2, 5), np.float32)),

@@ -26,6 +26,8 @@ CELLS = {
     "lstm_peephole": (xrnn.LSTM, {"peepholes": True}, "lstm"),
     "indrnn_tanh": (xrnn.IndRNN, {}, "indrnn"),
     "indrnn_relu": (xrnn.IndRNN, {"nonlinearity": "relu"}, "indrnn"),
+    "layernorm_lstm": (xrnn.LayerNormLSTM, {}, "layernorm_lstm"),
+    "layernorm_gru": (xrnn.LayerNormGRU, {}, "layernorm_gru"),
 }
 
 

@@ -88,7 +88,9 @@ def test_set_params_refuses_other_shapes():
 
 def test_unknown_cell_is_a_clear_error():
     expected = (
-        "cell must be one of rnn, lstm, gru, mingru, minlstm, indrnn or a cell of xrnn.cells.define, got 'tr"
+        "cell must be one of rnn, lstm, gru, mingru, minlstm, indrnn, layernorm_lstm, layernorm_gru "
+        "or a cell of "
+        "xrnn.cells.define, got 'tr"
     )
     with pytest.raises(ValueError, match=expected):
         xrnn.SequenceModel("transformer", 2, 3, 1)

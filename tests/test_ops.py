@@ -506,7 +506,8 @@ def test_every_ops_refuses_weights_that_do_not_fit_before_running(cell, ops, mon
 
 @needs_numba
 def test_the_cell_table_names_every_cell_the_kernels_serve():
-    assert set(table.KERNELS) == set(CELLS)
+    # a cell that reduces over rows runs the loop built from its RowStep (backends/numba/rows.py)
+    assert set(table.KERNELS) == {name for name, cell in CELLS.items() if cell.row_step is None}
 
 
 @pytest.mark.parametrize("cell", [LSTM_CELL, GRU_CELL, RNN_TANH], ids=lambda c: c.name)
@@ -534,6 +535,8 @@ BEYOND_TORCH = {
     "lstm_peephole": lambda xp, **kw: xrnn.LSTM(IN, H, peepholes=True, xp=xp, **kw),
     "indrnn_tanh": lambda xp, **kw: xrnn.IndRNN(IN, H, xp=xp, **kw),
     "indrnn_relu": lambda xp, **kw: xrnn.IndRNN(IN, H, nonlinearity="relu", xp=xp, **kw),
+    "layernorm_lstm": lambda xp, **kw: xrnn.LayerNormLSTM(IN, H, xp=xp, **kw),
+    "layernorm_gru": lambda xp, **kw: xrnn.LayerNormGRU(IN, H, xp=xp, **kw),
 }
 
 

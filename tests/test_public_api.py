@@ -68,6 +68,7 @@ TOP_LEVEL_ADDED = {
     "export_onnx", "from_keras_weights", "load_onnx", "to_keras_weights",
     "AdamW", "CosineDecay", "StepDecay", "cpu_threads",
     "CellLayer", "MinGRU", "MinLSTM", "IndRNN",
+    "LayerNormLSTM", "LayerNormGRU",
 }  # fmt: skip
 
 

@@ -37,7 +37,7 @@ def _columns(a, b, j, hidden, gates):
     return [a[b, q * hidden + j] for q in range(gates)]
 
 
-@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("name", list(SCALAR_STEPS))
 def test_scalar_step_is_the_array_step(name):
     cell = CELLS[name]
     forward, backward = SCALAR_STEPS[name](_sigmoid, math.tanh)
@@ -83,6 +83,12 @@ def test_scalar_step_is_the_array_step(name):
             np.testing.assert_allclose(grads, expected, rtol=1e-13, atol=1e-300)
 
 
+def test_every_cell_has_a_per_element_or_a_per_row_form():
+    # a cell that reduces over rows (layer normalisation) has a RowStep instead (tests/test_layernorm.py)
+    for name, cell in CELLS.items():
+        assert (name in SCALAR_STEPS) != (cell.row_step is not None), name
+
+
 #: Arguments after ``one``: forward (pre-activations and previous state), backward.
 ARITY = {
     "rnn_tanh": (2, 2),
@@ -96,13 +102,13 @@ ARITY = {
 }
 
 
-@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("name", list(SCALAR_STEPS))
 def test_compiled_scalar_steps_keep_float32_arithmetic_in_float32(name):
     # the kernels pass one = dtype(1): no literal may turn float32 arithmetic into float64
     numba = pytest.importorskip("numba")
     from xrnn.backends.numba.activations import sigmoid, tanh
 
-    assert set(ARITY) == set(CELLS)
+    assert set(ARITY) == set(SCALAR_STEPS)
     for function, arity in zip(SCALAR_STEPS[name](sigmoid, tanh), ARITY[name]):
         compiled = numba.njit(function)
         compiled(np.float32(1), *[np.float32(0.5)] * arity)

@@ -32,6 +32,7 @@ from .nn.cell_layer import CellLayer
 from .nn.cell_layers import GRUCell, LSTMCell, RNNCell
 from .nn.dense import Dense
 from .nn.indrnn import IndRNN
+from .nn.layernorm import LayerNormGRU, LayerNormLSTM
 from .nn.layers import GRU, LSTM, RNN
 from .nn.minimal import MinGRU, MinLSTM
 from .nn.model import SequenceModel
@@ -50,6 +51,8 @@ __all__ = [
     "IndRNN",
     "LSTM",
     "LSTMCell",
+    "LayerNormGRU",
+    "LayerNormLSTM",
     "MinGRU",
     "MinLSTM",
     "RNN",

@@ -15,7 +15,9 @@ matmul after the gate ``r`` (:class:`LateMatmul`, the step contract for such cel
 :data:`LSTM_PEEPHOLE` (:mod:`.lstm_peephole`) is the LSTM with peepholes (ONNX's ``P``), whose
 per-unit weights are the cell's ``vectors`` (:class:`Cell`). :data:`INDRNN_TANH` and
 :data:`INDRNN_RELU` (:mod:`.indrnn`) are IndRNN, whose recurrent weight is a per-unit vector
-(``Cell.diagonal``): no recurrent matmul.
+(``Cell.diagonal``): no recurrent matmul. :data:`LAYERNORM_LSTM` and
+:data:`LAYERNORM_GRU` (:mod:`.layernorm_lstm`, :mod:`.layernorm_gru`) are haste's LayerNorm
+cells: their step reduces over each row, so their compiled form is per row (:class:`RowStep`).
 
 Each module also writes its step once more as scalar functions of one element
 (:class:`ScalarStep`, :data:`SCALAR_STEPS`), which Numba (CPU) and numba-cuda (GPU)
@@ -29,11 +31,13 @@ A user's cell is the same object, made from its scalar equations by :func:`defin
 from collections.abc import Callable
 
 from . import gru, gru_reset_before, indrnn, lstm, lstm_peephole, rnn
-from .base import Cell, LateMatmul, ScalarStep
+from .base import Cell, LateMatmul, RowStep, ScalarStep
 from .definition import DefinedCell, define
 from .gru import GRU_CELL, GRUStep
 from .gru_reset_before import GRU_RESET_BEFORE, GRUResetBeforeStep
 from .indrnn import INDRNN_RELU, INDRNN_TANH
+from .layernorm_gru import LAYERNORM_GRU, LayerNormGRUStep
+from .layernorm_lstm import LAYERNORM_LSTM, LayerNormLSTMStep
 from .lstm import LSTM_CELL, LSTMStep
 from .lstm_peephole import LSTM_PEEPHOLE, PeepholeStep
 from .rnn import RNN_RELU, RNN_TANH
@@ -44,6 +48,8 @@ __all__ = [
     "GRU_RESET_BEFORE",
     "INDRNN_RELU",
     "INDRNN_TANH",
+    "LAYERNORM_GRU",
+    "LAYERNORM_LSTM",
     "LSTM_CELL",
     "LSTM_PEEPHOLE",
     "RNN_RELU",
@@ -54,8 +60,11 @@ __all__ = [
     "GRUResetBeforeStep",
     "GRUStep",
     "LateMatmul",
+    "LayerNormGRUStep",
+    "LayerNormLSTMStep",
     "LSTMStep",
     "PeepholeStep",
+    "RowStep",
     "ScalarStep",
     "define",
 ]
@@ -63,6 +72,7 @@ __all__ = [
 #: Every cell by name.
 CELLS: dict[str, Cell] = {c.name: c for c in (RNN_TANH, RNN_RELU, LSTM_CELL, GRU_CELL)}
 CELLS |= {c.name: c for c in (GRU_RESET_BEFORE, LSTM_PEEPHOLE, INDRNN_TANH, INDRNN_RELU)}
+CELLS |= {c.name: c for c in (LAYERNORM_LSTM, LAYERNORM_GRU)}
 
 #: Each cell's step as scalar functions for compiled kernels, by name: ``SCALAR_STEPS[name](sigmoid,
 #: tanh)`` is its :class:`ScalarStep` built on a target's activation primitives.

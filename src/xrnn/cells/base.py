@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from .._util.typing import Array, State
 
-__all__ = ["Cell", "LateMatmul", "ScalarStep"]
+__all__ = ["Cell", "LateMatmul", "RowStep", "ScalarStep"]
 
 
 class ScalarStep(NamedTuple):
@@ -33,6 +33,50 @@ class ScalarStep(NamedTuple):
 
     forward: Callable[..., Any]
     backward: Callable[..., Any]
+
+
+class RowStep(NamedTuple):
+    """A cell's step for one row ``b`` of the step, for compiled kernels: the per-row form.
+
+    The contract of a cell whose step reduces over a row (layer normalisation: a mean and
+    a variance over the units of one sequence), which no per-element :class:`ScalarStep`
+    can express. Plain Python functions over 1-d arrays (one row of each operand) with
+    loops over the units, and no import of a compiler: Numba compiles them for the CPU
+    and numba-cuda as CUDA device functions, one call per row (:mod:`xrnn.backends`).
+    Each cell module builds them from a target's primitives and its compiler,
+    ``row_step(sigmoid, tanh, sqrt, compile)``, ``compile`` turning the cell's own
+    helpers (the row reductions) into functions of that target. They write their results
+    into the rows they are given and return nothing.
+
+    The row's cache ``kept`` ``(K*H,)`` holds the fields of the cell's step cache but
+    the last (the previous state, which the loop reads from the step before) at the
+    widths :attr:`widths`, in order, then, for a cell of two states, the new second
+    state ``c`` ``(H,)``: the compiled loop carries ``c`` from there.
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(one, eps, gx, gh, v, prev, kept, h)``: ``one`` and ``eps`` are 1 and
+        the cell's epsilon in the dtype of the arrays; raw pre-activations ``gx``, ``gh``
+        ``(G*H,)`` (the loop adds no bias), the cell's vectors ``v (V,)``, the previous
+        last state ``prev (H,)`` (``c_prev``, or ``h_prev`` for a one-state cell);
+        writes ``kept`` and ``h (H,)``.
+    backward : callable
+        ``backward(one, eps, dh, dc, kept, prev, v, dg, dgh, dprev)``: writes ``dg ((G +
+        gradient_blocks)*H,)`` (the first result of ``step_backward``), ``dgh (G*H,)``
+        and ``dprev (H,)``, the gradient of ``prev`` by paths other than ``W_hh`` (a
+        one-state cell ignores ``dc``).
+    widths : tuple of int
+        ``H``-wide blocks of each cached field but the last, in the step cache's order.
+    cache : type
+        The cell's step cache (a ``NamedTuple``), built from those fields and the
+        previous state.
+    """
+
+    forward: Callable[..., None]
+    backward: Callable[..., None]
+    widths: tuple[int, ...]
+    cache: type
 
 
 @dataclass(frozen=True)
@@ -126,7 +170,8 @@ class Cell:
         order; cells without any (the default) are never given the keyword.
     vector_gradient : callable or None
         ``vector_gradient(dgx, steps, *, xp) -> dv (V,)``: the gradient of ``vectors``
-        over the steps of one loop, from their gate gradients ``dgx (T, N, G*H)`` (zero
+        over the steps of one loop, from their gate gradients ``dgx (T, N, W)`` (``W =
+        (G + gradient_blocks)*H``; zero
         past each length) and step caches, computed once after the loop as the weight
         gradients are. Set when ``vectors`` is.
     diagonal : bool
@@ -134,6 +179,18 @@ class Cell:
         (IndRNN) instead of a matrix: the loops form ``gh = h_prev * u`` elementwise (no
         matmul), backward ``dh_prev = dgh * u + direct``, and the weight gradient is
         ``du = sum_t dgh_t * h_prev_t`` over steps and rows. Such a cell has ``G = 1``.
+    gradient_blocks : int
+        ``H``-wide blocks that ``step_backward`` appends to ``dgx`` past its ``G*H`` gate
+        gradients: per-row values that only :attr:`vector_gradient` reads (a LayerNorm
+        cell's gradients of its gains and biases, row by row, which it sums). The loops
+        carry ``dgx`` of width ``(G + gradient_blocks)*H``; the weight gradients read its
+        first ``G*H`` columns. 0 (the default) for the other cells.
+    row_step : callable or None
+        ``row_step(sigmoid, tanh, sqrt, compile) -> RowStep``, the per-row form of a cell
+        whose step reduces over a row (:class:`RowStep`); None for per-element cells.
+    eps : float
+        The epsilon the row form takes as ``eps`` (in the arrays' dtype): the variance
+        floor of a cell's normalisations; unused by the other cells.
     """
 
     name: str
@@ -148,3 +205,6 @@ class Cell:
     vectors: tuple[tuple[str, int], ...] = field(default=(), kw_only=True)
     vector_gradient: Callable[..., Array] | None = field(default=None, kw_only=True)
     diagonal: bool = field(default=False, kw_only=True)
+    gradient_blocks: int = field(default=0, kw_only=True)
+    row_step: Callable[..., RowStep] | None = field(default=None, kw_only=True)
+    eps: float = field(default=0.0, kw_only=True)

@@ -218,8 +218,9 @@ class Ops:
 
         Returns
         -------
-        dgx : array, shape (T, N, G*H)
-            Gradients of the input pre-activations.
+        dgx : array, shape (T, N, G*H), or (T, N, (G + cell.gradient_blocks)*H)
+            Gradients of the input pre-activations, then the cell's per-row values for
+            its vectors' gradients where it has any (``Cell.gradient_blocks``).
         dgh : array, shape (T, N, G*H), or None
             Gradients of the recurrent pre-activations; None when equal to ``dgx``.
         dstate0 : tuple of arrays, each (N, H)

@@ -364,7 +364,7 @@ class _Loop:
         xp, w = self.xp, self.w
         t_steps, n, n_in = x.shape
         gh_width, hidden = w.w_hh.shape[0], h0.shape[1]
-        dgx = xp.reshape(dgx, (t_steps * n, gh_width))  # (T*N, GH)
+        dgx = xp.reshape(dgx[:, :, :gh_width], (t_steps * n, gh_width))  # (T*N, GH): Cell.gradient_blocks
         dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
         dw_ih = xp.matrix_transpose(dgx) @ xp.reshape(x, (t_steps * n, n_in))  # (GH, I)
         # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y

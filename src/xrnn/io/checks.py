@@ -9,6 +9,7 @@ from typing import Any
 from ..nn.cell_layer import resolve
 from ..nn.dense import Dense
 from ..nn.indrnn import IndRNN
+from ..nn.layernorm import LayerNormGRU, LayerNormLSTM
 from ..nn.layers import GRU, LSTM, RNN
 from ..nn.minimal import MinGRU, MinLSTM
 from ..nn.model import SequenceModel
@@ -33,12 +34,20 @@ CLASSES: dict[str, type] = {
     "MinGRU": MinGRU,
     "MinLSTM": MinLSTM,
     "IndRNN": IndRNN,
+    "LayerNormLSTM": LayerNormLSTM,
+    "LayerNormGRU": LayerNormGRU,
     "Dense": Dense,
 }
 #: The configuration of a version 1 file (always a SequenceModel).
 _V1_KEYS = {"cell": str, "input_size": int, "hidden_size": int, "output_size": int, "num_layers": int}
 #: Gates per cell (rows of ``weight_hh_l0`` per hidden unit).
 _GATES = {"rnn": 1, "gru": 3, "lstm": 4, "mingru": 2, "minlstm": 3, "indrnn": 1}
+_GATES |= {
+    "layernorm_lstm": 4,
+    "layernorm_gru": 3,
+    "layernormlstm": 4,
+    "layernormgru": 3,
+}  # and by class name
 #: Cells with no recurrent weight matrix (none, or IndRNN's vector): counted and sized by ``weight_ih``.
 _NO_HH = ("mingru", "minlstm", "indrnn")
 

@@ -74,6 +74,11 @@ def kind_of(layer: Any) -> str:
     for kind, cls in KINDS.items():
         if isinstance(layer, cls):
             return kind
+    if getattr(getattr(layer, "_cell", None), "row_step", None) is not None:  # the LayerNorm cells
+        raise TypeError(
+            f"a {type(layer).__name__} normalises its pre-activations inside each step, which the RNN, "
+            "LSTM and GRU of ONNX and Keras cannot express: it cannot be exported"
+        )
     raise TypeError(
         f"model must be an xrnn.SequenceModel or an xrnn.RNN, LSTM or GRU layer, got {type(layer).__name__}"
     )

@@ -111,11 +111,16 @@ class Checks:
             expected = self._weights(k, direction)
             if cache.weight_masks:  # DropConnect ran on W_hh * mask: the other weights tell
                 expected = expected._replace(w_hh=sc.weights.w_hh)
-            if any(a is not b for a, b in zip(sc.weights, expected)):
+            if not self._same_weights(sc.weights, expected):
                 raise ValueError(
                     "cache was made with other parameters than the layer holds now: "
                     "run forward again after changing the parameters"
                 )
+
+    @staticmethod
+    def _same_weights(made: Any, held: Any) -> bool:
+        """Whether a cache's weights (``Weights``) are those the layer holds now: by identity."""
+        return all(a is b for a, b in zip(made, held))
 
     @staticmethod
     def _lengths(lengths: Any, n: int, t_steps: int, *, xp: ModuleType, like: Array) -> Array | None:

@@ -18,20 +18,23 @@ from .cell_layer import bound_layer, reference, resolve
 from .dense import Dense
 from .indrnn import IndRNN
 from .inputs import as_array, batch_axis_hint
+from .layernorm import LayerNormGRU, LayerNormLSTM
 from .layers import GRU, LSTM, RNN
-from .minimal import MinGRU, MinLSTM, MinRecurrent
+from .minimal import MinGRU, MinLSTM
 from .options import options
 
 __all__ = ["HEADS", "LAYERS", "ModelBase", "check_options", "extra_options", "layer_class"]
 
 #: The recurrent layer class of each ``cell`` name that a SequenceModel takes.
-LAYERS: dict[str, type[RNN] | type[LSTM] | type[GRU] | type[MinRecurrent] | type[IndRNN]] = {
+LAYERS: dict[str, Any] = {
     "rnn": RNN,
     "lstm": LSTM,
     "gru": GRU,
     "mingru": MinGRU,
     "minlstm": MinLSTM,
     "indrnn": IndRNN,
+    "layernorm_lstm": LayerNormLSTM,
+    "layernorm_gru": LayerNormGRU,
 }
 #: What the head reads: every step's output, or each sequence's final state.
 HEADS = ("every", "last")

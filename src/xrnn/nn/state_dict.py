@@ -14,7 +14,10 @@ from .._util.typing import Array
 __all__ = ["StateDict"]
 
 _Layer = TypeVar("_Layer", bound="StateDict")
-_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_ch)_l(\d+)(_reverse)?$")
+_KEY = re.compile(
+    r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_ch|ln_(?:ih|hh|c)_weight|ln_c_bias)"
+    r"_l(\d+)(_reverse)?$"
+)
 
 
 class StateDict:

@@ -122,6 +122,10 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
+        # a cell that reduces over rows: its row kernels, which add no bias (the layer gives none)
+        rowwise = zoneout is None and all(b is None for b in biases)
+        if rowwise and self._rows(cell, gx.dtype, w_hr, vectors):
+            return self._rows_forward(cell, gx, w_hh_t, state0, lengths, vectors)
         if zoneout is None and self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own kernels
             from . import defined_loops  # numba-cuda, imported on first use
 
@@ -196,6 +200,8 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
+        if type(steps).__name__ == "CudaRowSteps" and self._rows(cell, dstate[0].dtype, w_hr, vectors):
+            return self._rows_backward(cell, steps, dy, dstate, w_hh, lengths, vectors)
         if zoneout is None and self._defined(cell, dstate[0].dtype, w_hr, vectors):
             from . import defined_loops
 
@@ -250,6 +256,43 @@ class CudaOps(Ops):
             dh0 = xp.where((lens > 0)[:, None], dh0, ds)
         d = (dh0,) if layout.c_slot is None else (dh0, carry)
         return dgx, (dgh if layout.grads > 1 else None), d
+
+    def _rows(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
+        """Whether ``cell`` runs the row kernels (:mod:`.rows`); else the generic loop."""
+        given = vectors is not None and w_hr is None and cell.row_step is not None
+        return given and any(dtype == getattr(self.xp, d) for d in _DTYPES)
+
+    def _rows_forward(self, cell: Cell, gx: Array, w_hh_t: Array, *args: Any) -> Any:
+        """:func:`.rows.forward` after the sizes are checked (the kernels index without bounds checks)."""
+        from . import rows  # numba-cuda, imported on first use
+
+        state0, lengths, vectors = args
+        t_steps, n, width = gx.shape
+        hidden = w_hh_t.shape[0]
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh_t, (hidden, cell.n_gates * hidden), fits)
+        check_shape("gx", gx, (t_steps, n, cell.n_gates * hidden), fits)
+        check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
+        for j, s in enumerate(state0):
+            check_shape(f"state[{j}]", s, (n, hidden), fits)
+        lens = self._lengths(lengths, n, t_steps, gx)
+        return rows.forward(self, cell, gx, w_hh_t, state0, lens, vectors)
+
+    def _rows_backward(self, cell: Cell, steps: Any, dy: Array | None, dstate: State, *args: Any) -> Any:
+        """:func:`.rows.backward` after the sizes are checked."""
+        from . import rows
+
+        w_hh, lengths, vectors = args
+        t_steps, (n, hidden) = len(steps), dstate[0].shape
+        fits = f"for hidden size {hidden}"
+        check_shape("W_hh", w_hh, (cell.n_gates * hidden, hidden), fits)
+        check_shape("vectors", vectors, (sum(b for _, b in cell.vectors) * hidden,), fits)
+        for j, d in enumerate(dstate):
+            check_shape(f"dstate[{j}]", d, (n, hidden), fits)
+        if dy is not None:
+            check_shape("dy", dy, (t_steps, n, hidden), fits)
+        lens = self._lengths(lengths, n, t_steps, dstate[0])
+        return rows.backward(self, cell, steps, dy, dstate, w_hh, lens, vectors)
 
     def _late_forward(self, cell: Cell, layout: Layout, kernels: Any, *args: Any) -> Any:
         """:func:`.late.forward` after the checks of :meth:`forward`."""

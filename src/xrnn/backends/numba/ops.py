@@ -20,7 +20,7 @@ from ...cells import Cell
 from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
 from ...engine.zoneout import Masks
-from . import defined_loops, diagonal, zoned
+from . import defined_loops, diagonal, rows, zoned
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -72,6 +72,11 @@ class NumbaOps(Ops):
             return k
         return None
 
+    def _rows(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
+        """Whether ``cell`` runs the compiled row loop (:mod:`.rows`); else the generic one."""
+        given = vectors is not None and w_hr is None and cell.row_step is not None
+        return given and self.compiled and np.dtype(dtype) in _DTYPES
+
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`).
 
@@ -117,6 +122,10 @@ class NumbaOps(Ops):
         zoneout: Masks | None = None,
     ) -> tuple[Array, State, Sequence[Any]]:
         """Run ``cell`` forward over all steps (see :meth:`Ops.forward`)."""
+        # a cell that reduces over rows: its row loop, which adds no bias (the layer gives none)
+        rowwise = zoneout is None and all(b is None for b in biases)
+        if rowwise and self._rows(cell, gx.dtype, w_hr, vectors):
+            return rows.forward(cell, gx, w_hh_t, state0, lengths, vectors)  # type: ignore[arg-type]
         if zoneout is None and self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own loop
             return defined_loops.forward(cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
         k = self._zoned(self._kernels(cell, gx.dtype, vectors), zoneout)
@@ -185,6 +194,8 @@ class NumbaOps(Ops):
         zoneout: Masks | None = None,
     ) -> tuple[Array, Array | None, State]:
         """Backpropagate ``cell`` through all steps (see :meth:`Ops.backward`)."""
+        if isinstance(steps, rows.RowSteps) and self._rows(cell, dstate[0].dtype, w_hr, vectors):
+            return rows.backward(cell, steps, dy, dstate, w_hh, lengths, vectors)  # type: ignore[arg-type]
         if zoneout is None and self._defined(cell, dstate[0].dtype, w_hr, vectors):
             return defined_loops.backward(cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
         k = self._zoned(self._kernels(cell, dstate[0].dtype, vectors), zoneout)
