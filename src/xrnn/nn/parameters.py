@@ -64,3 +64,4 @@ class Parameters:
                 raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(value.shape)}")
             checked[key] = value
         self.params = checked
+        self.__dict__.pop("_inference", None)  # prepared weights (nn/inference.py): made again on use
