@@ -30,7 +30,7 @@ as empty, and may be read from several threads at once.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from array_api_compat import device as device_of
 
@@ -44,8 +44,8 @@ from ..engine.ops import Ops, length_mask
 from ..engine.prepare import Prepared, prepare
 from ..engine.scan import Weights
 
-if TYPE_CHECKING:
-    from .recurrent import Recurrent
+#: A :class:`~xrnn.nn.recurrent.Recurrent` layer (not imported: it imports this module).
+Recurrent = Any
 
 __all__ = ["InferenceCache", "forward"]
 
@@ -116,7 +116,7 @@ def _entry(layer: Recurrent, p: dict[str, Array], xp: ModuleType | None) -> _Ent
 def _configuration(x: Array, parts: tuple[Any, ...]) -> tuple[Any, ...]:
     """What the checks of a call depend on besides the parameters: kinds, shapes, dtypes, devices."""
     return tuple(
-        None if a is None else (type(a), tuple(a.shape), str(a.dtype), str(device_of(a))) for a in (x, *parts)
+        None if a is None else (type(a), a.shape, a.dtype, getattr(a, "device", None)) for a in (x, *parts)
     )
 
 

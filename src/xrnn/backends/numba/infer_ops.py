@@ -103,7 +103,13 @@ def infer(
         check_shape(name, v, (width,), fits)
     for j, s in enumerate(state0):
         check_shape(f"state[{j}]", s, (n, hidden), fits)
-    y = RECYCLER.empty((t_steps, n, hidden), dtype)
+    shape = (t_steps, n, hidden)
+    # fresh memory costs a page fault a page (see .buffers): worth recycling from a megabyte on
+    y = (
+        RECYCLER.empty(shape, dtype)
+        if t_steps * n * hidden * dtype.itemsize >= 2**20
+        else np.empty(shape, dtype)
+    )
     parallel = n >= PARALLEL_ROWS and inference.parallel_available()
     state = run(
         gemm_address(dtype),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import types
 
 import numba
 import numpy as np
@@ -56,8 +57,15 @@ def _compiled(function, **options):  # type: ignore[no-untyped-def]
 
 
 def _both(function):  # type: ignore[no-untyped-def]
-    """``function`` compiled twice: serial (``prange`` as ``range``) and with ``parallel=True``."""
-    return jit(function), _compiled(function, parallel=True)
+    """``function`` compiled twice: serial (``prange`` as ``range``) and with ``parallel=True``.
+
+    The parallel one is compiled from a copy of another name: numba's disk cache tells
+    functions by name and line, not by their options, and would hand either one the
+    other's code.
+    """
+    twin = types.FunctionType(function.__code__, function.__globals__, f"{function.__name__}_parallel")
+    twin.__qualname__ = f"{function.__qualname__}_parallel"
+    return jit(function), _compiled(twin, parallel=True)
 
 
 def _rnn_rows(relu, gx, gh, bx, bh, h):  # type: ignore[no-untyped-def]
@@ -173,7 +181,8 @@ _lock = threading.Lock()
 def _threading_layer() -> str:
     """Numba's threading layer, known once a parallel kernel has run (a tiny one runs here)."""
     with _lock:
-        _rnn_parallel(False, *(np.zeros((1, 1)) for _ in range(3)), np.zeros(1), np.zeros((1, 1)))
+        rows, vector = np.zeros((1, 1)), np.zeros(1)
+        _rnn_parallel(False, rows, rows, vector, vector, np.zeros((1, 1)))
         return str(numba.threading_layer())
 
 
