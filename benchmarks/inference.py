@@ -9,7 +9,9 @@
 For each case (a one-layer LSTM or GRU, float32, a whole sequence from a zero state) and
 thread count, in one process and alternating round by round (medians):
 
-- ``xrnn``: ``layer.forward(x, need_cache=False)``, NumPy arrays, the Numba backend;
+- ``xrnn``: ``layer.forward(x, need_cache=False)``, NumPy arrays, the Numba backend; and
+  ``xrnn threaded pointwise``, the same with the pointwise step on all of Numba's threads
+  from 32 rows (``infer_ops.PARALLEL_ROWS``; the same as ``xrnn`` on 1 thread or below 32 rows);
 - ``torch``: the matching ``torch.nn`` module on the same weights, under
   ``torch.inference_mode()``;
 - ``ort``: ONNX Runtime on the graph of :func:`xrnn.export_onnx` (its ``LSTM``/``GRU``
@@ -44,6 +46,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 import xrnn
+from xrnn.backends.numba import infer_ops
 
 CASES = [  # (cell, T, N, I, H)
     ("lstm", 100, 64, 256, 256),
@@ -109,6 +112,19 @@ def contenders(cell: str, t: int, n: int, i: int, h: int, threads: list[int]) ->
     return {"layer": layer, "torch": run_torch, "sessions": sessions, "floor": floor, "x": x}
 
 
+def threaded(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` with the pointwise step of the inference loops on all of Numba's threads from 32 rows."""
+
+    def run() -> Any:
+        infer_ops.PARALLEL_ROWS = 32
+        try:
+            return fn()
+        finally:
+            infer_ops.PARALLEL_ROWS = None
+
+    return run
+
+
 def run_case(
     case: tuple[Any, ...], threads: list[int], rounds: int, min_sample: float
 ) -> list[dict[str, Any]]:
@@ -131,6 +147,8 @@ def run_case(
             "ort": lambda session=session: session.run(["y"], feed),
             "floor": c["floor"],
         }
+        if k > 1 and n >= 32:  # elsewhere the threaded pointwise step does not run: the same as xrnn
+            methods["xrnn_threaded"] = threaded(lambda: layer.forward(x, need_cache=False))
         numba.set_num_threads(k)
         torch.set_num_threads(k)
         with threadpool_limits(limits=k):
@@ -195,14 +213,17 @@ def small_matmul(rounds: int) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     """The main table in Markdown: milliseconds and ratios."""
     lines = [
-        "| case | threads | xrnn ms | torch.nn ms | ORT ms | floor ms | xrnn/torch | xrnn/ORT | xrnn/floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | threads | xrnn ms | xrnn threaded pointwise ms | torch.nn ms | ORT ms | floor ms "
+        "| xrnn/torch | xrnn/ORT | xrnn/floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        ms = [r[k] * 1e3 for k in ("xrnn", "torch", "ort", "floor")]
+        ms = [r.get(k, r["xrnn"]) * 1e3 for k in ("xrnn", "xrnn_threaded", "torch", "ort", "floor")]
+        same = "xrnn_threaded" not in r
         lines.append(
-            f"| {r['case']} | {r['threads']} | {ms[0]:.3g} | {ms[1]:.3g} | {ms[2]:.3g} | {ms[3]:.3g} "
-            f"| {ms[0] / ms[1]:.2f} | {ms[0] / ms[2]:.2f} | {ms[0] / ms[3]:.2f} |"
+            f"| {r['case']} | {r['threads']} | {ms[0]:.3g} | {'(same)' if same else f'{ms[1]:.3g}'} "
+            f"| {ms[2]:.3g} | {ms[3]:.3g} "
+            f"| {ms[4]:.3g} | {ms[0] / ms[2]:.2f} | {ms[0] / ms[3]:.2f} | {ms[0] / ms[4]:.2f} |"
         )
     return "\n".join(lines)
 
@@ -211,12 +232,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and shorter samples")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    parser.add_argument("--rounds", type=int, help="samples per method (default 7, quick 3)")
+    parser.add_argument("--rounds", type=int, help="samples per method (default 7, quick 2)")
     parser.add_argument("--cases", help="comma-separated indices into CASES (default all)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 7)
-    min_sample = 0.02 if args.quick else 0.1
+    rounds = args.rounds or (2 if args.quick else 7)
+    min_sample = 0.0 if args.quick else 0.1
     threads = [int(k) for k in args.threads.split(",")]
     cases = CASES if args.cases is None else [CASES[int(j)] for j in args.cases.split(",")]
     load = os.getloadavg()

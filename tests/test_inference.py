@@ -110,12 +110,14 @@ def test_a_sequence_longer_than_one_segment_runs_in_segments_with_the_same_resul
 
 
 @pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
-@pytest.mark.parametrize("n", [3, infer_ops.PARALLEL_ROWS + 1])
-def test_numba_inference_loop_equals_the_generic_ops(kind, n, dtype):
+@pytest.mark.parametrize("threaded", [False, True], ids=["serial", "threaded"])
+def test_numba_inference_loop_equals_the_generic_ops(kind, threaded, dtype, monkeypatch):
     from xrnn.backends import ops_for
     from xrnn.cells import CELLS as CELL_TABLE
 
     cell = CELL_TABLE[kind]
+    n = 33 if threaded else 3
+    monkeypatch.setattr(infer_ops, "PARALLEL_ROWS", 32 if threaded else None)
     from array_api_compat import numpy as xp
 
     rng = np.random.default_rng(3)
@@ -243,8 +245,10 @@ def test_a_copy_after_inference_predicts_alike_and_renews_its_own_weights(how):
     _assert_same(layer.forward(x, need_cache=False)[0], expected, "float64")
 
 
-@pytest.mark.parametrize("n", [3, infer_ops.PARALLEL_ROWS + 8])
-def test_eight_threads_predicting_at_once_get_identical_results(n):
+@pytest.mark.parametrize("threaded", [False, True], ids=["serial", "threaded"])
+def test_eight_threads_predicting_at_once_get_identical_results(threaded, monkeypatch):
+    monkeypatch.setattr(infer_ops, "PARALLEL_ROWS", 32 if threaded else None)
+    n = 40 if threaded else 3
     model = xrnn.SequenceModel("lstm", IN, H, 2, num_layers=2, seed=0).eval()
     xs = [np.random.default_rng(j).standard_normal((T, n, IN)).astype("float32") for j in range(8)]
     expected = [model.predict(x) for x in xs]

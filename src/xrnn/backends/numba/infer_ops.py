@@ -3,8 +3,12 @@
 The cells with inference loops (:mod:`.inference`) are the RNN, the LSTM without a
 projection and the GRU; the others (peepholes, projections, the reset-before GRU, defined
 cells) run their training loop and drop its step caches, which gives the same results.
-The pointwise step runs on every thread of Numba's pool from :data:`PARALLEL_ROWS` rows
-on (the matmul is threaded by BLAS at any size).
+The matmul is threaded by BLAS at any size. The pointwise step can run on every thread of
+Numba's pool too, from :data:`PARALLEL_ROWS` rows on; it is off by default (None): measured
+on the project's shared 2-core machine under load (docs/benchmarks.md), OpenMP's spinning
+workers and BLAS's contended for the cores and a forward pass took several times longer,
+and no gain was measured where the machine was busy. ``benchmarks/inference.py`` measures
+both settings on each run.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from .loops import gemm_address
 
 __all__ = ["PARALLEL_ROWS", "infer"]
 
-#: Batch rows from which the pointwise step of an inference loop runs on several threads.
-PARALLEL_ROWS = 32
+#: Batch rows from which the pointwise step of an inference loop runs on several threads
+#: (None: never; see the module's docstring).
+PARALLEL_ROWS: int | None = None
 
 
 def _rnn(relu: bool) -> Callable[..., State]:
@@ -110,7 +115,7 @@ def infer(
         if t_steps * n * hidden * dtype.itemsize >= 2**20
         else np.empty(shape, dtype)
     )
-    parallel = n >= PARALLEL_ROWS and inference.parallel_available()
+    parallel = PARALLEL_ROWS is not None and n >= PARALLEL_ROWS and inference.parallel_available()
     state = run(
         gemm_address(dtype),
         parallel,
