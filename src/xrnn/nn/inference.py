@@ -180,15 +180,16 @@ def forward(
         return None
     entry = _entry(layer, p, None)
     key = _configuration(x, parts)
-    if entry is None or key not in entry.checked:
-        xp, ops = _check(layer, p, x, parts)
-        entry = _entry(layer, p, xp)
+    found = None if entry is None else entry.checked.get(key)
+    if entry is None or found is None:
+        found = _check(layer, p, x, parts)
+        entry = _entry(layer, p, found[0])
         if entry is None:
             return None
         if len(entry.checked) >= _MOST_CONFIGURATIONS:
             entry.checked.clear()
-        entry.checked[key] = (xp, ops)
-    xp, ops = entry.checked[key]
+        entry.checked[key] = found
+    xp, ops = found
     if layer.batch_first:
         x = xp.permute_dims(x, (1, 0, 2))
     t_steps, n, _ = x.shape

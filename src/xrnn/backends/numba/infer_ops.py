@@ -32,17 +32,24 @@ __all__ = ["PARALLEL_ROWS", "infer"]
 PARALLEL_ROWS: int | None = None
 
 
+def _zeros(b: Array | None, like: Array) -> Array:
+    """A bias, or zeros in its place (``like`` gives the width and dtype)."""
+    return np.zeros(like.shape[-1], like.dtype) if b is None else b
+
+
 def _rnn(relu: bool) -> Callable[..., State]:
     def run(gemm: int, parallel: bool, lengths: Array, gx: Array, w_hh_t: Array, b: Any, s0: State, y: Array):
         gh = np.empty(gx.shape[1:], gx.dtype)
-        inference.rnn_infer(gemm, parallel, relu, lengths, gx, w_hh_t, b[0], b[1], s0[0], y, gh)
+        b_x, b_h = _zeros(b[0], gx), _zeros(b[1], gx)
+        inference.rnn_infer(gemm, parallel, relu, lengths, gx, w_hh_t, b_x, b_h, s0[0], y, gh)
         return (y[-1],)
 
     return run
 
 
 def _lstm(gemm: int, parallel: bool, lengths: Array, gx: Array, w_hh_t: Array, b: Any, s0: State, y: Array):
-    bias = b[0] if b[1] is None else b[0] + b[1]
+    # the kernel takes one bias: b_hh is folded into b_ih (as the training loop does)
+    bias = _zeros(b[0], gx) if b[1] is None else (b[1] if b[0] is None else b[0] + b[1])
     cs = np.empty((2, *s0[1].shape), gx.dtype)
     gh = np.empty(gx.shape[1:], gx.dtype)
     inference.lstm_infer(gemm, parallel, lengths, gx, w_hh_t, bias, s0[0], s0[1], y, cs, gh)
@@ -51,7 +58,7 @@ def _lstm(gemm: int, parallel: bool, lengths: Array, gx: Array, w_hh_t: Array, b
 
 def _gru(gemm: int, parallel: bool, lengths: Array, gx: Array, w_hh_t: Array, b: Any, s0: State, y: Array):
     gh = np.empty(gx.shape[1:], gx.dtype)
-    inference.gru_infer(gemm, parallel, lengths, gx, w_hh_t, b[0], b[1], s0[0], y, gh)
+    inference.gru_infer(gemm, parallel, lengths, gx, w_hh_t, _zeros(b[0], gx), _zeros(b[1], gx), s0[0], y, gh)
     return (y[-1],)
 
 
@@ -103,9 +110,10 @@ def infer(
     # the compiled loops read and write without bounds checks: the sizes must agree first
     fits = f"for hidden size {hidden}"
     check_shape("W_hh", w_hh_t, (hidden, width), fits)
-    b = tuple(np.zeros(width, dtype) if v is None else contiguous(v) for v in biases)
+    b = tuple(None if v is None else contiguous(v) for v in biases)
     for name, v in zip(("b_x", "b_h"), b):
-        check_shape(name, v, (width,), fits)
+        if v is not None:
+            check_shape(name, v, (width,), fits)
     for j, s in enumerate(state0):
         check_shape(f"state[{j}]", s, (n, hidden), fits)
     shape = (t_steps, n, hidden)
