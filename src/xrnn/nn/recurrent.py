@@ -192,8 +192,9 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             ``k = ceil(sqrt(T))``, the least memory. Gradients are those of ``None`` (see
             Notes).
         need_cache : bool, default True
-            False for inference: keep nothing for backward (``cache`` is None) and run in
-            short segments, so that a long sequence costs little memory beyond ``y``.
+            False for inference: keep nothing for backward (``cache`` is None), prepare the
+            weights once per set of weights, and run a long sequence in segments, so that it
+            costs little memory beyond ``y`` (see the documentation's Inference page).
         training : bool, optional
             The mode of this call: True applies dropout between layers, False does not;
             None (default) follows :attr:`training`. The layer is never changed, so
