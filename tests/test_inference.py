@@ -282,3 +282,21 @@ def test_a_new_configuration_is_checked_after_a_good_call():
         layer.forward(x.astype("float32"), need_cache=False)
     with pytest.raises(ValueError, match="lengths"):
         layer.forward(x, lengths=[T + 1] * N, need_cache=False)
+
+
+@pytest.mark.parametrize(("layers", "bidirectional", "batch_first", "lengths"), SHAPES[1:2])
+def test_inference_of_a_defined_cell_equals_the_cached_forward(
+    dtype, layers, bidirectional, batch_first, lengths
+):
+    pytest.importorskip("sympy")
+    from define_cells import cifg
+    from xrnn.cells import define
+
+    cell = define("cifg_inference", ("f", "g", "o"), ("h", "c"), cifg, register=False)
+    layer = xrnn.CellLayer(cell, IN, H, layers, bidirectional=bidirectional, dtype=dtype, seed=0)
+    x = np.random.default_rng(1).standard_normal((T, N, IN)).astype(dtype)
+    y, (h, c), _ = layer.forward(x, lengths=lengths)
+    for _ in range(2):
+        y_inf, (h_inf, c_inf), _ = layer.forward(x, lengths=lengths, need_cache=False)
+        for a, b in ((y_inf, y), (h_inf, h), (c_inf, c)):
+            _assert_same(a, b, dtype)
