@@ -300,3 +300,12 @@ def test_inference_of_a_defined_cell_equals_the_cached_forward(
         y_inf, (h_inf, c_inf), _ = layer.forward(x, lengths=lengths, need_cache=False)
         for a, b in ((y_inf, y), (h_inf, h), (c_inf, c)):
             _assert_same(a, b, dtype)
+
+
+def test_a_model_renews_its_layer_after_set_params_of_its_own_arrays_written_in_place():
+    model = xrnn.SequenceModel("lstm", IN, H, 2, dtype="float64", seed=0)
+    x = np.random.default_rng(1).standard_normal((T, N, IN))
+    model.predict(x)
+    model.params["rnn.weight_hh_l0"][...] *= -1  # a write the library cannot see ...
+    model.set_params(model.params)  # ... until told
+    _assert_same(model.predict(x), model.forward(x)[0], "float64")

@@ -19,8 +19,8 @@ all make them again: :meth:`~xrnn.LSTM.set_params`, an optimiser's step (new arr
 in place on torch tensors), assigning ``layer.params[key]``, ``load_state_dict`` and any
 in-place change of a torch tensor. What the library cannot see is a write into a NumPy,
 CuPy or array-api-strict array in place (``layer.params["weight_hh_l0"][0, 0] = 1``):
-after one, call ``layer.set_params(layer.params)``, which always lets the prepared
-weights go. JAX arrays cannot be changed in place. Inside ``jax.jit`` (parameters that
+after one, call ``layer.set_params(layer.params)`` (or the model's ``set_params``),
+which always lets the prepared weights go. JAX arrays cannot be changed in place. Inside ``jax.jit`` (parameters that
 are tracers) nothing is kept.
 
 The cache holds one set of weights at a time (the last one used), pickles and deep-copies
@@ -47,7 +47,7 @@ from ..engine.scan import Weights
 #: A :class:`~xrnn.nn.recurrent.Recurrent` layer (not imported: it imports this module).
 Recurrent = Any
 
-__all__ = ["InferenceCache", "forward"]
+__all__ = ["InferenceCache", "forget", "forward"]
 
 #: Configurations remembered per set of weights; past it, the set is emptied and refilled.
 _MOST_CONFIGURATIONS = 64
@@ -78,6 +78,17 @@ class InferenceCache:
 
     def __repr__(self) -> str:
         return f"InferenceCache({'empty' if self.entry is None else 'prepared'})"
+
+
+def forget(layer: Any) -> None:
+    """Let go of ``layer``'s prepared weights: the next inference call prepares them again.
+
+    Parameters
+    ----------
+    layer : Recurrent
+        A layer (anything else is left as it is).
+    """
+    getattr(layer, "__dict__", {}).pop("_inference", None)
 
 
 def _version(a: Array) -> int | None:
