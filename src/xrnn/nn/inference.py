@@ -20,8 +20,8 @@ in place on torch tensors), assigning ``layer.params[key]``, ``load_state_dict``
 in-place change of a torch tensor. What the library cannot see is a write into a NumPy,
 CuPy or array-api-strict array in place (``layer.params["weight_hh_l0"][0, 0] = 1``):
 after one, call ``layer.set_params(layer.params)`` (or the model's ``set_params``),
-which always lets the prepared weights go. JAX arrays cannot be changed in place. Inside ``jax.jit`` (parameters that
-are tracers) nothing is kept.
+which always lets the prepared weights go. JAX arrays cannot be changed in place. Inside
+``jax.jit`` (parameters that are tracers) nothing is kept.
 
 The cache holds one set of weights at a time (the last one used), pickles and deep-copies
 as empty, and may be read from several threads at once.
