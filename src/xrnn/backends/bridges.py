@@ -260,6 +260,36 @@ class Bridge(Ops):
             )
             return v.back(y), tuple(v.back(s) for s in state), BridgedSteps(steps, route)
 
+    def infer(
+        self,
+        cell: Cell,
+        gx: Array,
+        w_hh_t: Array,
+        biases: tuple[Array | None, Array | None],
+        state0: State,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+        vectors: Array | None = None,
+    ) -> tuple[Array, State]:
+        """Run ``cell`` for inference on the inner ``Ops`` of the arrays' route (see :meth:`Ops.infer`)."""
+        chosen = self._route([gx, w_hh_t, *biases, *state0, w_hr, vectors])
+        if chosen is None:
+            return self.fallback.infer(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
+        route, inner = chosen
+        v = route.views
+        with v.context(gx):
+            y, state = inner.infer(
+                cell,
+                v.view(gx),
+                v.view(w_hh_t),
+                (_opt(v.view, biases[0]), _opt(v.view, biases[1])),
+                tuple(v.view(s) for s in state0),
+                _opt(v.view, lengths),
+                **_given(_opt(v.view, w_hr), _opt(v.view, vectors)),
+            )
+            return v.back(y), tuple(v.back(s) for s in state)
+
     def backward(
         self,
         cell: Cell,

@@ -180,6 +180,35 @@ class Ops:
             state = new
         return xp.stack(outputs), state, steps  # y (T, N, H)
 
+    def infer(
+        self,
+        cell: Cell,
+        gx: Array,
+        w_hh_t: Array,
+        biases: tuple[Array | None, Array | None],
+        state0: State,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+        vectors: Array | None = None,
+    ) -> tuple[Array, State]:
+        """:meth:`forward` for inference: the same ``y`` and ``state``, and no step caches.
+
+        Takes the arguments of :meth:`forward`. The generic loop keeps nothing beyond
+        one call either way; a backend may run a loop that writes no step cache at all.
+
+        Returns
+        -------
+        y : array, shape (T, N, H), or (T, N, P) with ``w_hr``
+            As :meth:`forward`'s.
+        state : tuple of arrays, each (N, H)
+            As :meth:`forward`'s.
+        """
+        given = {} if w_hr is None else {"w_hr": w_hr}
+        given = given if vectors is None else {**given, "vectors": vectors}
+        y, state, _ = self.forward(cell, gx, w_hh_t, biases, state0, lengths, **given)
+        return y, state
+
     def backward(
         self,
         cell: Cell,

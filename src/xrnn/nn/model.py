@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from .._util.namespaces import host_rng, namespace, resolve_dtype, resolve_namespace
 from .._util.typing import Array
 from .._util.validation import check_int
+from . import inference
 from .dense import Dense, DenseCache
 from .layers import LayerCache
 from .model_base import HEADS, LAYERS, ModelBase, check_options, layer_class
@@ -228,6 +229,7 @@ class SequenceModel(ModelBase):
             if tuple(given[key].shape) != shape:
                 raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(given[key].shape)}")
         self.rnn.params = {k: given[f"rnn.{k}"] for k in self.rnn.params}
+        inference.forget(self.rnn)  # its prepared weights, even of the same arrays (written in place)
         self.head.params = {k: given[f"head.{k}"] for k in self.head.params}
 
     def forward(

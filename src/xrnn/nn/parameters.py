@@ -14,6 +14,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from .._util.typing import Array
+from . import inference
 from .ownership import owned
 
 __all__ = ["Parameters"]
@@ -64,3 +65,4 @@ class Parameters:
                 raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(value.shape)}")
             checked[key] = value
         self.params = checked
+        inference.forget(self)  # prepared weights: made again on use, even of the same arrays

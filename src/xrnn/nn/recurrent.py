@@ -19,7 +19,7 @@ from ..backends import registry
 from ..cells import Cell
 from ..engine.ops import length_mask
 from ..engine.scan import ScanCache, Weights, scan, scan_backward
-from . import cell_vectors
+from . import cell_vectors, inference
 from .layer_cache import LayerCache, check_unchanged, guard
 from .layer_checks import Checks, segment_of
 from .modes import Modes, check_options
@@ -195,8 +195,9 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             ``k = ceil(sqrt(T))``, the least memory. Gradients are those of ``None`` (see
             Notes).
         need_cache : bool, default True
-            False for inference: keep nothing for backward (``cache`` is None) and run in
-            short segments, so that a long sequence costs little memory beyond ``y``.
+            False for inference: keep nothing for backward (``cache`` is None), prepare the
+            weights once per set of weights, and run a long sequence in segments, so that it
+            costs little memory beyond ``y`` (see the documentation's Inference page).
         training : bool, optional
             The mode of this call: True applies dropout between layers, False does not;
             None (default) follows :attr:`training`. The layer is never changed, so
@@ -237,6 +238,9 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         segment = segment_of(checkpoint)
         if not isinstance(need_cache, bool):
             raise TypeError(f"need_cache must be True or False, got {need_cache!r}")
+        fast = not need_cache and segment is None  # the inference path (nn/inference.py), where it applies
+        if fast and (done := inference.forward(self, p, x, state, lengths, check_finite, training)):
+            return done
         drop = self._drops(training)
         params = p["weight_ih_l0"]
         parts = (None,) * self._cell.n_states if state is None else self._state_tuple(state)

@@ -15,6 +15,8 @@ The package, by concern:
 :mod:`.activations`  vectorisable ``exp``, ``sigmoid`` and ``tanh``
 :mod:`.kernels`   each cell's pointwise step, forward and backward
 :mod:`.loops`     the time loops, compiled, calling NumPy's own BLAS ``gemm``
+:mod:`.inference`  the inference loops: ``h`` (and ``c``) each step, no step cache
+:mod:`.infer_ops`  which cells have them, and how ``NumbaOps.infer`` runs them
 :mod:`.buffers`   recycled sequence buffers
 :mod:`.table`     one record per cell: kernels, loops, step-cache layout
 :mod:`.ops`       :class:`NumbaOps`, the backend's ``Ops``

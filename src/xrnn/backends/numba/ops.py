@@ -20,7 +20,7 @@ from ...cells import Cell
 from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
 from ...engine.zoneout import Masks
-from . import defined_loops, diagonal, rows, zoned
+from . import defined_loops, diagonal, infer_ops, rows, zoned
 from .buffers import RECYCLER, contiguous, int64_lengths
 from .defined import fused
 from .loops import blas, carry, clear, gemm_address, upstream
@@ -179,6 +179,26 @@ class NumbaOps(Ops):
             _forward_by_step(k, lengths, gx, w_hh_t, b_x, b_h, state0, y, kept, gh)
         state = (y[-1],) if k.layout.c_slot is None else (y[-1], kept[-1, k.layout.c_slot])
         return y, state, SequenceSteps(k.layout, y, kept, state0[-1])
+
+    def infer(
+        self,
+        cell: Cell,
+        gx: Array,
+        w_hh_t: Array,
+        biases: tuple[Array | None, Array | None],
+        state0: State,
+        lengths: Array | None,
+        *,
+        w_hr: Array | None = None,
+        vectors: Array | None = None,
+    ) -> tuple[Array, State]:
+        """Run ``cell`` forward keeping no step cache (see :meth:`Ops.infer`, :mod:`.infer_ops`)."""
+        ours = not isinstance(cell, DefinedCell)  # a user's cell named "gru" is not our GRU
+        if ours and w_hr is None and vectors is None and self.compiled and np.dtype(gx.dtype) in _DTYPES:
+            done = infer_ops.infer(cell, gx, w_hh_t, biases, state0, lengths)
+            if done is not None:
+                return done
+        return super().infer(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
 
     def backward(
         self,
