@@ -47,7 +47,13 @@ def _jax_compilation_cache(jax: Any) -> None:
     path = os.environ.get(
         "XRNN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "xrnn", "jax-tests")
     )
-    if path:
+    if not path:
+        return
+    try:  # JAX warns on a failed write, and warnings are errors here: only a directory it can use
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return
+    if os.access(path, os.W_OK):
         jax.config.update("jax_compilation_cache_dir", path)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
