@@ -28,10 +28,14 @@ def recurrent_node(
     bias: bool = True,
     lengths: bool = False,
     peepholes: bool = False,
+    initial_batch: int | None = None,
     seed: int = 0,
     **attrs: Any,
 ) -> Any:
-    """A one-node ONNX model of ``op`` with random weights as initializers (float32)."""
+    """A one-node ONNX model of ``op`` with random weights as initializers (float32).
+
+    With ``initial_batch``, random constant ``initial_h`` (and ``initial_c``) for that batch size.
+    """
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -48,6 +52,10 @@ def recurrent_node(
         names[3] = const("B", (dirs, 2 * g))
     if lengths:
         names[4] = "sequence_lens"
+    if initial_batch is not None:
+        names[5] = const("initial_h", (dirs, initial_batch, hidden))
+        if op == "LSTM":
+            names[6] = const("initial_c", (dirs, initial_batch, hidden))
     if peepholes:
         names[7] = const("P", (dirs, 3 * hidden))
     while names[-1] == "":

@@ -437,21 +437,28 @@ def test_cuda_kernels_of_a_defined_cell_equal_its_array_step(dtype):
     assert_close(to_numpy(grads[-1]), direct[-1], dtype=dtype)
 
 
-def test_cuda_ops_run_a_defined_cell_as_the_generic_loop_does(ops):
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+@pytest.mark.parametrize("defined", ["gru", "cifg"])
+def test_cuda_ops_run_a_defined_cell_as_the_generic_loop_does(defined, dtype, lengths, ops, monkeypatch):
     pytest.importorskip("sympy")
-    from define_cells import cifg
+    from define_cells import cifg, gru
     from xrnn.cells.definition import define
+    from xrnn.nn.cell_layer import CellLayer
 
-    cell = define("cifg_cuda_ops", ("f", "g", "o"), ("h", "c"), cifg, register=False)
-    rng = np.random.default_rng(1)
-    gx = _array(rng.standard_normal((T, N, 3 * H)), "float64")
-    w_hh_t = _array(rng.standard_normal((H, 3 * H)) / 4, "float64")
-    state = tuple(_array(rng.standard_normal((N, H)), "float64") for _ in range(2))
-    dy = _array(rng.standard_normal((T, N, H)), "float64")
-    results = []
-    for runner in (ops, Ops(XP)):
-        y, final, steps = runner.forward(cell, gx, w_hh_t, (None, None), state, None)
-        grads = runner.backward(cell, steps, dy, final, XP.asarray(XP.permute_dims(w_hh_t, (1, 0))), None)
-        results.append((y, *final, grads[0], *grads[2]))
-    for got, want in zip(*results):
-        assert_close(got, want, xp=XP, dtype="float64")
+    cell = {
+        "gru": lambda: define("gru_cuda_ops", ("r", "z", "n"), ("h",), gru, separate=("n",), register=False),
+        "cifg": lambda: define("cifg_cuda_ops", ("f", "g", "o"), ("h", "c"), cifg, register=False),
+    }[defined]()
+    layer = CellLayer(cell, IN, H, bidirectional=True, dtype=dtype, seed=1)
+    layer.params = {k: _array(v, dtype) for k, v in layer.params.items()}
+    x, dy = _inputs(dtype, extreme=True)
+    fast = _run(layer, x, dy, lengths, ops, monkeypatch)
+    _assert_same(fast, _run(layer, x, dy, lengths, GENERIC, monkeypatch), dtype)
+    _use(monkeypatch, ops)
+    steps = layer.forward(x)[2].scans[0].steps
+    assert type(steps).__name__ == "DefinedSteps"  # the cell's own kernels ran, not the generic loop
+    _use(monkeypatch, GENERIC)
+    y, state, cache = layer.forward(x, lengths=lengths)
+    _use(monkeypatch, ops)  # the generic loop's steps, on the kernels' backward
+    dx, _, grads = layer.backward(cache, dy, dstate=state)
+    _assert_same({"dx": dx, **grads}, {k: v for k, v in fast.items() if k == "dx" or k in grads}, dtype)

@@ -218,3 +218,44 @@ def test_a_defined_cell_pickles_as_its_registered_name():
     # by name: the cell registered under it now, with the same equations
     assert restored._cell is DEFINED["cifg"] and restored._cell.fingerprint == CIFG.fingerprint
     assert_close(restored.forward(x)[0], layer.forward(x)[0], dtype="float64", tol=1e-15)
+
+
+def test_a_defined_cell_named_as_a_built_in_one_runs_its_own_equations():
+    # the compiled backends key their built-in kernels by name: a user's "lstm" must not reach them
+    namesake = define("lstm", ("f", "g", "o"), ("h", "c"), cifg, register=False)
+    x = np.random.default_rng(13).standard_normal((4, 2, 3))
+    y, _, _ = CellLayer(namesake, 3, 4, dtype="float64", seed=0).forward(x)
+    y_ref, _, _ = CellLayer(CIFG, 3, 4, dtype="float64", seed=0).forward(x)
+    assert_close(y, y_ref, dtype="float64", tol=1e-15)
+
+
+def test_a_sequence_model_of_a_defined_cell_pickles_as_data_and_unpickles_to_the_registered_cell(monkeypatch):
+    model = xrnn.SequenceModel(CIFG, 3, 4, 2, dtype="float64", seed=0)
+    x = np.random.default_rng(14).standard_normal((5, 2, 3))
+    data = pickle.dumps(model)
+    assert CIFG.source.encode() not in data and b"def forward" not in data  # no code, only the reference
+    restored = pickle.loads(data)
+    assert restored.rnn._cell is DEFINED["cifg"] and restored.config == model.config
+    assert_close(restored.predict(x), model.predict(x), dtype="float64", tol=1e-15)
+    monkeypatch.delitem(DEFINED, "cifg")
+    with pytest.raises(ValueError, match=r"cell 'cifg' is not registered with the equations it was saved"):
+        pickle.loads(data)
+
+
+@pytest.mark.parametrize("given", ["cell", "reference", "name"])
+def test_from_state_dict_takes_a_defined_cell_as_the_cell_its_reference_or_its_registered_name(given):
+    model = xrnn.SequenceModel(CIFG, 3, 4, 2, head="last", dtype="float64", seed=0)
+    cell = {"cell": CIFG, "reference": model.config["cell"], "name": "cifg"}[given]
+    loaded = xrnn.SequenceModel.from_state_dict(model.state_dict(), cell, head="last")
+    x = np.random.default_rng(15).standard_normal((5, 2, 3))
+    assert loaded.config["cell"] == f"cifg@{CIFG.fingerprint}"
+    assert_close(loaded.predict(x), model.predict(x), dtype="float64", tol=1e-15)
+
+
+def test_a_checkpoint_loads_into_a_model_built_on_the_registered_name(tmp_path):
+    model = xrnn.SequenceModel(CIFG, 3, 4, 2, dtype="float64", seed=0)
+    xrnn.save_checkpoint(tmp_path / "m.npz", model)
+    target = xrnn.SequenceModel("cifg", 3, 4, 2, dtype="float64", seed=1)
+    xrnn.load_checkpoint(tmp_path / "m.npz", model=target)
+    x = np.random.default_rng(16).standard_normal((5, 2, 3))
+    assert_close(target.predict(x), model.predict(x), dtype="float64", tol=1e-15)

@@ -8,7 +8,7 @@ import pytest
 import xrnn
 from helpers import asarray, assert_close, to_numpy
 from xrnn.backends import registry
-from xrnn.engine.linear_scan import LinearOps, doubling_scan
+from xrnn.engine.linear_scan import BLOCK, LinearOps, doubling_scan
 
 torch = pytest.importorskip("torch")
 
@@ -112,6 +112,36 @@ def test_compiled_loop_equals_the_generic_loop(dtype):
     assert_close(ops.sequential(a, b), LinearOps(np).sequential(a, b), dtype=dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_recurrence_and_its_backward_equal_the_generic_ones(dtype):
+    ops = registry.linear_ops_for(np, np.dtype(dtype))
+    rng = np.random.default_rng(7)
+    a, b, h_prev, dh = (rng.uniform(0, 1, (30, 3, 4)).astype(dtype) for _ in range(4))
+    h0, dh_last = rng.standard_normal((3, 4)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    assert_close(ops.recurrence(a, b, h0), LinearOps(np).recurrence(a, b, h0), dtype=dtype)
+    got, want = (
+        ops.recurrence_backward(a, h_prev, dh, dh_last),
+        LinearOps(np).recurrence_backward(a, h_prev, dh, dh_last),
+    )
+    for g, w in zip(got, want):
+        assert_close(g, w, dtype=dtype)
+
+
+def test_the_blocked_scan_equals_the_loop_past_one_block(xp, dtype):
+    tol, steps = {"float32": 1e-5, "float64": 1e-12}[dtype], 2 * BLOCK + 5  # padded to whole blocks
+    results = []
+    for parallel in (True, False):
+        layer = xrnn.MinGRU(F, H, dtype=dtype, xp=xp, seed=3, parallel=parallel)
+        x = asarray(xp, np.random.default_rng(8).standard_normal((steps, N, F)), dtype)
+        y, state, cache = layer.forward(x, None, [steps, BLOCK + 1, 3])
+        dx, dh0, grads = layer.backward(
+            cache, asarray(xp, np.random.default_rng(9).standard_normal(y.shape), dtype)
+        )
+        results.append((y, state, dx, dh0, *grads.values()))
+    for got, want in zip(*results):
+        assert_close(got, want, xp=xp, dtype=dtype, tol=tol)
+
+
 def test_xrnn_numba_0_gives_the_generic_loop(monkeypatch):
     monkeypatch.setenv("XRNN_NUMBA", "0")
     assert registry.linear_ops_for(np, np.dtype("float64")).name == "generic"
@@ -212,3 +242,20 @@ def test_compiled_coefficients_equal_the_cells_array_form(cell, dtype):
         generic.coefficients_backward(min_cell, da, db, cache_ref),
         dtype=dtype,
     )
+
+
+@pytest.mark.parametrize(
+    ("numba", "steps", "n", "hidden", "scan"),
+    [
+        ("1", 64, 2, 4, False),  # compiled: the loop at every size
+        ("0", 8, 2, 4, False),  # short
+        ("0", 64, 2, 4, True),  # many steps of few elements: the scan
+        ("0", 64, 8, 128, True),  # N*H = 1024 elements a step
+        ("0", 64, 16, 128, False),  # N*H = 2048 elements a step on the host: the loop
+    ],
+)
+def test_parallel_none_chooses_the_loop_or_the_scan_by_size(numba, steps, n, hidden, scan, monkeypatch):
+    monkeypatch.setenv("XRNN_NUMBA", numba)
+    layer = xrnn.MinGRU(2, hidden, dtype="float64", seed=0)
+    _, _, cache = layer.forward(np.zeros((steps, n, 2)))
+    assert cache.scans[0].parallel is scan

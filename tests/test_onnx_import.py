@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import xrnn
+from xrnn.nn.initial_state import WithInitialState
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -98,6 +99,31 @@ def test_onnx_to_xrnn_to_onnx_writes_the_same_graph(cell, head, tmp_path):
     assert xrnn.export_onnx(loaded, None, lengths=True).graph == first.graph
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_stacked_layer_with_an_initial_state_goes_to_onnx_and_back(cell, tmp_path):
+    layer = {"lstm": xrnn.LSTM, "gru": xrnn.GRU, "rnn": xrnn.RNN}[cell](
+        3, 4, num_layers=2, bidirectional=True, seed=3, xp="numpy", dtype="float32"
+    )
+    rng = np.random.default_rng(3)
+    h0 = rng.standard_normal((4, 5, 4)).astype(np.float32)
+    wrapped = WithInitialState(layer, (h0, -h0) if cell == "lstm" else h0)
+    first = xrnn.export_onnx(wrapped, tmp_path / "a.onnx", dynamic_batch=5)
+    x = rng.standard_normal((6, 5, 3)).astype(np.float32)
+    want = wrapped.forward(x, need_cache=False)
+    got = run_onnxruntime(first, {"x": x})
+    for out, ref in zip(got, [want[0], *(want[1] if cell == "lstm" else [want[1]])], strict=True):
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    loaded = xrnn.load_onnx(tmp_path / "a.onnx", xp="numpy")
+    assert isinstance(loaded, WithInitialState)
+    assert xrnn.export_onnx(loaded, None, dynamic_batch=5).graph == first.graph
+
+
+def test_a_layer_with_an_initial_state_exports_only_for_its_batch_size():
+    wrapped = WithInitialState(xrnn.GRU(2, 3, xp="numpy"), np.ones((1, 4, 3)))
+    with pytest.raises(ValueError, match="initial state for batch size 4 exports with dynamic_batch=4"):
+        xrnn.export_onnx(wrapped, None)
+
+
 def test_a_stacked_export_of_two_directions_loads_as_the_same_model():
     options = {"num_layers": 2, "bidirectional": True, "head": "last", "seed": 1, "xp": "numpy"}
     model = xrnn.SequenceModel("gru", 3, 4, 2, **options)
@@ -135,11 +161,64 @@ def test_an_attribute_xrnn_cannot_compute_is_refused_by_name(proto, message):
         xrnn.load_onnx(proto)
 
 
-def test_a_non_zero_constant_initial_state_is_refused():
-    proto = _lstm()  # inputs X, W, R, B
-    proto.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((1, 1, 3), np.float32), "h0"))
-    proto.graph.node[0].input.extend(["", "h0"])  # sequence_lens absent, initial_h
-    with pytest.raises(ValueError, match="non-zero constant initial_h.*pass it as state= to forward"):
+@pytest.mark.parametrize("op", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_a_constant_initial_state_is_the_default_state_and_matches_onnxruntime(op, direction):
+    proto = recurrent_node(op, hidden=3, inputs=2, direction=direction, lengths=True, initial_batch=4, seed=6)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 4, 2)).astype(np.float32)
+    lengths = np.array([5, 2, 4, 1], np.int32)
+    want = run_onnxruntime(proto, {"X": x, "sequence_lens": lengths})
+    got = as_onnx_outputs(xrnn.load_onnx(proto, xp="numpy"), x, lengths, 0)
+    for out, ref in zip(got, want, strict=True):
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_a_state_passed_to_forward_replaces_the_default_initial_state():
+    proto = recurrent_node("LSTM", hidden=3, inputs=2, initial_batch=4, seed=7)
+    layer = xrnn.load_onnx(proto, xp="numpy")
+    x = np.random.default_rng(7).standard_normal((5, 4, 2)).astype(np.float32)
+    zeros = (np.zeros((1, 4, 3), np.float32),) * 2
+    y, _, _ = layer.forward(x, zeros)
+    y_plain, _, _ = layer.layer.forward(x)
+    y_default, _, _ = layer.forward(x)
+    np.testing.assert_array_equal(y, y_plain)
+    assert not np.allclose(y_default, y_plain)
+
+
+def test_the_default_initial_state_serves_its_own_batch_size_only():
+    layer = xrnn.load_onnx(recurrent_node("GRU", hidden=3, inputs=2, initial_batch=4), xp="numpy")
+    with pytest.raises(ValueError, match="batch size 6, but the default initial state is for batch size 4"):
+        layer.forward(np.zeros((5, 6, 2), np.float32))
+
+
+def test_the_gradient_of_the_default_initial_state_is_returned():
+    proto = recurrent_node("RNN", hidden=3, inputs=2, initial_batch=4)
+    layer = xrnn.load_onnx(proto, xp="numpy", dtype="float64")
+    x = np.random.default_rng(8).standard_normal((5, 4, 2))
+    y, _, cache = layer.forward(x)
+    _, dh0, _ = layer.backward(cache, np.ones_like(y))
+    _, dh0_direct, _ = layer.layer.backward(layer.layer.forward(x, layer.state)[2], np.ones_like(y))
+    np.testing.assert_array_equal(dh0, dh0_direct)
+    assert dh0.shape == (1, 4, 3)
+
+
+def test_a_zero_constant_initial_state_leaves_the_bare_layer():
+    proto = recurrent_node("GRU", hidden=3, inputs=2, initial_batch=4)
+    h0 = next(t for t in proto.graph.initializer if t.name == "initial_h")
+    h0.CopyFrom(onnx.numpy_helper.from_array(np.zeros((1, 4, 3), np.float32), "initial_h"))
+    assert isinstance(xrnn.load_onnx(proto, xp="numpy"), xrnn.GRU)
+
+
+def test_a_non_zero_initial_state_with_a_dense_head_is_refused(tmp_path):
+    model = xrnn.SequenceModel("gru", 2, 3, 1, xp="numpy", dtype="float32")
+    path = tmp_path / "m.onnx"
+    xrnn.export_onnx(model, path)
+    proto = onnx.load(path)
+    node = next(n for n in proto.graph.node if n.op_type == "GRU")
+    proto.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((1, 4, 3), np.float32), "h0"))
+    node.input.extend([""] * (5 - len(node.input)) + ["h0"])
+    with pytest.raises(ValueError, match="a dense head and a non-zero constant initial_h/initial_c"):
         xrnn.load_onnx(proto)
 
 

@@ -209,6 +209,52 @@ def test_steps_of_either_ops_feed_either_backward(kind, dtype, ops, monkeypatch)
             assert_close(value, results[2][2][key], dtype=dtype)
 
 
+@functools.cache
+def _defined_cells():
+    """A cell of one state part with a separate gate, and one of two parts, through ``xrnn.cells.define``."""
+    pytest.importorskip("sympy")
+    from define_cells import cifg, gru
+    from xrnn.cells.definition import define
+
+    return {
+        "gru": define("gru_ops", ("r", "z", "n"), ("h",), gru, separate=("n",), register=False),
+        "cifg": define("cifg_ops", ("f", "g", "o"), ("h", "c"), cifg, register=False),
+    }
+
+
+@pytest.mark.parametrize("defined", ["gru", "cifg"])
+def test_every_ops_runs_a_defined_cell_as_the_generic_one(defined, dtype, ops, monkeypatch):
+    from xrnn.nn.cell_layer import CellLayer
+
+    cell = _defined_cells()[defined]
+    x, dy = _inputs(dtype, extreme=True)
+    layer = CellLayer(cell, IN, H, bidirectional=True, dtype=dtype, xp=npx, seed=2)
+    generic = _leaves(_run(layer, x, dy, [6, 2, 1, 5, 6], GENERIC, monkeypatch))
+    layer = CellLayer(cell, IN, H, bidirectional=True, dtype=dtype, xp=ops.xp, seed=2)
+    fast = _leaves(_run(layer, *_on(ops, x, dy), [6, 2, 1, 5, 6], ops, monkeypatch))
+    for key, expected in generic.items():
+        assert_close(to_numpy(fast[key]), expected, dtype=dtype)
+
+
+@pytest.mark.parametrize("defined", ["gru", "cifg"])
+def test_steps_of_a_defined_cell_feed_either_backward(defined, ops, monkeypatch):
+    from xrnn.nn.cell_layer import CellLayer
+
+    layer = CellLayer(_defined_cells()[defined], IN, H, dtype="float64", xp=ops.xp, seed=2)
+    x, dy = _on(ops, *_inputs("float64", extreme=False))
+    dy = dy[..., :H]
+    results, generic = [], _generic(ops.xp)
+    for forward, backward in [(ops, generic), (generic, ops), (generic, generic)]:
+        _use(monkeypatch, forward)
+        _, _, cache = layer.forward(x, lengths=[6, 2, 1, 5, 6])
+        _use(monkeypatch, backward)
+        results.append(layer.backward(cache, dy))
+    for dx, _, grads in results[:2]:
+        assert_close(dx, results[2][0], dtype="float64")
+        for key, value in grads.items():
+            assert_close(value, results[2][2][key], dtype="float64")
+
+
 def test_classic_api_is_the_same_on_every_ops(dtype, ops, monkeypatch):
     rng = np.random.default_rng(4)
     n_x, n_a, m, t_x = 3, 5, 4, 6

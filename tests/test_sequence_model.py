@@ -150,7 +150,8 @@ def test_from_state_dict_refuses_other_keys_and_shapes():
         )
     with pytest.raises(ValueError, match=r"state_dict\['head.bias'\] must have shape \(4,\)"):
         xrnn.SequenceModel.from_state_dict(sd | {"head.bias": np.zeros(5, np.float32)}, "gru")
-    with pytest.raises(ValueError, match="cell must be one of rnn, lstm, gru, mingru, minlstm, got 'GRU'"):
+    expected = "cell must be one of rnn, lstm, gru, mingru, minlstm or a cell of xrnn.cells.define, got 'GRU'"
+    with pytest.raises(ValueError, match=expected):
         xrnn.SequenceModel.from_state_dict(sd, "GRU")
 
 

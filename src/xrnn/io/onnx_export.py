@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from .._util.namespaces import to_host
+from ..nn.initial_state import WithInitialState
 from .exchange import GRU_ZRH, LSTM_IOFC, PEEPHOLE_IOF, host_params, kind_of, permute_blocks, split_model
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_onnx"]
@@ -45,10 +46,14 @@ def export_onnx(
 
     Parameters
     ----------
-    model : SequenceModel, RNN, LSTM or GRU
+    model : SequenceModel, RNN, LSTM, GRU or WithInitialState
         What to export: a model (input ``x``, output ``z`` as :meth:`~xrnn.SequenceModel.predict`)
         or a layer (input ``x``, outputs ``y`` ``(T, N, D*H)`` (``(N, T, D*H)`` with
         ``batch_first``), ``h_n`` ``(L*D, N, H)`` and, for the LSTM, ``c_n`` ``(L*D, N, H)``).
+        A layer wrapped in :class:`~xrnn.nn.initial_state.WithInitialState` (as
+        :func:`~xrnn.load_onnx` returns a node with a constant initial state) is written
+        with that state as each node's ``initial_h``/``initial_c``, and needs
+        ``dynamic_batch`` equal to the state's batch size.
     path : str, os.PathLike or None
         Where to write the ``.onnx`` file; None writes nothing and only returns the model.
     opset : int, optional
@@ -74,10 +79,21 @@ def export_onnx(
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    initial = None
+    if isinstance(model, WithInitialState):
+        model, initial = model.layer, model.state
     layer, seq_model = split_model(model)
     kind = kind_of(layer)
     opset = _check_opset(opset, onnx.defs.onnx_opset_version())
     batch = _dim("dynamic_batch", dynamic_batch, "batch")
+    if initial is not None:
+        initial = [to_host(a) for a in (initial if isinstance(initial, tuple) else (initial,))]
+        n0 = int(initial[0].shape[1])
+        if batch != n0:
+            raise ValueError(
+                f"a layer with a default initial state for batch size {n0} exports with dynamic_batch={n0} "
+                f"(ONNX's initial_h has a fixed batch size), got {dynamic_batch!r}"
+            )
     time = _dim("dynamic_time", dynamic_time, "time")
     if not isinstance(lengths, bool):
         raise TypeError(f"lengths must be True or False, got {lengths!r}")
@@ -98,7 +114,7 @@ def export_onnx(
     if lengths:
         inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, [batch]))
     x = g.node("Transpose", ["x"], perm=[1, 0, 2]) if layer.batch_first else "x"
-    h, states = _layers(g, layer, kind, x, "lengths" if lengths else "")
+    h, states = _layers(g, layer, kind, x, "lengths" if lengths else "", initial)
     width = layer.num_directions * layer.hidden_size
     outputs = []
     if seq_model is None:
@@ -153,8 +169,14 @@ class _Graph:
         return output
 
 
-def _layers(g: _Graph, layer: Any, kind: str, x: str, seq_lens: str) -> tuple[str, list[list[str]]]:
-    """Write one recurrent node per layer; the top output ``(T, N, D*H)`` and each layer's final states."""
+def _layers(
+    g: _Graph, layer: Any, kind: str, x: str, seq_lens: str, initial: list[Any] | None
+) -> tuple[str, list[list[str]]]:
+    """Write one recurrent node per layer; the top output ``(T, N, D*H)`` and each layer's final states.
+
+    ``initial``: the host arrays ``h0`` (and ``c0``), each ``(L*D, N, H)``, written as each node's
+    ``initial_h``/``initial_c``; None for zeros.
+    """
     import numpy as np
 
     p = host_params(layer)
@@ -171,6 +193,8 @@ def _layers(g: _Graph, layer: Any, kind: str, x: str, seq_lens: str) -> tuple[st
         w = np.stack([permute_blocks(p[f"weight_ih_l{k}{s}"], perm) for s in suffixes])  # (D, G*H, I)
         r = np.stack([permute_blocks(p[f"weight_hh_l{k}{s}"], perm) for s in suffixes])  # (D, G*H, H)
         names = [x, g.const(f"l{k}.W", w), g.const(f"l{k}.R", r), "", seq_lens, "", ""]
+        for index, (label, a) in enumerate(zip(("initial_h", "initial_c"), initial or [])):
+            names[5 + index] = g.const(f"l{k}.{label}", np.ascontiguousarray(a[k * dirs : (k + 1) * dirs]))
         if layer.bias:
             b = np.stack(
                 [

@@ -5,7 +5,8 @@ them, weights given as initializers or by value), and the graphs that
 :func:`xrnn.export_onnx` writes (a stack of nodes joined by ``Transpose`` and ``Reshape``,
 then a ``MatMul`` + ``Add`` or ``Gemm`` head). What xrnn cannot compute is refused by
 name: ``clip``, ``input_forget``, activations other than the operator's defaults (and
-``Relu`` for the RNN), and a non-zero constant initial state.
+``Relu`` for the RNN). A non-zero constant initial state becomes the default state of the
+layer (:class:`xrnn.nn.initial_state.WithInitialState`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from ..nn.initial_state import WithInitialState
 from ..nn.reversed import Reversed
 from .exchange import GRU_ZRH, LSTM_IOFC, PEEPHOLE_IOF, build_model, inverse, permute_blocks
 from .onnx_graph import Graph
@@ -58,17 +60,21 @@ def load_onnx(
 
     Returns
     -------
-    SequenceModel, RNN, LSTM, GRU or Reversed
+    SequenceModel, RNN, LSTM, GRU, Reversed or WithInitialState
         A :class:`~xrnn.SequenceModel` when the graph has the head that
         :func:`~xrnn.export_onnx` writes; else the layer, wrapped in
-        :class:`xrnn.nn.reversed.Reversed` for a node with ``direction="reverse"``.
+        :class:`xrnn.nn.reversed.Reversed` for a node with ``direction="reverse"``, and
+        in :class:`xrnn.nn.initial_state.WithInitialState` when a node has a non-zero
+        constant ``initial_h``/``initial_c`` (the state used when ``forward`` is given
+        none; it serves that batch size only).
         ONNX's ``layout=1`` is ``batch_first=True``; gate orders are converted.
 
     Raises
     ------
     ValueError
         For an attribute xrnn cannot compute (``clip``, ``input_forget``, other
-        activations, a non-zero constant initial state) or a graph of another shape.
+        activations, a non-zero constant initial state in a graph with a head) or a graph
+        of another shape.
     """
     import onnx
 
@@ -101,12 +107,18 @@ def load_onnx(
         raise ValueError("a stack of nodes, or a transposed input, with layout=1 is not read")
     batch_first = transposed or first["layout"] == 1
     params, extra, bias = _params(graph, nodes, kind, first)
+    initial = _initial_state(graph, nodes, kind, first["hidden_size"], dirs)
     w0 = params["weight_ih_l0"]
     sizes = {"input_size": int(w0.shape[1]), "hidden_size": first["hidden_size"], "num_layers": len(nodes)}
     place = {"xp": xp, "dtype": dtype, "device": device}
     head = graph.head(nodes[-1], dirs * sizes["hidden_size"])
     if head is not None and first["direction"] == "reverse":
         raise ValueError("a direction='reverse' node with a dense head is not read (a bare node is)")
+    if head is not None and initial is not None:
+        raise ValueError(
+            "a graph with a dense head and a non-zero constant initial_h/initial_c is not read: a "
+            "SequenceModel starts from zeros (a bare recurrent graph keeps its initial state)"
+        )
     out = build_model(
         kind,
         params,
@@ -118,7 +130,41 @@ def load_onnx(
         **place,
         **extra,
     )
-    return Reversed(out) if first["direction"] == "reverse" else out
+    out = Reversed(out) if first["direction"] == "reverse" else out
+    return out if initial is None else WithInitialState(out, initial)
+
+
+def _initial_state(graph: Graph, nodes: list[Any], kind: str, hidden: int, dirs: int) -> Any:
+    """The nodes' constant ``initial_h``/``initial_c`` stacked as the layer's state; None if all zeros.
+
+    A node without a constant state starts from zeros; a state left as a graph input stays the
+    ``state`` argument of the layer.
+    """
+    import numpy as np
+
+    names = ("initial_h", "initial_c") if kind == "lstm" else ("initial_h",)
+    constants = [[graph.constant_input(node, 5 + i) for i in range(len(names))] for node in nodes]
+    given = [a for per_node in constants for a in per_node if a is not None]
+    if not any(np.any(a != 0) for a in given):
+        return None
+    for node, per_node in zip(nodes, constants):
+        for name, index, a in zip(names, (5, 6), per_node):
+            if a is None and graph.input_of(node, index) is not None:
+                raise ValueError(
+                    f"the ONNX node {node.name!r} reads {name} from a graph input while another state is "
+                    "a non-zero constant: give its value as values= to make the initial state whole"
+                )
+            if a is not None:
+                _expect(node, name, a, (dirs, None, hidden))
+    batches = sorted({int(a.shape[1]) for a in given})
+    if len(batches) > 1:
+        raise ValueError(f"the constant initial states must have one batch size, got {batches}")
+    zeros = np.zeros((dirs, batches[0], hidden), dtype=given[0].dtype)
+    parts = tuple(
+        np.concatenate([zeros if per_node[i] is None else per_node[i] for per_node in constants])
+        for i in range(len(names))
+    )
+    return parts if kind == "lstm" else parts[0]
 
 
 def _attributes(graph: Graph, node: Any, kind: str) -> dict[str, Any]:
@@ -170,8 +216,6 @@ def _params(
     graph: Graph, nodes: list[Any], kind: str, attrs: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """The xrnn parameters from the nodes' ``W``, ``R``, ``B``, ``P``; the layer options; whether biased."""
-    import numpy as np
-
     hidden, perm = attrs["hidden_size"], inverse(_PERMS[kind])
     extra: dict[str, Any] = {}
     if kind == "rnn" and attrs["nonlinearity"] == "relu":
@@ -190,13 +234,6 @@ def _params(
         b = graph.value_of(node, 3, "B") if has_bias[0] else None
         if b is not None:
             _expect(node, "B", b, (dirs, 2 * gates))
-        for index, name in ((5, "initial_h"), (6, "initial_c")):
-            state = graph.constant_input(node, index)
-            if state is not None and np.any(state != 0):
-                raise ValueError(
-                    f"the ONNX node {node.name!r} has a non-zero constant {name}: xrnn's layers start from "
-                    "zeros unless given a state; pass it as state= to forward instead"
-                )
         peep = graph.value_of(node, 7, "P") if kind == "lstm" and graph.input_of(node, 7) else None
         if peep is not None:
             _expect(node, "P", peep, (dirs, 3 * hidden))

@@ -146,5 +146,15 @@ def bound_layer(cell: DefinedCell) -> type[CellLayer]:
                 seed=seed,
             )
 
+        def __reduce__(self) -> tuple[Any, tuple[DefinedCell], dict[str, Any]]:
+            """Pickled as its cell (by name and fingerprint: data) and its attributes, not its class."""
+            return _bound_instance, (cell,), self.__getstate__()
+
     Bound.__name__ = Bound.__qualname__ = f"CellLayer[{cell.name}]"
     return Bound
+
+
+def _bound_instance(cell: DefinedCell) -> CellLayer:
+    """An empty instance of ``bound_layer(cell)``, for unpickling to fill (see ``Bound.__reduce__``)."""
+    cls = bound_layer(cell)
+    return cls.__new__(cls)

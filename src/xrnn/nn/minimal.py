@@ -21,7 +21,7 @@ from typing import Any
 
 from array_api_compat import device as device_of
 
-from .._util.namespaces import convert, namespace
+from .._util.namespaces import convert, namespace, on_host
 from .._util.typing import Array
 from .._util.validation import check_dtypes, check_shape
 from ..backends import registry
@@ -35,6 +35,10 @@ __all__ = ["MinGRU", "MinLSTM", "MinRecurrent"]
 
 #: Below this many steps ``parallel=None`` runs the generic loop rather than the scan.
 _PARALLEL_FROM = 16
+#: From this many elements per step (``N*H``) ``parallel=None`` runs the generic loop on the host:
+#: each step's few operations then cost more than their dispatch, and the loop does ``O(T)`` work
+#: where the scan does several times more (docs/benchmarks.md, "minGRU: the scan and the loop").
+_HOST_LOOP_FROM = 2048
 
 
 class MinRecurrent(Recurrent):
@@ -134,11 +138,18 @@ class MinRecurrent(Recurrent):
         layer.params = {k: convert(sd[k], xp=layer.xp, dtype=layer.dtype, device=device) for k in expected}
         return layer
 
-    def _run_parallel(self, t_steps: int, compiled: bool) -> bool:
-        """The doubling scan or the loop: ``parallel``, or when None the loop if compiled or short."""
+    def _run_parallel(self, t_steps: int, n: int, compiled: bool, host: bool) -> bool:
+        """The doubling scan or the loop: ``parallel``, or when None chosen by where and how large.
+
+        The loop where it is compiled (one pass, faster than the scan at every size measured),
+        where ``T`` is short, or on the host where a step holds ``N*H >= 2048`` elements; else
+        the scan (many short steps, or a device where each step's launches cost more).
+        """
         if self.parallel is not None:
             return self.parallel
-        return not compiled and t_steps >= _PARALLEL_FROM
+        if compiled or t_steps < _PARALLEL_FROM:
+            return False
+        return not (host and n * self.hidden_size >= _HOST_LOOP_FROM)
 
     def _forward(
         self,
@@ -169,7 +180,7 @@ class MinRecurrent(Recurrent):
             raise ValueError(f"x must hold at least one step of one sequence, got shape {tuple(x.shape)}")
         self._check_state((state,), n, "state", xp)
         ops = registry.linear_ops_for(xp, x.dtype)
-        parallel = self._run_parallel(t_steps, ops.name != "generic")
+        parallel = self._run_parallel(t_steps, n, ops.name != "generic", on_host(x))
         lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
         zero = xp.zeros((n, self.hidden_size), dtype=x.dtype, device=device_of(x))
         scans: list[MinScanCache] = []
@@ -253,8 +264,9 @@ _DOC = _INIT_DOC.replace(
     "    parallel : bool or None, default None\n"
     "        True: the parallel doubling scan (``ceil(log2 T)`` elementwise rounds over the\n"
     "        whole sequence); False: the sequential loop (compiled by Numba for NumPy);\n"
-    "        None: the loop where it is compiled or ``T`` is short, else the scan. The\n"
-    "        results are equal to rounding.\n    dtype :",
+    "        None: the loop where it is compiled, where ``T`` is short, or on the host where a\n"
+    "        step holds ``N*H >= 2048`` elements; else the scan. The results are equal to\n"
+    "        rounding.\n    dtype :",
     1,
 ).replace("``b_ih`` and ``b_hh``; False leaves them out", "``b_ih``; False leaves it out")
 

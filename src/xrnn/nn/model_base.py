@@ -13,7 +13,7 @@ from .._util.activations import softmax
 from .._util.namespaces import convert, namespace
 from .._util.typing import Array
 from .._util.validation import check_int
-from ..cells.definition import DefinedCell
+from ..cells.definition import DEFINED, DefinedCell
 from .cell_layer import bound_layer, reference, resolve
 from .dense import Dense
 from .inputs import as_array, batch_axis_hint
@@ -41,12 +41,15 @@ def layer_class(cell: Any) -> tuple[str, Any]:
     """``(name, layer class)`` of a model's ``cell``: a name of :data:`LAYERS` or a defined cell.
 
     A defined cell (:func:`xrnn.cells.define`) is named by its reference ``"<name>@<fingerprint>"``
-    (:func:`xrnn.nn.cell_layer.reference`), which resolves only to the same registered definition.
+    (:func:`xrnn.nn.cell_layer.reference`), which resolves only to the same registered definition;
+    it may be given as the cell, its reference, or the name it is registered under.
     """
     if isinstance(cell, DefinedCell):
         return reference(cell), bound_layer(cell)
     if isinstance(cell, str) and cell in LAYERS:
         return cell, LAYERS[cell]
+    if isinstance(cell, str) and cell in DEFINED:  # the name it is registered under
+        return reference(DEFINED[cell]), bound_layer(DEFINED[cell])
     defined = resolve(cell) if isinstance(cell, str) else None
     if defined is None:
         raise ValueError(
@@ -119,7 +122,7 @@ class ModelBase:
     def from_state_dict(
         cls,
         sd: Mapping[str, Any],
-        cell: str,
+        cell: str | DefinedCell,
         *,
         head: str = "every",
         batch_first: bool = False,
@@ -137,8 +140,10 @@ class ModelBase:
             ``"head.weight"`` ``(O, D*H)``, ``"head.bias"`` ``(O,)``; values of any
             namespace (torch tensors included). Sizes, layers and directions are read
             from the keys.
-        cell : {"lstm", "gru", "rnn"}
-            The recurrent cell (a state dict does not record it).
+        cell : str or DefinedCell
+            The recurrent cell (a state dict does not record it): a name of :data:`LAYERS`,
+            or a cell of :func:`xrnn.cells.define`, given as the cell, its reference
+            ``"<name>@<fingerprint>"`` or the name it is registered under.
         head : {"every", "last"}, default "every"
             What the head reads (see the class).
         batch_first : bool, default False
@@ -159,8 +164,7 @@ class ModelBase:
         """
         if not isinstance(sd, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
-        if not isinstance(cell, str) or cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {cell!r}")
+        cell, layer_cls = layer_class(cell)
         heads = {"head.weight", "head.bias"}
         unknown = sorted(k for k in sd if not (k.startswith("rnn.") or k in heads))
         if unknown or not heads <= set(sd):
@@ -168,7 +172,7 @@ class ModelBase:
                 "state_dict must hold 'rnn.<layer key>', 'head.weight' and 'head.bias', got "
                 f"unexpected {unknown}, missing {sorted(heads - set(sd))}"
             )
-        layer = LAYERS[cell].from_state_dict(
+        layer = layer_cls.from_state_dict(
             {k.removeprefix("rnn."): v for k, v in sd.items() if k.startswith("rnn.")},
             batch_first=batch_first,
             xp=xp,

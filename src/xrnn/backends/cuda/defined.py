@@ -1,13 +1,14 @@
 """A defined cell's per-element step (:func:`xrnn.cells.define`) compiled by numba-cuda.
 
-The cell's emitted scalar source, bound to CUDA device functions, called by one kernel
-of one thread per element of the ``(N, H)`` step, forward and backward. Arrays are
-anything with ``__cuda_array_interface__`` (CuPy), or host arrays under the simulator.
+The cell's emitted scalar source, bound to CUDA device functions (:func:`device_step`):
+the whole-sequence kernels of :mod:`.defined_loops` call them, and
+:func:`elementwise_kernels` runs them alone over the ``(N, H)`` elements of one step,
+forward and backward (one thread per element). Arrays are anything with
+``__cuda_array_interface__`` (CuPy), or host arrays under the simulator.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Any
@@ -15,10 +16,10 @@ from typing import Any
 import numba
 from numba import cuda
 
-from ...cells import Cell
-from ...cells.definition import DefinedCell, array_steps
+from ...cells import ScalarStep
+from ...cells.definition import DefinedCell
 
-__all__ = ["elementwise_kernels", "fused"]
+__all__ = ["device_step", "elementwise_kernels"]
 
 _KERNEL = """
 def kernel(one, {args}, {outs}):
@@ -45,8 +46,8 @@ def _kernel(f: Any, n_in: int, n_out: int) -> Any:
 
 
 @functools.cache
-def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
-    """The CUDA kernels of ``cell``'s step, forward and backward, for ``dtype``.
+def device_step(cell: DefinedCell, dtype: str) -> tuple[ScalarStep, Any]:
+    """``cell``'s scalar step as CUDA device functions for ``dtype``, and 1 in ``dtype``.
 
     Parameters
     ----------
@@ -57,11 +58,13 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
 
     Returns
     -------
-    forward, backward : callable
-        ``forward(xp, *inputs) -> new states`` and ``backward(xp, *d_states, *inputs) ->
-        grads``, each array ``(N, H)`` on the device (``xp`` allocates the results).
+    step : ScalarStep
+        ``forward`` and ``backward`` compiled as device functions (on this target's
+        activations: the CUDA maths library).
+    one : scalar
+        1 in ``dtype`` (numba's scalar type: a cast on the host and in kernels).
     """
-    cast = getattr(numba, dtype)  # numba's scalar type: a cast on the host and in kernels
+    cast = getattr(numba, dtype)
     one = cast(1)
     device = cuda.jit(device=True)
 
@@ -90,9 +93,30 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
     scalar = cell.scalar_step(
         sigmoid, tanh, relu=relu, step=step, softplus=softplus, exp=math.exp, log=math.log, cast=cast
     )
+    return ScalarStep(device(scalar.forward), device(scalar.backward)), one
+
+
+@functools.cache
+def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
+    """The CUDA kernels of ``cell``'s step, forward and backward, for ``dtype``.
+
+    Parameters
+    ----------
+    cell : DefinedCell
+        A cell made by :func:`xrnn.cells.define`.
+    dtype : {"float32", "float64"}
+        Dtype of the arrays.
+
+    Returns
+    -------
+    forward, backward : callable
+        ``forward(xp, *inputs) -> new states`` and ``backward(xp, *d_states, *inputs) ->
+        grads``, each array ``(N, H)`` on the device (``xp`` allocates the results).
+    """
+    scalar, one = device_step(cell, dtype)
     n_in, n_states = len(cell.inputs), cell.n_states
-    fwd = _kernel(device(scalar.forward), n_in, n_states)
-    bwd = _kernel(device(scalar.backward), n_states + n_in, n_in)
+    fwd = _kernel(scalar.forward, n_in, n_states)
+    bwd = _kernel(scalar.backward, n_states + n_in, n_in)
 
     def launch(kernel: Any, xp: Any, arrays: tuple[Any, ...], n_out: int) -> tuple[Any, ...]:
         rows, cols = arrays[0].shape
@@ -108,34 +132,3 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
         return launch(bwd, xp, args, n_in)
 
     return forward, backward
-
-
-def fused(cell: Cell, dtype: Any, xp: Any) -> Cell:
-    """``cell`` with its array step run by the CUDA kernels, for a defined cell of float32/64.
-
-    Parameters
-    ----------
-    cell : Cell
-        Any cell; only a :class:`~xrnn.cells.definition.DefinedCell` is changed.
-    dtype : dtype
-        Dtype of the arrays.
-    xp : module
-        The namespace of the arrays (CuPy; NumPy under the simulator).
-
-    Returns
-    -------
-    Cell
-        For a defined cell, the same cell whose ``step`` and ``step_backward`` launch
-        :func:`elementwise_kernels` (the generic loop around them is unchanged); else ``cell``.
-    """
-    if not isinstance(cell, DefinedCell) or str(dtype) not in ("float32", "float64"):
-        return cell
-    return _fused(cell, str(dtype), xp)
-
-
-@functools.cache
-def _fused(cell: DefinedCell, dtype: str, xp: Any) -> Cell:
-    forward, backward = elementwise_kernels(cell, dtype)
-    kernels = (functools.partial(forward, xp), functools.partial(backward, xp))
-    step, step_backward = array_steps(cell.gates, cell.separate, lambda _: kernels)
-    return dataclasses.replace(cell, step=step, step_backward=step_backward)

@@ -20,6 +20,7 @@ from array_api_compat import is_cupy_namespace
 from ..._util.typing import Array, State
 from ..._util.validation import check_shape
 from ...cells import Cell
+from ...cells.definition import DefinedCell
 from ...engine.ops import Ops
 from . import late
 from .launch import Launcher
@@ -78,9 +79,16 @@ class CudaOps(Ops):
         if cell.vectors and vectors is None:
             raise TypeError(f"the {cell.name} cell needs its vectors {[k for k, _ in cell.vectors]}")
         name = next((d for d in _DTYPES if dtype == getattr(self.xp, d)), None)
-        if name is None or cell.name not in LAYOUTS:
+        if (
+            name is None or cell.name not in LAYOUTS or isinstance(cell, DefinedCell)
+        ):  # a user's "gru" is not ours
             return None
         return LAYOUTS[cell.name], _compiled(self._raw, name)[cell.name]
+
+    def _defined(self, cell: Cell, dtype: Any, w_hr: Array | None, vectors: Array | None) -> bool:
+        """Whether ``cell`` is a defined cell that :mod:`.defined_loops` runs (float32/64)."""
+        fits = any(dtype == getattr(self.xp, d) for d in _DTYPES) and w_hr is None and vectors is None
+        return fits and isinstance(cell, DefinedCell)
 
     def _lengths(self, lengths: Array | None, n: int, t_steps: int, like: Array) -> Array:
         """``lengths`` as int64 on the device; every sequence ``T`` steps long when None."""
@@ -105,11 +113,12 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs: the kernels have no projection.
         """
-        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
-        if found is None:  # a defined cell: its step as CUDA kernels, in the generic loop
-            from .defined import fused  # numba-cuda, imported on first use
+        if self._defined(cell, gx.dtype, w_hr, vectors):  # a defined cell's own kernels
+            from . import defined_loops  # numba-cuda, imported on first use
 
-            cell = fused(cell, gx.dtype, self.xp)
+            return defined_loops.forward(self, cell, gx, w_hh_t, biases, state0, lengths)  # type: ignore[arg-type]
+        found = None if w_hr is not None else self._kernels(cell, gx.dtype, vectors)
+        if found is None:  # no kernels for this cell, dtype or option
             given = {} if vectors is None else {"vectors": vectors}
             return super().forward(cell, gx, w_hh_t, biases, state0, lengths, w_hr=w_hr, **given)
         layout, kernels = found
@@ -173,11 +182,12 @@ class CudaOps(Ops):
 
         With a projection (``w_hr``) the generic loop runs, as forward.
         """
+        if self._defined(cell, dstate[0].dtype, w_hr, vectors):
+            from . import defined_loops
+
+            return defined_loops.backward(self, cell, steps, dy, dstate, w_hh, lengths)  # type: ignore[arg-type]
         found = None if w_hr is not None else self._kernels(cell, dstate[0].dtype, vectors)
         if found is None:
-            from .defined import fused
-
-            cell = fused(cell, dstate[0].dtype, self.xp)
             given = {} if vectors is None else {"vectors": vectors}
             return super().backward(cell, steps, dy, dstate, w_hh, lengths, w_hr=w_hr, **given)
         layout, kernels = found

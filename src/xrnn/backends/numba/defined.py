@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ...cells import Cell
+from ...cells import Cell, ScalarStep
 from ...cells.definition import DefinedCell, array_steps
 from .activations import sigmoid, tanh
 from .compile import inline
 
-__all__ = ["elementwise_kernels", "fused"]
+__all__ = ["elementwise_kernels", "fused", "scalar_step"]
 
 
 def _relu(x: Any) -> Any:
@@ -62,6 +62,34 @@ def _loop(f: Any, n_in: int, n_out: int) -> Any:
 
 
 @functools.cache
+def scalar_step(cell: DefinedCell, dtype: str) -> ScalarStep:
+    """``cell``'s scalar step on this backend's activations, constants cast to ``dtype``.
+
+    Parameters
+    ----------
+    cell : DefinedCell
+        A cell made by :func:`xrnn.cells.define`.
+    dtype : {"float32", "float64"}
+        Dtype of the arrays.
+
+    Returns
+    -------
+    ScalarStep
+        Plain Python functions, for a kernel to inline (:func:`.compile.inline`).
+    """
+    return cell.scalar_step(
+        sigmoid,
+        tanh,
+        relu=inline(_relu),
+        step=inline(_step),
+        softplus=inline(_softplus),
+        exp=math.exp,
+        log=math.log,
+        cast=getattr(np, dtype),
+    )
+
+
+@functools.cache
 def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
     """``forward(*inputs) -> new states`` and ``backward(*d_states, *inputs) -> grads`` on ``(N, H)``.
 
@@ -78,16 +106,7 @@ def elementwise_kernels(cell: DefinedCell, dtype: str) -> tuple[Any, Any]:
         Each takes arrays ``(N, H)`` of ``dtype`` (views too) and returns new arrays.
     """
     cast = getattr(np, dtype)
-    scalar = cell.scalar_step(
-        sigmoid,
-        tanh,
-        relu=inline(_relu),
-        step=inline(_step),
-        softplus=inline(_softplus),
-        exp=math.exp,
-        log=math.log,
-        cast=cast,
-    )
+    scalar = scalar_step(cell, dtype)
     n_in, n_states = len(cell.inputs), cell.n_states
     fwd = _loop(inline(scalar.forward), n_in, n_states)
     bwd = _loop(inline(scalar.backward), n_states + n_in, n_in)

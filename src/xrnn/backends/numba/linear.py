@@ -31,7 +31,37 @@ def _sequential(a: Any, b: Any, out: Any) -> None:  # pragma: no cover (compiled
             out[t, j] = a[t, j] * out[t - 1, j] + b[t, j]
 
 
+def _recurrence(a: Any, b: Any, h0: Any, out: Any) -> None:  # pragma: no cover (compiled)
+    t_steps, m = a.shape
+    for j in range(m):
+        out[0, j] = a[0, j] * h0[j] + b[0, j]
+    for t in range(1, t_steps):
+        a_t, b_t, out_t, out_p = a[t], b[t], out[t], out[t - 1]
+        for j in range(m):
+            out_t[j] = a_t[j] * out_p[j] + b_t[j]
+
+
+def _recurrence_backward(
+    a: Any, h_prev: Any, dh: Any, dh_last: Any, da: Any, db: Any, dh0: Any
+) -> None:  # pragma: no cover
+    # G_t = dh_t + a_{t+1} G_{t+1} (G_{T-1} = dh_{T-1} + dh_last): db = G, da = G h_{t-1}, dh0 = a_0 G_0
+    t_steps, m = a.shape
+    last = t_steps - 1
+    for j in range(m):
+        g = dh[last, j] + dh_last[j]
+        db[last, j], da[last, j] = g, g * h_prev[last, j]
+    for t in range(last - 1, -1, -1):
+        a_n, dh_t, db_n, db_t, da_t, hp_t = a[t + 1], dh[t], db[t + 1], db[t], da[t], h_prev[t]
+        for j in range(m):
+            g = dh_t[j] + a_n[j] * db_n[j]
+            db_t[j], da_t[j] = g, g * hp_t[j]
+    for j in range(m):
+        dh0[j] = a[0, j] * db[0, j]
+
+
 _SEQUENTIAL = jit(_sequential)
+_RECURRENCE = jit(_recurrence)
+_RECURRENCE_BACKWARD = jit(_recurrence_backward)
 _sigmoid = inline(sigmoid.py_func)
 
 
@@ -179,3 +209,46 @@ class NumbaLinearOps(LinearOps):
         out = np.empty_like(a2)
         _SEQUENTIAL(a2, b2, out)
         return out.reshape(shape)
+
+    def recurrence(self, a: Any, b: Any, h0: Any) -> Any:
+        """``h_t = a_t h_{t-1} + b_t`` from ``h0`` in one compiled pass (see :meth:`LinearOps.recurrence`).
+
+        Parameters
+        ----------
+        a, b : array, shape (T, N, H)
+            Coefficients of every step; float32 or float64, one dtype.
+        h0 : array, shape (N, H)
+            The state before the first step.
+
+        Returns
+        -------
+        array, shape (T, N, H)
+        """
+        out = np.empty(a.shape, a.dtype)
+        _RECURRENCE(_steps(a), _steps(b), np.ascontiguousarray(h0).reshape(-1), out.reshape(a.shape[0], -1))
+        return out
+
+    def recurrence_backward(self, a: Any, h_prev: Any, dh: Any, dh_last: Any) -> tuple[Any, Any, Any]:
+        """The reverse recurrence in one compiled pass (see :meth:`LinearOps.recurrence_backward`).
+
+        Parameters
+        ----------
+        a, h_prev, dh : array, shape (T, N, H)
+            Coefficients, previous states and the gradient reaching each ``h_t`` from outside.
+        dh_last : array, shape (N, H)
+            Gradient with respect to the last ``h``.
+
+        Returns
+        -------
+        da, db : array, shape (T, N, H)
+        dh0 : array, shape (N, H)
+        """
+        da, db, dh0 = np.empty(a.shape, a.dtype), np.empty(a.shape, a.dtype), np.empty(a.shape[1:], a.dtype)
+        flat = (_steps(a), _steps(h_prev), _steps(dh), np.ascontiguousarray(dh_last, a.dtype).reshape(-1))
+        _RECURRENCE_BACKWARD(*flat, da.reshape(a.shape[0], -1), db.reshape(a.shape[0], -1), dh0.reshape(-1))
+        return da, db, dh0
+
+
+def _steps(a: Any) -> Any:
+    """``a (T, ...)`` as a C-contiguous ``(T, M)`` array (a copy only when strided)."""
+    return np.ascontiguousarray(a).reshape(a.shape[0], -1)
