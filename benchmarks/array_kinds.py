@@ -4,7 +4,8 @@
 
     python benchmarks/array_kinds.py --threads 1 --markdown docs/benchmarks.md \
         --out benchmarks/results-array-kinds-threads1.json
-    python benchmarks/array_kinds.py --quick      # tiny shapes, seconds; prints the tables
+    python benchmarks/array_kinds.py --quick      # both thread counts, 3 rounds: under 3 minutes
+    python benchmarks/array_kinds.py --tiny       # tiny shapes, seconds: checks that it runs
 
 A float32 LSTM training step (forward, then the gradients of ``sum(y * dy)`` with respect to
 the parameters and ``x``) at T=100, N=64, I=H=256 and at T=50, N=64, I=32, H=64, run by:
@@ -22,7 +23,10 @@ the parameters and ``x``) at T=100, N=64, I=H=256 and at T=50, N=64, I=32, H=64,
 * ``lax.scan + jax.grad``: a plain JAX LSTM under ``jax.jit`` (the reference of the jit rows).
 
 The kinds alternate round by round in one process, and the table gives medians.
-``--threads`` sets the threads of NumPy's BLAS, Numba, torch and (at 1) XLA.
+``--threads`` sets the threads of NumPy's BLAS, Numba, torch and (at 1) XLA. ``--quick`` runs
+the real shapes with 3 rounds at 1 and then at 2 threads, each in a process of its own (XLA
+reads its thread count once, at start), and prints (or, with ``--markdown``, writes) the
+tables of both: the command to re-measure on a quiet machine.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -219,15 +224,19 @@ def load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, two rounds")
+    parser.add_argument("--quick", action="store_true", help="1 and 2 threads, 3 rounds each")
+    parser.add_argument("--tiny", action="store_true", help="tiny shapes, two rounds")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=THREADS)
-    parser.add_argument("--out", type=Path, help="JSON results")
+    parser.add_argument("--out", type=Path, help="JSON results (with --quick: one file per thread count)")
     parser.add_argument("--markdown", type=Path, help="replace this run's tables in this file")
     args = parser.parse_args()
+    if args.quick:
+        quick(args.out, args.markdown)
+        return
     torch.set_num_threads(args.threads)
-    rounds = 2 if args.quick else args.rounds
-    shapes = [(4, 3, 5, 6)] if args.quick else [(100, 64, 256, 256), (50, 64, 32, 64)]
+    rounds = 2 if args.tiny else args.rounds
+    shapes = [(4, 3, 5, 6)] if args.tiny else [(100, 64, 256, 256), (50, 64, 32, 64)]
     machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads}
     machine["load_before"] = load()
     results = [measure(*shape, rounds) for shape in shapes]
@@ -249,6 +258,17 @@ def main() -> None:
         else:
             doc = doc.rstrip("\n") + f"\n\n{SECTION}\n\n" + text + "\n"
         args.markdown.write_text(doc)
+
+
+def quick(out: Path | None, md: Path | None) -> None:
+    """Both thread counts, 3 rounds each, one process each (XLA's threads are fixed at its start)."""
+    for threads in (1, 2):
+        cmd = [sys.executable, __file__, "--threads", str(threads), "--rounds", "3"]
+        if out is not None:
+            cmd += ["--out", str(out.with_name(f"{out.stem}-threads{threads}{out.suffix}"))]
+        if md is not None:
+            cmd += ["--markdown", str(md)]
+        subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # xrnn on a GPU, one command (ci/test.sh is the CPU one):
-#   1. the CUDA kernels against the generic loop on CuPy arrays, random and extreme inputs
-#      (tests/test_cuda_sim.py, here on the real GPU rather than the simulator);
+#   1. the CUDA kernels against the generic loop on CuPy arrays, random and extreme inputs, and
+#      the registry's bridge: torch CUDA tensors (and JAX GPU arrays where JAX has a GPU) on the
+#      kernels through CuPy's DLPack import, on the caller's stream (tests/test_cuda_sim.py, here
+#      on the real GPU rather than the simulator);
 #   2. the whole test suite with XRNN_BACKEND=cupy (float32 and float64), torch's oracle in
 #      the comparison grid on the same GPU (XRNN_TORCH_DEVICE=cuda: cuDNN);
 #   3. torch autograd through layer.apply on CUDA tensors (tests/test_interop_torch.py);
@@ -41,6 +43,13 @@ if numba.cuda.config.ENABLE_CUDASIM:
 props = cupy.cuda.runtime.getDeviceProperties(0)
 print(f"GPU: {props['name'].decode()}, CuPy {cupy.__version__}, numba-cuda {numba_cuda.__version__}, "
       f"torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
+try:
+    import jax
+
+    jax_gpu = jax.devices()[0].platform == "gpu"
+except Exception:  # noqa: BLE001
+    jax_gpu = False
+print("bridge of JAX GPU arrays:", "tested" if jax_gpu else "not tested (JAX sees no GPU here)")
 EOF
 then
   exit 1

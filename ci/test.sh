@@ -7,6 +7,8 @@
 #
 # Uses the active virtual environment if there is one, else creates .venv beside this repo.
 # XRNN_BACKEND=torch narrows the matrix to one backend.
+# The tests keep JAX's compiled programs in ~/.cache/xrnn/jax-tests for the next run (a second run
+# of the JAX leg compiles far less); XRNN_JAX_CACHE=DIR moves it, XRNN_JAX_CACHE= turns it off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

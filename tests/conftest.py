@@ -34,6 +34,29 @@ def _enable_jax_x64() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    _jax_compilation_cache(jax)
+
+
+def _jax_compilation_cache(jax: Any) -> None:
+    """Keep every program JAX compiles for the tests on disk, for the next run.
+
+    Most of the JAX leg's time is compiling (each eager operation once per shape, each jitted
+    scan once per cell, dtype and shape): a second run loads them instead. The directory is
+    ``$XRNN_JAX_CACHE`` (empty: no cache), else ``~/.cache/xrnn/jax-tests``.
+    """
+    path = os.environ.get(
+        "XRNN_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "xrnn", "jax-tests")
+    )
+    if not path:
+        return
+    try:  # JAX warns on a failed write, and warnings are errors here: only a directory it can use
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return
+    if os.access(path, os.W_OK):
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 AVAILABLE = {

@@ -14,6 +14,8 @@ def to_numpy(a: Any) -> np.ndarray:
         return a.get()
     if mod.startswith("torch"):
         return a.detach().cpu().numpy()
+    if mod.startswith("jax"):  # on any device (DLPack reaches the host's memory only)
+        return np.asarray(a)
     return np.from_dlpack(a) if not isinstance(a, np.ndarray) else a
 
 

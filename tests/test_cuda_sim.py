@@ -316,26 +316,112 @@ def test_cuda_steps_and_generic_steps_feed_either_backward_on_the_cells_beyond_t
             assert_close(value, results[0][2][key], dtype="float64")
 
 
-@pytest.mark.skipif(not SIMULATED, reason="on a GPU, ci/gpu.sh runs torch CUDA tensors through the bridge")
-def test_the_bridge_runs_torch_tensors_on_the_cuda_kernels(kind, dtype, ops, monkeypatch):
-    # the simulator's arrays are NumPy's: torch CPU tensors reach the kernels through the same
-    # bridge that hands torch CUDA tensors to CuPy (what the simulator cannot show: CuPy's
-    # DLPack import and torch's stream)
-    torch = pytest.importorskip("torch")
+def _library(name: str):
+    """``(namespace, views class, from NumPy)`` of a bridged library, or a skip where it is missing."""
+    pytest.importorskip(name)
     from xrnn._util.namespaces import resolve_namespace
-    from xrnn.backends.bridges import Bridge, Route, TorchViews
+    from xrnn.backends.bridges import JaxViews, TorchViews
 
-    txp = resolve_namespace("torch")
-    bridge = Bridge(txp, {"cpu": Route(TorchViews("cpu"), lambda: ops)}, Ops(txp))
-    layer = _layer(kind, dtype, bidirectional=True)
-    x, dy = _inputs(dtype, extreme=True)
-    generic = _run(layer, x, dy, LENGTHS, GENERIC, monkeypatch)
-    layer.params = {k: torch.from_numpy(to_numpy(v)) for k, v in layer.params.items()}
-    fast = _run(layer, torch.from_numpy(x), torch.from_numpy(dy), LENGTHS, bridge, monkeypatch)
-    for key, expected in generic.items():
-        assert_close(fast[key], expected, xp=txp, dtype=dtype)
-    steps = layer.forward(torch.from_numpy(x))[2].scans[0].steps
-    assert type(steps.steps).__name__ == "CudaSteps"  # the kernels ran, not the fallback
+    if name == "torch":
+        import torch
+
+        return resolve_namespace("torch"), TorchViews, torch.from_numpy
+    import jax.numpy as jnp
+
+    return resolve_namespace("jax"), JaxViews, jnp.asarray
+
+
+def _gpu_libraries() -> list[str]:
+    """The libraries whose GPU arrays this machine has: torch with CUDA, JAX with a GPU."""
+    found = []
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            found.append("torch")
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        if jax.devices()[0].platform == "gpu":
+            found.append("jax")
+    except Exception:  # noqa: BLE001  (no JAX, or JAX without a GPU plugin: nothing to bridge)
+        pass
+    return found
+
+
+def _to_gpu(library: str, a: np.ndarray):
+    if library == "torch":
+        import torch
+
+        return torch.from_numpy(a).to("cuda")
+    import jax
+
+    return jax.device_put(a, jax.devices("gpu")[0])
+
+
+# The bridge's test is defined only where it runs (ci/test.sh and ci/gpu.sh refuse skips): in the
+# simulator, through a bridge of CPU arrays; on a GPU, the registry's own bridge of GPU arrays.
+if SIMULATED:
+
+    @pytest.mark.parametrize("library", ["torch", "jax"])
+    def test_the_bridge_runs_another_librarys_arrays_on_the_cuda_kernels(
+        library, kind, dtype, ops, monkeypatch
+    ):
+        # the simulator's arrays are NumPy's: torch CPU tensors and JAX CPU arrays reach the kernels
+        # through the same bridge (views, routes, steps, results as the caller's kind) that hands
+        # torch CUDA tensors and JAX GPU arrays to CuPy; what the simulator cannot show (CuPy's
+        # DLPack import, the caller's stream) runs on a GPU in the test below (ci/gpu.sh)
+        from xrnn.backends.bridges import Bridge, Route
+
+        lxp, views, from_numpy = _library(library)
+        bridge = Bridge(lxp, {"cpu": Route(views("cpu"), lambda: ops)}, Ops(lxp))
+        layer = _layer(kind, dtype, bidirectional=True)
+        x, dy = _inputs(dtype, extreme=True)
+        generic = _run(layer, x, dy, LENGTHS, GENERIC, monkeypatch)
+        layer.params = {k: from_numpy(to_numpy(v)) for k, v in layer.params.items()}
+        fast = _run(layer, from_numpy(x), from_numpy(dy), LENGTHS, bridge, monkeypatch)
+        for key, expected in generic.items():
+            assert_close(fast[key], expected, xp=lxp, dtype=dtype)
+        steps = layer.forward(from_numpy(x))[2].scans[0].steps
+        assert type(steps.steps).__name__ == "CudaSteps"  # the kernels ran, not the fallback
+
+else:
+
+    @pytest.mark.parametrize("library", _gpu_libraries())
+    def test_the_registrys_bridge_runs_gpu_arrays_of_torch_and_jax_on_the_cuda_kernels(
+        library, kind, dtype, monkeypatch
+    ):
+        # the registry's own choice (no monkeypatch): CuPy's DLPack import of the caller's arrays,
+        # the kernels on the caller's stream, results as the caller's kind on the same device
+        from array_api_compat import array_namespace
+
+        from xrnn.backends.bridges import Bridge
+
+        layer = _layer(kind, dtype, bidirectional=True)
+        x, dy = _inputs(dtype, extreme=True)
+        generic = _run(layer, x, dy, LENGTHS, GENERIC, monkeypatch)
+        monkeypatch.undo()  # from here on, the registry chooses
+        host = {k: to_numpy(v).copy() for k, v in layer.params.items()}
+        layer.params = {k: _to_gpu(library, v) for k, v in host.items()}
+        x_g, dy_g = _to_gpu(library, to_numpy(x).copy()), _to_gpu(library, to_numpy(dy).copy())
+        lxp = array_namespace(x_g)
+        assert isinstance(registry.ops_for(lxp, x_g.dtype), Bridge)
+        y, state, cache = layer.forward(x_g, lengths=LENGTHS)
+        assert type(cache.scans[0].steps.steps).__name__ == "CudaSteps"  # the kernels ran, not the fallback
+        dx, dstate, grads = layer.backward(cache, dy_g, dstate=state)
+        states = state if isinstance(state, tuple) else (state,)
+        dstates = dstate if isinstance(dstate, tuple) else (dstate,)
+        fast = {"y": y, "dx": dx, **dict(enumerate(states)), **{f"d{k}": v for k, v in enumerate(dstates)}}
+        fast |= grads
+        assert set(fast) == set(generic)
+        for key, expected in generic.items():
+            assert "cpu" not in str(fast[key].device).lower(), key  # on the caller's GPU, not the host
+            assert_close(fast[key], expected, xp=lxp, dtype=dtype)
+        for key, value in host.items():  # no input written
+            np.testing.assert_array_equal(to_numpy(layer.params[key]), value)
+        np.testing.assert_array_equal(to_numpy(x_g), to_numpy(x))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
