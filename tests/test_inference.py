@@ -180,11 +180,19 @@ def test_set_params_with_new_arrays_renews_the_prepared_weights():
     _assert_same(after, _fresh_y(layer, x), "float64")
 
 
+@pytest.mark.parametrize("key", ["weight_hh_l0", "bias_hh_l0"])
+def test_a_write_in_place_into_a_numpy_parameter_shows_at_the_next_call(key):
+    layer, x = _layer_and_x()
+    layer.forward(x, need_cache=False)
+    layer.params[key][...] *= -1  # no new array, no version counter: the weights are prepared again
+    _assert_same(layer.forward(x, need_cache=False)[0], _fresh_y(layer, x), "float64")
+
+
 def test_set_params_of_the_same_arrays_renews_the_prepared_weights_after_a_write_in_place():
     layer, x = _layer_and_x()
     layer.forward(x, need_cache=False)
-    layer.params["weight_hh_l0"][...] *= -1  # a write the library cannot see ...
-    layer.set_params(layer.params)  # ... until told
+    layer.params["weight_hh_l0"][...] *= -1
+    layer.set_params(layer.params)
     _assert_same(layer.forward(x, need_cache=False)[0], _fresh_y(layer, x), "float64")
 
 
@@ -327,6 +335,14 @@ def test_a_model_renews_its_layer_after_set_params_of_its_own_arrays_written_in_
     model = xrnn.SequenceModel("lstm", IN, H, 2, dtype="float64", seed=0)
     x = np.random.default_rng(1).standard_normal((T, N, IN))
     model.predict(x)
-    model.params["rnn.weight_hh_l0"][...] *= -1  # a write the library cannot see ...
-    model.set_params(model.params)  # ... until told
+    model.params["rnn.weight_hh_l0"][...] *= -1
+    model.set_params(model.params)
+    _assert_same(model.predict(x), model.forward(x)[0], "float64")
+
+
+def test_a_model_sees_a_write_in_place_into_its_own_arrays():
+    model = xrnn.SequenceModel("lstm", IN, H, 2, dtype="float64", seed=0)
+    x = np.random.default_rng(1).standard_normal((T, N, IN))
+    model.predict(x)
+    model.params["rnn.weight_hh_l0"][...] *= -1
     _assert_same(model.predict(x), model.forward(x)[0], "float64")

@@ -17,6 +17,11 @@ LAYERS = {
     "lstm": lambda **kw: xrnn.LSTM(IN, H, 2, bidirectional=True, zoneout=(0.3, 0.6), **kw),
     "gru": lambda **kw: xrnn.GRU(IN, H, 2, bidirectional=True, zoneout=0.4, **kw),
 }
+#: The LayerNorm layers take zoneout too (the generic loop with the masks).
+LAYERNORM_LAYERS = {
+    "layernorm_lstm": lambda **kw: xrnn.LayerNormLSTM(IN, H, 2, bidirectional=True, zoneout=(0.3, 0.6), **kw),
+    "layernorm_gru": lambda **kw: xrnn.LayerNormGRU(IN, H, 2, bidirectional=True, zoneout=0.4, **kw),
+}
 
 
 def _cell(torch, kind, p, s, x_t, state):
@@ -106,9 +111,9 @@ def test_zoneout_is_a_torch_loop_with_the_same_masks(kind, training, xp):
         assert_close(value, params[key].grad.numpy(), xp=xp, dtype=dtype)
 
 
-@pytest.mark.parametrize("kind", list(LAYERS))
+@pytest.mark.parametrize("kind", list(LAYERS) + list(LAYERNORM_LAYERS))
 def test_zoneout_gradients_agree_with_finite_differences(kind):
-    layer = LAYERS[kind](xp="numpy", dtype="float64", seed=5)
+    layer = (LAYERS | LAYERNORM_LAYERS)[kind](xp="numpy", dtype="float64", seed=5)
     rng = np.random.default_rng(0)
     x, dy = rng.standard_normal((T, N, IN)), rng.standard_normal((T, N, 2 * H))
 

@@ -17,11 +17,12 @@ When the prepared weights are made again: a set of weights is told by the identi
 each parameter array and, for torch tensors, by their version counter, so that these
 all make them again: :meth:`~xrnn.LSTM.set_params`, an optimiser's step (new arrays, or
 in place on torch tensors), assigning ``layer.params[key]``, ``load_state_dict`` and any
-in-place change of a torch tensor. What the library cannot see is a write into a NumPy,
-CuPy or array-api-strict array in place (``layer.params["weight_hh_l0"][0, 0] = 1``):
-after one, call ``layer.set_params(layer.params)`` (or the model's ``set_params``),
-which always lets the prepared weights go. JAX arrays cannot be changed in place. Inside
-``jax.jit`` (parameters that are tracers) nothing is kept.
+in-place change of a torch tensor. JAX arrays cannot be changed in place. A write into a
+NumPy, CuPy or array-api-strict array in place (``layer.params["weight_hh_l0"][0, 0] =
+1``) shows in neither, so the weights of such arrays are prepared again at every call (a
+copy of ``W_hh``: about 1% of a call at ``T=100``); only their checks are kept, which no
+write in place can change (shape, dtype, namespace, device). Inside ``jax.jit``
+(parameters that are tracers) nothing is kept.
 
 The cache holds one set of weights at a time (the last one used), pickles and deep-copies
 as empty, and may be read from several threads at once.
@@ -33,6 +34,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from array_api_compat import device as device_of
+from array_api_compat import is_jax_array
 
 from .._util.namespaces import is_traced, namespace
 from .._util.typing import Array
@@ -59,6 +61,7 @@ class _Entry(NamedTuple):
     weights: tuple[Weights, ...]  # per layer and direction
     prepared: tuple[Prepared, ...]  # per layer and direction
     checked: dict[tuple[Any, ...], tuple[ModuleType, Ops]]  # configuration -> (namespace, Ops)
+    tracked: bool  # every change of the arrays shows in their identity or version: prepared kept
 
 
 class InferenceCache:
@@ -99,6 +102,21 @@ def _version(a: Array) -> int | None:
         return None
 
 
+def _tracked(a: Array) -> bool:
+    """Whether every change of ``a`` shows: a torch tensor (its version counter), a JAX array (immutable)."""
+    return _version(a) is not None or is_jax_array(a)
+
+
+def _prepare_all(
+    layer: Recurrent, p: dict[str, Array], xp: ModuleType
+) -> tuple[tuple[Weights, ...], tuple[Prepared, ...]]:
+    """The weights of every layer and direction, and their prepared form."""
+    weights = tuple(
+        layer._weights(k, d, p) for k in range(layer.num_layers) for d in range(layer.num_directions)
+    )
+    return weights, tuple(prepare(layer._cell, w.w_hh, w.b_ih, w.b_hh, xp=xp) for w in weights)
+
+
 def _entry(layer: Recurrent, p: dict[str, Array], xp: ModuleType | None) -> _Entry | None:
     """The cache entry of the parameters ``p``: the layer's, or a new one (None inside ``jax.jit``)."""
     cache = layer.__dict__.get("_inference")
@@ -115,12 +133,10 @@ def _entry(layer: Recurrent, p: dict[str, Array], xp: ModuleType | None) -> _Ent
         return entry
     if xp is None or any(is_traced(a) for a in arrays):
         return None
-    weights = tuple(
-        layer._weights(k, d, p) for k in range(layer.num_layers) for d in range(layer.num_directions)
-    )
-    prepared = tuple(prepare(layer._cell, w.w_hh, w.b_ih, w.b_hh, xp=xp) for w in weights)
+    weights, prepared = _prepare_all(layer, p, xp)
     versions = tuple(_version(a) for a in arrays)
-    cache.entry = entry = _Entry(arrays, versions, weights, prepared, {})
+    tracked = all(_tracked(a) for a in arrays)
+    cache.entry = entry = _Entry(arrays, versions, weights, prepared, {}, tracked)
     return entry
 
 
@@ -195,6 +211,7 @@ def forward(
     entry = _entry(layer, p, None)
     key = _configuration(x, parts)
     found = None if entry is None else entry.checked.get(key)
+    kept = entry
     if entry is None or found is None:
         found = _check(layer, p, x, parts)
         entry = _entry(layer, p, found[0])
@@ -203,6 +220,9 @@ def forward(
         if len(entry.checked) >= _MOST_CONFIGURATIONS:
             entry.checked.clear()
         entry.checked[key] = found
+    weights, prepared = entry.weights, entry.prepared
+    if entry is kept and not entry.tracked:  # kept from an earlier call: a write in place would not show
+        weights, prepared = _prepare_all(layer, p, found[0])
     xp, ops = found
     if layer.batch_first:
         x = xp.permute_dims(x, (1, 0, 2))
@@ -226,10 +246,10 @@ def forward(
                 layer._cell,
                 inp,
                 s0,
-                entry.weights[idx],
+                weights[idx],
                 lengths=lens,
                 reverse=bool(direction),
-                prepared=entry.prepared[idx],
+                prepared=prepared[idx],
                 ops=ops,
                 xp=xp,
             )

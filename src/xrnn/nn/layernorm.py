@@ -32,6 +32,7 @@ from ..engine.scan import Weights
 from .apply import Functional
 from .layers import _INIT_DOC, _WEIGHT_DROP_DOC, Call
 from .recurrent import Recurrent
+from .zoneout import ZONEOUT_DOC
 
 __all__ = ["LayerNormGRU", "LayerNormLSTM"]
 
@@ -50,6 +51,7 @@ class _LayerNorm(Call, Recurrent, Functional):
         bidirectional: bool = False,
         *,
         weight_drop: float = 0.0,
+        zoneout: float | tuple[float, ...] = 0.0,
         dtype: Any = None,
         device: Any = None,
         xp: str | ModuleType | None = None,
@@ -64,6 +66,7 @@ class _LayerNorm(Call, Recurrent, Functional):
             dropout,
             bidirectional,
             weight_drop=weight_drop,
+            zoneout=zoneout,
             dtype=dtype,
             device=device,
             xp=xp,
@@ -140,7 +143,7 @@ class _LayerNorm(Call, Recurrent, Functional):
         )
 
 
-_LN_DOC = _INIT_DOC.replace("    dtype :", _WEIGHT_DROP_DOC + "    dtype :", 1).replace(
+_LN_DOC = _INIT_DOC.replace("    dtype :", _WEIGHT_DROP_DOC + ZONEOUT_DOC + "    dtype :", 1).replace(
     "Use the biases ``b_ih`` and ``b_hh``; False leaves them out of :attr:`params`.",
     "Use the biases ``b_ih`` and ``b_hh`` of the norms; False leaves them out of :attr:`params`.",
 )
