@@ -55,11 +55,8 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         xp: str | ModuleType | None,
         seed: Any,
     ) -> None:
-        for name, size in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("num_layers", num_layers),
-        ):
+        sizes = {"input_size": input_size, "hidden_size": hidden_size, "num_layers": num_layers}
+        for name, size in sizes.items():
             check_int(name, size)
         self.weight_drop = check_weight_drop(weight_drop)
         check_options(hidden_size, num_layers, dropout, proj_size)
