@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: installs what the tests need, then runs ruff, mypy and
-# the CPU test matrix (numpy, array_api_strict, torch, jax) in one pytest process (the
-# `xp` fixture runs each backend; tests without it run once), then the CUDA kernels in
+# the CPU test matrix (numpy, array_api_strict, torch, jax) in one pytest run of two worker
+# processes (the `xp` fixture runs each backend; tests without it run once), then the CUDA kernels in
 # numba-cuda's simulator in a second one, then builds the documentation with warnings as
 # errors and runs its doctests.
 #
@@ -38,7 +38,10 @@ mypy
 
 status=0
 echo "=== pytest, backends: ${XRNN_BACKEND:-every installed one}"
-python -m pytest -p no:cacheprovider --ignore=tests/test_cuda_sim.py || status=$?
+# In XRNN_TEST_WORKERS worker processes (pytest-xdist; default 2, the cores CI has), whole files
+# to a worker so that each compiles the kernels of its files once.
+python -m pytest -p no:cacheprovider -n "${XRNN_TEST_WORKERS:-2}" --dist loadfile \
+  --ignore=tests/test_cuda_sim.py || status=$?
 # The variable must be set before numba-cuda is imported: a process of its own. Nothing in it
 # may be skipped (a skip would mean the kernels were not run).
 echo "=== pytest, CUDA kernels under numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1)"
