@@ -38,10 +38,13 @@ mypy
 
 status=0
 echo "=== pytest, backends: ${XRNN_BACKEND:-every installed one}"
-# In XRNN_TEST_WORKERS worker processes (pytest-xdist; default 2, the cores CI has), whole files
-# to a worker so that each compiles the kernels of its files once.
-python -m pytest -p no:cacheprovider -n "${XRNN_TEST_WORKERS:-2}" --dist loadfile \
-  --ignore=tests/test_cuda_sim.py || status=$?
+# In XRNN_TEST_WORKERS worker processes (pytest-xdist, of the test extra; default 2, the cores CI
+# has), whole files to a worker so that each compiles the kernels of its files once.
+workers=()
+if python -c "import xdist" 2>/dev/null; then
+  workers=(-n "${XRNN_TEST_WORKERS:-2}" --dist loadfile)
+fi
+python -m pytest -p no:cacheprovider ${workers[@]+"${workers[@]}"} --ignore=tests/test_cuda_sim.py || status=$?
 # The variable must be set before numba-cuda is imported: a process of its own. Nothing in it
 # may be skipped (a skip would mean the kernels were not run).
 echo "=== pytest, CUDA kernels under numba-cuda's simulator (NUMBA_ENABLE_CUDASIM=1)"
