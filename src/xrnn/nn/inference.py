@@ -6,7 +6,8 @@ pays its fixed costs once per configuration instead of once per call:
 
 - the weights as the loop reads them (``W_hh^T`` as a row-major copy, ``b_hh`` folded
   into ``b_ih`` where the cell allows, the cell's vectors joined) are prepared once per
-  set of weights and kept by the layer (:class:`InferenceCache`);
+  set of weights and kept by the layer (:class:`InferenceCache`) where every change of
+  the weights shows (torch tensors, JAX arrays), else at every call (below);
 - the checks of the parameters (namespace, dtype, shapes) and the choice of the
   :class:`~xrnn.engine.ops.Ops` run once per set of weights and configuration of the
   call (the namespace, shape, dtype and device of ``x`` and of the state): a later call
