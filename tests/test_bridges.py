@@ -171,3 +171,22 @@ def test_a_bridge_without_routes_is_its_fallback(bxp):
     cell = CELLS["rnn_tanh"]
     _, _, steps = ops.forward(cell, *_arrays(cell, bxp, "float64"), None)
     assert isinstance(steps, list)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_projection_and_the_weight_products_run_on_the_route_in_the_callers_kind(bxp, dtype, monkeypatch):
+    ops = _bridge(bxp, dtype)
+    inner = ops.routes["cpu"].inner
+    seen = []
+    for name in ("project", "gemm"):
+        method = getattr(inner, name)
+        monkeypatch.setattr(inner, name, lambda *a, m=method, n=name: seen.append(n) or m(*a))
+    rng = np.random.default_rng(3)
+    x, w, d = (rng.standard_normal(shape).astype(dtype) for shape in ((6, 3), (8, 3), (6, 8)))
+    xs, ws, ds = (bxp.asarray(a) for a in (x, w, d))
+    projected = ops.project(xs, ws)
+    product = ops.gemm(bxp.matrix_transpose(ds), xs)  # dW_ih's shape of product, a transposed operand
+    assert seen == ["project", "gemm"]
+    assert type(projected) is type(xs) and type(product) is type(xs)
+    assert_close(projected, x @ w.T, dtype=dtype)
+    assert_close(product, d.T @ x, dtype=dtype)

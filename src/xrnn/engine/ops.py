@@ -88,6 +88,26 @@ class Ops:
         """
         return x_flat @ self.xp.matrix_transpose(w_ih)
 
+    def gemm(self, a: Array, b: Array) -> Array:
+        """The matrix product ``a @ b``: the weight gradients' and ``dx``'s, over all steps at once.
+
+        The engine's products beside the loops (``dW_ih``, ``dW_hh``, ``dx``) come here, so
+        that a backend that runs the loops elsewhere runs them there too (a bridge: on its
+        views).
+
+        Parameters
+        ----------
+        a : array, shape (M, K)
+            Left operand (may be a transposed view).
+        b : array, shape (K, P)
+            Right operand (may be a transposed view).
+
+        Returns
+        -------
+        array, shape (M, P)
+        """
+        return a @ b
+
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """Consecutive segments of a sequence, joined along time as they come.
 

@@ -10,6 +10,7 @@ backend share the contract and neither branches on a cell's name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -150,7 +151,13 @@ def late_weight_gradient(cell: Cell, dg: Array, steps: Any, *, xp: ModuleType) -
 
 
 def recurrent_weight_gradient(
-    cell: Cell, dgh: Array, h0: Array, h_prev: Array | None, *, xp: ModuleType
+    cell: Cell,
+    dgh: Array,
+    h0: Array,
+    h_prev: Array | None,
+    *,
+    xp: ModuleType,
+    gemm: Callable[[Array, Array], Array] | None = None,
 ) -> Array:
     """``dW_hh`` from the recurrent gate gradients and the states each step started from.
 
@@ -166,6 +173,9 @@ def recurrent_weight_gradient(
         The states steps ``1 .. T-1`` started from (None when ``T`` is 1).
     xp : module
         Array namespace.
+    gemm : callable, optional
+        The product of the steps after the first, ``gemm(a, b) = a @ b``
+        (:meth:`xrnn.engine.ops.Ops.gemm`); ``@`` if omitted.
 
     Returns
     -------
@@ -177,4 +187,10 @@ def recurrent_weight_gradient(
         dw = xp.sum(dgh[:n, ...] * h0, axis=0)
         return dw if h_prev is None else dw + xp.sum(dgh[n:, ...] * h_prev, axis=0)
     dw = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
-    return dw if h_prev is None else dw + xp.matrix_transpose(dgh[n:, ...]) @ h_prev
+    if h_prev is None:
+        return dw
+    return dw + (gemm or _matmul)(xp.matrix_transpose(dgh[n:, ...]), h_prev)  # ... the others from y
+
+
+def _matmul(a: Array, b: Array) -> Array:
+    return a @ b

@@ -356,10 +356,11 @@ class _Loop:
         gh_width, hidden = w.w_hh.shape[0], h0.shape[1]
         dgx = xp.reshape(dgx[:, :, :gh_width], (t_steps * n, gh_width))  # (T*N, GH): Cell.gradient_blocks
         dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
-        dw_ih = xp.matrix_transpose(dgx) @ xp.reshape(x, (t_steps * n, n_in))  # (GH, I)
+        gemm = self.ops.gemm
+        dw_ih = gemm(xp.matrix_transpose(dgx), xp.reshape(x, (t_steps * n, n_in)))  # (GH, I)
         # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
         h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
-        dw_hh = recurrence.recurrent_weight_gradient(self.cell, dgh, h0, h_prev, xp=xp)
+        dw_hh = recurrence.recurrent_weight_gradient(self.cell, dgh, h0, h_prev, xp=xp, gemm=gemm)
         if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
             split = gh_width - self.cell.late.gates * (gh_width // self.cell.n_gates)
             dg = xp.reshape(dgh, (t_steps, n, gh_width))
@@ -372,5 +373,5 @@ class _Loop:
             db_hh = xp.asarray(db_ih, copy=True)
         else:
             db_hh = xp.sum(dgh, axis=0)
-        dx = xp.reshape(dgx @ w.w_ih, (t_steps, n, n_in))
+        dx = xp.reshape(gemm(dgx, w.w_ih), (t_steps, n, n_in))
         return Weights(dw_ih, dw_hh, db_ih, db_hh), dx
