@@ -15,11 +15,12 @@ from .._util.namespaces import convert
 from .._util.typing import Array
 from .layers import GRU, LSTM, RNN
 from .reversed import Reversed
+from .wrapper import LayerWrapper
 
 __all__ = ["WithInitialState"]
 
 
-class WithInitialState:
+class WithInitialState(LayerWrapper):
     """A layer whose state before the first step is ``state`` unless the caller passes another.
 
     Parameters
@@ -71,27 +72,6 @@ class WithInitialState:
         self.layer = layer
         self.state = tuple(converted) if is_lstm else converted[0]
         self._batch = int(converted[0].shape[1])
-
-    @property
-    def params(self) -> dict[str, Array]:
-        """The wrapped layer's parameters (the same dict)."""
-        return self.layer.params
-
-    @property
-    def batch_first(self) -> bool:
-        """Layout of ``x``, as the wrapped layer's."""
-        return bool(self.layer.batch_first)
-
-    def eval(self) -> WithInitialState:
-        """Set evaluation mode (no dropout) on the wrapped layer.
-
-        Returns
-        -------
-        WithInitialState
-            The wrapper itself.
-        """
-        self.layer.eval()
-        return self
 
     def forward(
         self, x: Array, state: Any = None, lengths: Any = None, **options: Any

@@ -16,6 +16,7 @@ from .._util.typing import Array
 from ..engine.lengths import reversal_order, reversed_in_time
 from .layer_cache import LayerCache
 from .layers import GRU, LSTM, RNN
+from .wrapper import LayerWrapper
 
 __all__ = ["Reversed", "ReversedCache"]
 
@@ -27,7 +28,7 @@ class ReversedCache(NamedTuple):
     order: Array | None
 
 
-class Reversed:
+class Reversed(LayerWrapper):
     """A one-direction RNN, LSTM or GRU layer that reads each sequence backwards.
 
     Parameters
@@ -48,27 +49,6 @@ class Reversed:
         if layer.bidirectional:
             raise ValueError("layer must have bidirectional=False (it is run backwards as a whole), got True")
         self.layer = layer
-
-    @property
-    def params(self) -> dict[str, Array]:
-        """The wrapped layer's parameters (the same dict)."""
-        return self.layer.params
-
-    @property
-    def batch_first(self) -> bool:
-        """Layout of ``x``, as the wrapped layer's."""
-        return bool(self.layer.batch_first)
-
-    def eval(self) -> Reversed:
-        """Set evaluation mode (no dropout) on the wrapped layer.
-
-        Returns
-        -------
-        Reversed
-            The wrapper itself.
-        """
-        self.layer.eval()
-        return self
 
     def _reverse(self, a: Array, order: Array | None) -> Array:
         xp = namespace(a=a)
