@@ -149,7 +149,8 @@ def test_the_row_form_is_the_array_step(cell):
     dstate = tuple(rng.standard_normal((n, hidden)) for _ in range(cell.n_states))
     new, cache = cell.step(gx, gh, state, xp=npx, vectors=v)
     dgx, dgh, direct = cell.step_backward(dstate, cache, xp=npx, vectors=v)
-    kept = np.zeros((n, (sum(row.widths) + cell.n_states - 1) * hidden))
+    at = row.state_at(hidden)  # the cached fields, then c (two states)
+    kept = np.zeros((n, at + (cell.n_states - 1) * hidden))
     h, dg, dgh_row, dprev = (
         np.zeros((n, hidden)),
         np.zeros_like(dgx),
@@ -164,12 +165,8 @@ def test_the_row_form_is_the_array_step(cell):
     for b_got, b_expected in [(h, new[0]), (dg, dgx), (dgh_row, dgh), (dprev, direct[-1])]:
         np.testing.assert_allclose(b_got, b_expected, rtol=1e-9, atol=1e-12)
     if cell.n_states == 2:
-        np.testing.assert_allclose(kept[:, -hidden:], new[1], rtol=1e-12)
-    fields = [
-        kept[:, sum(row.widths[:q]) * hidden : sum(row.widths[: q + 1]) * hidden]
-        for q in range(len(row.widths))
-    ]
-    for got, expected in zip(fields, cache[:-1], strict=True):
+        np.testing.assert_allclose(kept[:, at:], new[1], rtol=1e-12)
+    for got, expected in zip(row.fields(kept, hidden), cache[:-1], strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 

@@ -45,13 +45,17 @@ class RowStep(NamedTuple):
     and numba-cuda as CUDA device functions, one call per row (:mod:`xrnn.backends`).
     Each cell module builds them from a target's primitives and its compiler,
     ``row_step(sigmoid, tanh, sqrt, compile)``, ``compile`` turning the cell's own
-    helpers (the row reductions) into functions of that target. They write their results
-    into the rows they are given and return nothing.
+    reductions over a row (sums) into functions of that target, which may add their terms
+    in any order (Numba vectorises them). They write their results into the rows they
+    are given and return nothing.
 
-    The row's cache ``kept`` ``(K*H,)`` holds the fields of the cell's step cache but
-    the last (the previous state, which the loop reads from the step before) at the
-    widths :attr:`widths`, in order, then, for a cell of two states, the new second
-    state ``c`` ``(H,)``: the compiled loop carries ``c`` from there.
+    The row's cache ``kept`` ``(K*H + S,)``, or ``(K*H + S + H,)`` for a cell of two
+    states, holds the fields of the cell's step cache but the last (the previous state,
+    which the loop reads from the step before), in order: those of ``H``-wide blocks at
+    the widths :attr:`widths`, then, where :attr:`scalars` ``S`` is not 0, one field of
+    ``S`` per-row values (the norms' ``1/std``, of shape ``(N, S)`` in the step cache),
+    then, for a cell of two states, the new second state ``c`` ``(H,)``: the compiled loop
+    carries ``c`` from there (:meth:`state_at`).
 
     Attributes
     ----------
@@ -67,16 +71,33 @@ class RowStep(NamedTuple):
         and ``dprev (H,)``, the gradient of ``prev`` by paths other than ``W_hh`` (a
         one-state cell ignores ``dc``).
     widths : tuple of int
-        ``H``-wide blocks of each cached field but the last, in the step cache's order.
+        ``H``-wide blocks of each ``H``-wide cached field, in the step cache's order.
     cache : type
         The cell's step cache (a ``NamedTuple``), built from those fields and the
         previous state.
+    scalars : int
+        Per-row values cached after the ``H``-wide fields (0: none, and no such field).
     """
 
     forward: Callable[..., None]
     backward: Callable[..., None]
     widths: tuple[int, ...]
     cache: type
+    scalars: int = 0
+
+    def state_at(self, hidden: int) -> int:
+        """Where the cached fields of a row of ``kept`` end: ``c`` starts there (two states)."""
+        return sum(self.widths) * hidden + self.scalars
+
+    def fields(self, kept: Array, hidden: int) -> list[Array]:
+        """The cached fields of ``kept (..., L)`` as views along its last axis, in the cache's order."""
+        found, start = [], 0
+        for width in self.widths:
+            found.append(kept[..., start : start + width * hidden])
+            start += width * hidden
+        if self.scalars:
+            found.append(kept[..., start : start + self.scalars])
+        return found
 
 
 @dataclass(frozen=True)

@@ -46,60 +46,43 @@ def normalise_backward(dy: Array, gamma: Array, a_hat: Array, rstd: Array, *, xp
 
 
 def row_helpers(sqrt: Callable[[Any], Any]) -> tuple[Callable[..., Any], ...]:
-    """``(moments, backward_means, pre_activation)``: one row's reductions, for compiled kernels.
+    """``(moments, backward_means)``: the reductions over one row, for compiled kernels.
 
-    Plain Python over 1-d arrays, built on a target's ``sqrt``; a cell's ``row_step``
-    compiles each for its target (:class:`~xrnn.cells.base.RowStep`). Every quantity stays
+    Plain Python over whole 1-d arrays (a cell passes views of its row), built on a
+    target's ``sqrt``; a cell's ``row_step`` compiles each for its target
+    (:class:`~xrnn.cells.base.RowStep`), which may sum in any order. Every quantity stays
     in the dtype of ``one`` and ``eps`` (1 and :data:`EPS` in that dtype): the divisions
     are by the count of units summed as ``one``, not by an integer, which compilers
     would promote to float64.
 
-    - ``moments(a, start, width, one, eps) -> (mean, rstd)`` of ``a[start:start + width]``;
-    - ``backward_means(dy, dy_start, gamma, g_start, a, a_start, width, mean, rstd, one)
-      -> (mean(g), mean(g * a_hat))`` with ``g = dy * gamma`` and ``a_hat = (a - mean) *
-      rstd``, so that ``da_j = rstd * (g_j - mean(g) - a_hat_j * mean(g * a_hat))``;
-    - ``pre_activation(gx, gh, v, k, x_mean, x_rstd, h_mean, h_rstd, width)``, ``LN(gx)_k +
-      LN(gh)_k`` with ``v = [b_ih, b_hh, g_ih, g_hh, ...]`` (each ``width``).
+    - ``moments(a, one, eps) -> (mean, rstd)`` of ``a (W,)``, the variance from the
+      centred values (a second pass);
+    - ``backward_means(dy, gamma, a_hat, one) -> (mean(g), mean(g * a_hat))`` with ``g =
+      dy * gamma``, all ``(W,)``, so that ``da_j = rstd * (g_j - mean(g) - a_hat_j *
+      mean(g * a_hat))``.
     """
 
-    def moments(a: Any, start: int, width: int, one: Any, eps: Any) -> tuple[Any, Any]:
+    def moments(a: Any, one: Any, eps: Any) -> tuple[Any, Any]:
         total = one - one
         count = one - one
-        for j in range(start, start + width):
+        for j in range(a.shape[0]):
             total += a[j]
             count += one
         mean = total / count
         sq = one - one
-        for j in range(start, start + width):
+        for j in range(a.shape[0]):
             sq += (a[j] - mean) * (a[j] - mean)
         return mean, one / sqrt(sq / count + eps)
 
-    def backward_means(
-        dy: Any,
-        dy_start: int,
-        gamma: Any,
-        g_start: int,
-        a: Any,
-        a_start: int,
-        width: int,
-        mean: Any,
-        rstd: Any,
-        one: Any,
-    ) -> tuple[Any, Any]:
+    def backward_means(dy: Any, gamma: Any, a_hat: Any, one: Any) -> tuple[Any, Any]:
         s_g = one - one
         s_ga = one - one
         count = one - one
-        for j in range(width):
-            g = dy[dy_start + j] * gamma[g_start + j]
+        for j in range(dy.shape[0]):
+            g = dy[j] * gamma[j]
             s_g += g
-            s_ga += g * (a[a_start + j] - mean) * rstd
+            s_ga += g * a_hat[j]
             count += one
         return s_g / count, s_ga / count
 
-    def pre_activation(
-        gx: Any, gh: Any, v: Any, k: int, x_mean: Any, x_rstd: Any, h_mean: Any, h_rstd: Any, width: int
-    ) -> Any:
-        x_part = (gx[k] - x_mean) * x_rstd * v[2 * width + k] + v[k]
-        return x_part + (gh[k] - h_mean) * h_rstd * v[3 * width + k] + v[width + k]
-
-    return moments, backward_means, pre_activation
+    return moments, backward_means

@@ -18,8 +18,8 @@ The per-unit vectors (:attr:`~.base.Cell.vectors`), concatenated ``(18H,)``: ``b
 ``bias_hh``, ``ln_ih_weight``, ``ln_hh_weight`` (each ``4H``), ``ln_c_weight``, ``ln_c_bias``
 (each ``H``). The biases are not the loop's (the loop adds none): they enter after the norms.
 
-Backward, from the cache (the gates, ``tanh(LN(c))`` and the raw ``gx``, ``gh``; the norms'
-statistics recomputed per row, no matmul)::
+Backward, from the cache (the gates, ``tanh(LN(c))``, the normalised rows ``c_hat``,
+``x_hat``, ``h_hat`` and their ``1/std``: no statistic recomputed, no matmul)::
 
     dcn = dh * o * (1 - tanh(LN(c))^2)                  the gradient of LN(c)
     dc  = dc_next + LN'(dcn)                            dc_prev = dc * f
@@ -27,9 +27,8 @@ statistics recomputed per row, no matmul)::
     dgx = LN'(dz; g_ih)      dgh = LN'(dz; g_hh)
 
 ``step_backward`` returns ``dgx`` with ``dz``, ``dz * x_hat``, ``dz * h_hat``, ``dcn * c_hat``
-and ``dcn`` after it (``(N, 18H)``, :attr:`~.base.Cell.gradient_blocks` 14; ``x_hat``,
-``h_hat``, ``c_hat`` the normalised rows): the gradients of the vectors per row, which
-:func:`vector_gradient` sums after the loop.
+and ``dcn`` after it (``(N, 18H)``, :attr:`~.base.Cell.gradient_blocks` 14): the gradients of
+the vectors per row, which :func:`vector_gradient` sums after the loop.
 """
 
 from __future__ import annotations
@@ -47,10 +46,12 @@ __all__ = ["LAYERNORM_LSTM", "LayerNormLSTMStep", "row_step"]
 
 
 class LayerNormLSTMStep(NamedTuple):
-    """What one LayerNorm LSTM step keeps: ``i, f, g, o, tanh_c, c_prev`` ``(N, H)``, ``gx, gh`` ``(N, 4H)``.
+    """What one LayerNorm LSTM step keeps.
 
-    ``tanh_c`` is ``tanh(LN(c))``; ``gx`` and ``gh`` are the raw pre-activations, before
-    their norms.
+    ``i, f, g, o, tanh_c, c_hat`` ``(N, H)``, ``x_hat, h_hat`` ``(N, 4H)``, ``rstd (N, 3)``
+    and ``c_prev (N, H)``: ``tanh_c`` is ``tanh(LN(c))``; ``c_hat``, ``x_hat`` and ``h_hat``
+    are ``c``, ``gx`` and ``gh`` normalised (before their gains and biases), and ``rstd``
+    holds their ``1/std``, in the order ``x, h, c``.
     """
 
     i: Array
@@ -58,8 +59,10 @@ class LayerNormLSTMStep(NamedTuple):
     g: Array
     o: Array
     tanh_c: Array
-    gx: Array
-    gh: Array
+    c_hat: Array
+    x_hat: Array
+    h_hat: Array
+    rstd: Array
     c_prev: Array
 
 
@@ -78,17 +81,18 @@ def step(gx: Array, gh: Array, state: tuple[Array, Array], *, xp: ModuleType, ve
     _, c_prev = state
     hidden = c_prev.shape[1]
     b_ih, b_hh, g_ih, g_hh, g_c, b_c = _split(vectors, hidden)
-    x_hat, _ = normalise(gx, xp=xp)
-    h_hat, _ = normalise(gh, xp=xp)
-    z = x_hat * g_ih + b_ih + h_hat * g_hh + b_hh  # (N, 4H)
+    x_hat, x_rstd = normalise(gx, xp=xp)
+    h_hat, h_rstd = normalise(gh, xp=xp)
+    z = x_hat * g_ih + b_ih + (h_hat * g_hh + b_hh)  # (N, 4H)
     i_f = sigmoid(z[:, : 2 * hidden], xp=xp)
     i, f = i_f[:, :hidden], i_f[:, hidden:]
     g = xp.tanh(z[:, 2 * hidden : 3 * hidden])
     o = sigmoid(z[:, 3 * hidden :], xp=xp)
     c = f * c_prev + i * g
-    c_hat, _ = normalise(c, xp=xp)
+    c_hat, c_rstd = normalise(c, xp=xp)
     tanh_c = xp.tanh(c_hat * g_c + b_c)
-    return (o * tanh_c, c), LayerNormLSTMStep(i, f, g, o, tanh_c, gx, gh, c_prev)
+    rstd = xp.concat([x_rstd, h_rstd, c_rstd], axis=1)  # (N, 3)
+    return (o * tanh_c, c), LayerNormLSTMStep(i, f, g, o, tanh_c, c_hat, x_hat, h_hat, rstd, c_prev)
 
 
 def step_backward(
@@ -96,11 +100,10 @@ def step_backward(
 ) -> Any:
     """``(dh, dc) -> ([dgx, dz, dz x_hat, dz h_hat, dcn c_hat, dcn] (N, 18H), dgh, (None, dc_prev))``."""
     dh, dc_next = dstate
-    i, f, g, o, tanh_c, gx, gh, c_prev = cache
+    i, f, g, o, tanh_c, c_hat, x_hat, h_hat, rstd, c_prev = cache
     _, _, g_ih, g_hh, g_c, _ = _split(vectors, c_prev.shape[1])
-    c_hat, c_rstd = normalise(f * c_prev + i * g, xp=xp)
     dcn = dh * o * (1.0 - tanh_c * tanh_c)
-    dc = dc_next + normalise_backward(dcn, g_c, c_hat, c_rstd, xp=xp)
+    dc = dc_next + normalise_backward(dcn, g_c, c_hat, rstd[:, 2:3], xp=xp)
     dz = xp.concat(
         [
             dc * g * i * (1.0 - i),
@@ -110,10 +113,8 @@ def step_backward(
         ],
         axis=1,
     )
-    x_hat, x_rstd = normalise(gx, xp=xp)
-    h_hat, h_rstd = normalise(gh, xp=xp)
-    dgx = normalise_backward(dz, g_ih, x_hat, x_rstd, xp=xp)
-    dgh = normalise_backward(dz, g_hh, h_hat, h_rstd, xp=xp)
+    dgx = normalise_backward(dz, g_ih, x_hat, rstd[:, 0:1], xp=xp)
+    dgh = normalise_backward(dz, g_hh, h_hat, rstd[:, 1:2], xp=xp)
     products = [dz * x_hat, dz * h_hat, dcn * c_hat, dcn]
     return xp.concat([dgx, dz, *products], axis=1), dgh, (None, dc * f)
 
@@ -133,34 +134,44 @@ def row_step(
 ) -> RowStep:
     """The step on one row, for compiled kernels (see :class:`~.base.RowStep`).
 
-    ``kept`` of a row ``(14H,)``: ``i, f, g, o, tanh_c, gx (4H), gh (4H), c`` (the fields of
-    :class:`LayerNormLSTMStep` but ``c_prev``, then the new ``c``). ``forward(one, eps, gx, gh,
-    v, c_prev, kept, h)``; ``backward(one, eps, dh, dc, kept, c_prev, v, dg, dgh, dc_prev)``
-    with ``dg (18H,)`` as :func:`step_backward`'s first result. The equations of
-    :func:`step` and :func:`step_backward`.
+    ``kept`` of a row ``(14H + 3 + H,)``: ``i, f, g, o, tanh_c, c_hat, x_hat (4H), h_hat
+    (4H)``, ``rstd (3)`` (the fields of :class:`LayerNormLSTMStep` but ``c_prev``), then the
+    new ``c``. ``forward(one, eps, gx, gh, v, c_prev, kept, h)``; ``backward(one, eps, dh,
+    dc, kept, c_prev, v, dg, dgh, dc_prev)`` with ``dg (18H,)`` as :func:`step_backward`'s
+    first result. The equations of :func:`step` and :func:`step_backward`, each pass over
+    a row a loop of its own over 1-d views (so that compilers vectorise it).
     """
-    moments, means, pre = (compile(f) for f in row_helpers(sqrt))
+    moments, means = (compile(f) for f in row_helpers(sqrt))
 
     def forward(one: Any, eps: Any, gx: Any, gh: Any, v: Any, c_prev: Any, kept: Any, h: Any) -> None:
         hidden = c_prev.shape[0]
         w = 4 * hidden
-        x_mean, x_rstd = moments(gx, 0, w, one, eps)
-        h_mean, h_rstd = moments(gh, 0, w, one, eps)
+        b_ih, b_hh, g_ih, g_hh = v[:w], v[w : 2 * w], v[2 * w : 3 * w], v[3 * w : 4 * w]
+        g_c, b_c = v[4 * w : 4 * w + hidden], v[4 * w + hidden : 4 * w + 2 * hidden]
+        z, tanh_c, c_hat = kept[:w], kept[w : w + hidden], kept[w + hidden : w + 2 * hidden]
+        x_hat, h_hat = kept[6 * hidden : 10 * hidden], kept[10 * hidden : 14 * hidden]
+        c = kept[14 * hidden + 3 : 15 * hidden + 3]
+        x_mean, x_rstd = moments(gx, one, eps)
+        h_mean, h_rstd = moments(gh, one, eps)
+        for k in range(w):
+            x_hat[k] = (gx[k] - x_mean) * x_rstd
+        for k in range(w):
+            h_hat[k] = (gh[k] - h_mean) * h_rstd
+        for k in range(w):  # the gates' pre-activations, then the gates in place
+            z[k] = x_hat[k] * g_ih[k] + b_ih[k] + (h_hat[k] * g_hh[k] + b_hh[k])
+        i, f, g, o = kept[:hidden], kept[hidden : 2 * hidden], kept[2 * hidden : 3 * hidden], kept[3 * hidden : w]
         for j in range(hidden):
-            z_i = pre(gx, gh, v, j, x_mean, x_rstd, h_mean, h_rstd, w)
-            z_f = pre(gx, gh, v, hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
-            z_g = pre(gx, gh, v, 2 * hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
-            z_o = pre(gx, gh, v, 3 * hidden + j, x_mean, x_rstd, h_mean, h_rstd, w)
-            i, f, g, o = sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o)
-            kept[j], kept[hidden + j], kept[2 * hidden + j], kept[3 * hidden + j] = i, f, g, o
-            kept[13 * hidden + j] = f * c_prev[j] + i * g
-        for j in range(w):
-            kept[5 * hidden + j], kept[9 * hidden + j] = gx[j], gh[j]
-        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one, eps)
+            i_j, f_j, g_j = sigmoid(i[j]), sigmoid(f[j]), tanh(g[j])
+            i[j], f[j], g[j], o[j] = i_j, f_j, g_j, sigmoid(o[j])
+            c[j] = f_j * c_prev[j] + i_j * g_j
+        c_mean, c_rstd = moments(c, one, eps)
         for j in range(hidden):
-            tanh_c = tanh((kept[13 * hidden + j] - c_mean) * c_rstd * v[4 * w + j] + v[4 * w + hidden + j])
-            kept[4 * hidden + j] = tanh_c
-            h[j] = kept[3 * hidden + j] * tanh_c
+            c_hat[j] = (c[j] - c_mean) * c_rstd
+        for j in range(hidden):
+            t = tanh(c_hat[j] * g_c[j] + b_c[j])
+            tanh_c[j] = t
+            h[j] = o[j] * t
+        kept[14 * hidden], kept[14 * hidden + 1], kept[14 * hidden + 2] = x_rstd, h_rstd, c_rstd
 
     def backward(
         one: Any,
@@ -176,36 +187,39 @@ def row_step(
     ) -> None:
         hidden = c_prev.shape[0]
         w = 4 * hidden
-        c_mean, c_rstd = moments(kept, 13 * hidden, hidden, one, eps)
-        for j in range(hidden):  # dcn into dg's last block
-            o, tanh_c = kept[3 * hidden + j], kept[4 * hidden + j]
-            dg[17 * hidden + j] = dh[j] * o * (one - tanh_c * tanh_c)
-        m_g, m_ga = means(dg, 17 * hidden, v, 4 * w, kept, 13 * hidden, hidden, c_mean, c_rstd, one)
+        g_ih, g_hh, g_c = v[2 * w : 3 * w], v[3 * w : 4 * w], v[4 * w : 4 * w + hidden]
+        i, f, g, o = kept[:hidden], kept[hidden : 2 * hidden], kept[2 * hidden : 3 * hidden], kept[3 * hidden : w]
+        tanh_c, c_hat = kept[w : w + hidden], kept[w + hidden : w + 2 * hidden]
+        x_hat, h_hat = kept[6 * hidden : 10 * hidden], kept[10 * hidden : 14 * hidden]
+        x_rstd, h_rstd, c_rstd = kept[14 * hidden], kept[14 * hidden + 1], kept[14 * hidden + 2]
+        dgx, dz, dz_x, dz_h = dg[:w], dg[w : 2 * w], dg[2 * w : 3 * w], dg[3 * w : 4 * w]
+        dcn_c, dcn = dg[4 * w : 4 * w + hidden], dg[4 * w + hidden : 4 * w + 2 * hidden]
         for j in range(hidden):
-            i, f, g, o = kept[j], kept[hidden + j], kept[2 * hidden + j], kept[3 * hidden + j]
-            tanh_c = kept[4 * hidden + j]
-            c_hat = (kept[13 * hidden + j] - c_mean) * c_rstd
-            dcn = dg[17 * hidden + j]
-            dg[16 * hidden + j] = dcn * c_hat
-            dc = dc_next[j] + c_rstd * (dcn * v[4 * w + j] - m_g - c_hat * m_ga)
-            dg[w + j] = dc * g * i * (one - i)
-            dg[w + hidden + j] = dc * c_prev[j] * f * (one - f)
-            dg[w + 2 * hidden + j] = dc * i * (one - g * g)
-            dg[w + 3 * hidden + j] = dh[j] * tanh_c * o * (one - o)
-            dc_prev[j] = dc * f
-        x_mean, x_rstd = moments(kept, 5 * hidden, w, one, eps)
-        h_mean, h_rstd = moments(kept, 9 * hidden, w, one, eps)
-        mx_g, mx_ga = means(dg, w, v, 2 * w, kept, 5 * hidden, w, x_mean, x_rstd, one)
-        mh_g, mh_ga = means(dg, w, v, 3 * w, kept, 9 * hidden, w, h_mean, h_rstd, one)
-        for j in range(w):
-            dz = dg[w + j]
-            x_hat = (kept[5 * hidden + j] - x_mean) * x_rstd
-            h_hat = (kept[9 * hidden + j] - h_mean) * h_rstd
-            dg[2 * w + j], dg[3 * w + j] = dz * x_hat, dz * h_hat
-            dg[j] = x_rstd * (dz * v[2 * w + j] - mx_g - x_hat * mx_ga)
-            dgh[j] = h_rstd * (dz * v[3 * w + j] - mh_g - h_hat * mh_ga)
+            dcn[j] = dh[j] * o[j] * (one - tanh_c[j] * tanh_c[j])
+        for j in range(hidden):
+            dcn_c[j] = dcn[j] * c_hat[j]
+        m_g, m_ga = means(dcn, g_c, c_hat, one)
+        dz_i, dz_f, dz_g, dz_o = dz[:hidden], dz[hidden : 2 * hidden], dz[2 * hidden : 3 * hidden], dz[3 * hidden :]
+        for j in range(hidden):
+            i_j, f_j, g_j, o_j = i[j], f[j], g[j], o[j]
+            dc = dc_next[j] + c_rstd * (dcn[j] * g_c[j] - m_g - c_hat[j] * m_ga)
+            dz_i[j] = dc * g_j * i_j * (one - i_j)
+            dz_f[j] = dc * c_prev[j] * f_j * (one - f_j)
+            dz_g[j] = dc * i_j * (one - g_j * g_j)
+            dz_o[j] = dh[j] * tanh_c[j] * o_j * (one - o_j)
+            dc_prev[j] = dc * f_j
+        for k in range(w):
+            dz_x[k] = dz[k] * x_hat[k]
+        for k in range(w):
+            dz_h[k] = dz[k] * h_hat[k]
+        mx_g, mx_ga = means(dz, g_ih, x_hat, one)
+        mh_g, mh_ga = means(dz, g_hh, h_hat, one)
+        for k in range(w):
+            dgx[k] = x_rstd * (dz[k] * g_ih[k] - mx_g - x_hat[k] * mx_ga)
+        for k in range(w):
+            dgh[k] = h_rstd * (dz[k] * g_hh[k] - mh_g - h_hat[k] * mh_ga)
 
-    return RowStep(forward, backward, (1, 1, 1, 1, 1, 4, 4), LayerNormLSTMStep)
+    return RowStep(forward, backward, (1, 1, 1, 1, 1, 1, 4, 4), LayerNormLSTMStep, 3)
 
 
 LAYERNORM_LSTM = Cell(

@@ -9,8 +9,8 @@ cells: one cuBLAS matmul and one kernel each way::
     backward  dh = ds or mm (+ carry), + dy[t]          row backward into dg[t, b], dgh[t, b]
               mm = dgh[t] @ W_hh                        the next step's upstream gradient
 
-Buffers: ``kept (T, N, K*H)`` (the fields of the cell's step cache but the last, then
-``c`` for a cell of two states), ``y (T, N, H)``; the steps read back as the cell's own
+Buffers: ``kept (T, N, L)`` (the fields of the cell's step cache but the last, then
+``c`` for a cell of two states: :class:`~xrnn.cells.RowStep`), ``y (T, N, H)``; the steps read back as the cell's own
 step caches through :class:`xrnn.backends.numba.rows.RowSteps`' layout, reimplemented
 here in the Array API (:class:`CudaRowSteps`). A row at or past its length keeps its
 state and gets no gate gradient, as in every loop. Imported on first use: it imports
@@ -48,15 +48,12 @@ class CudaRowSteps(Sequence[Any]):
             return [self[t] for t in range(*index.indices(len(self)))]
         t = range(len(self))[index]
         hidden = self.y.shape[2]
-        fields, start = [], 0
-        for width in self.row.widths:
-            fields.append(self.kept[t, :, start * hidden : (start + width) * hidden])
-            start += width
+        at = self.row.state_at(hidden)
         if t == 0:
             prev = self.first
         else:
-            prev = self.kept[t - 1, :, start * hidden :] if self.cell.n_states == 2 else self.y[t - 1, ...]
-        return self.row.cache(*fields, prev)
+            prev = self.kept[t - 1, :, at : at + hidden] if self.cell.n_states == 2 else self.y[t - 1, ...]
+        return self.row.cache(*self.row.fields(self.kept[t, ...], hidden), prev)
 
 
 @functools.cache
@@ -82,7 +79,7 @@ def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
     row = cell.row_step(sigmoid, tanh, sqrt, device)  # type: ignore[misc]
     row_forward, row_backward = device(row.forward), device(row.backward)
     two = cell.n_states == 2
-    c_at = sum(row.widths)
+    blocks, scalars = sum(row.widths), row.scalars  # c starts at blocks*H + scalars (two states)
 
     @cuda.jit
     def forward_kernel(t, lengths, gx, gh, v, h0, first, y, kept):  # type: ignore[no-untyped-def]
@@ -90,11 +87,12 @@ def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
         n, hidden = h0.shape
         if b >= n:
             return
+        at = blocks * hidden + scalars
         h_prev = h0[b] if t == 0 else y[t - 1, b]
         if t == 0:
             prev = first[b]
         elif two:
-            prev = kept[t - 1, b, c_at * hidden :]
+            prev = kept[t - 1, b, at : at + hidden]
         else:
             prev = y[t - 1, b]
         row_forward(one, eps, gx[t, b], gh[b], v, prev, kept[t, b], y[t, b])
@@ -102,7 +100,7 @@ def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
             for j in range(hidden):
                 y[t, b, j] = h_prev[j]
                 if two:
-                    kept[t, b, c_at * hidden + j] = prev[j]
+                    kept[t, b, at + j] = prev[j]
 
     @cuda.jit
     def backward_kernel(t, lengths, has_dy, dy, ds, mm, carry, dc, dprev, y, kept, first, v, dg, dgh):  # type: ignore[no-untyped-def]
@@ -115,10 +113,11 @@ def _kernels(cell: Cell, raw: Any, dtype: str) -> tuple[RowStep, Any, Any]:
             if has_dy:
                 dh = dh + dy[t, b, j]
             ds[b, j] = dh
+        at = blocks * hidden + scalars
         if t == 0:
             prev = first[b]
         elif two:
-            prev = kept[t - 1, b, c_at * hidden :]
+            prev = kept[t - 1, b, at : at + hidden]
         else:
             prev = y[t - 1, b]
         row_backward(one, eps, ds[b], dc[b], kept[t, b], prev, v, dg[t, b], dgh[t, b], dprev[b])
@@ -154,7 +153,8 @@ def forward(
     row, kernel, _ = _kernels(cell, ops._raw, _dtype_name(ops, dtype))
     h0, first = state0[0], state0[-1]
     y = xp.empty((t_steps, n, hidden), dtype=dtype, device=dev)
-    kept = xp.empty((t_steps, n, (sum(row.widths) + cell.n_states - 1) * hidden), dtype=dtype, device=dev)
+    at = row.state_at(hidden)  # c after the cached fields (two states)
+    kept = xp.empty((t_steps, n, at + (cell.n_states - 1) * hidden), dtype=dtype, device=dev)
     gh = xp.empty((n, width), dtype=dtype, device=dev)
     with launch.on(gx) as stream:
         a = launch.array
@@ -163,7 +163,7 @@ def forward(
         for t in range(t_steps):
             raw.matmul(h0 if t == 0 else y[t - 1, ...], w_hh_t, out=gh)
             step(t, *args)
-    last = (y[-1, ...],) if cell.n_states == 1 else (y[-1, ...], kept[-1, :, sum(row.widths) * hidden :])
+    last = (y[-1, ...],) if cell.n_states == 1 else (y[-1, ...], kept[-1, :, at : at + hidden])
     return y, last, CudaRowSteps(cell, row, y, kept, first)
 
 

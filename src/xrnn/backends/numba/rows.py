@@ -6,9 +6,11 @@ cell's row function on each row, then, back, the row function's backward and one
 ``gemm`` (``dh_prev = dgh @ W_hh``). Nothing here names a cell: a new reduction-carrying
 cell adds its maths file and runs here.
 
-A step's cache is one row of ``kept (T, N, K*H)`` per sequence (the fields of the cell's
-step cache but the last, then ``c`` for a cell of two states); :class:`RowSteps` shows the
-buffers as the cell's own step caches.
+A step's cache is one row of ``kept (T, N, L)`` per sequence (the fields of the cell's
+step cache but the last, then ``c`` for a cell of two states: :class:`~xrnn.cells.RowStep`);
+:class:`RowSteps` shows the buffers as the cell's own step caches. The cell's reductions
+over a row are compiled with ``fastmath={"reassoc"}``: their sums are added in whatever
+order vectorises (results within rounding of the strict order), and nothing else is.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def _plain(function: Any) -> Any:
     return numba.njit(nogil=True, error_model="numpy")(function)
 
 
+def _reduction(function: Any) -> Any:
+    """A cell's reduction over a row, its sums reassociated so that they vectorise."""
+    return numba.njit(nogil=True, error_model="numpy", fastmath={"reassoc"})(function)
+
+
 @numba.njit(inline="always")
 def _sqrt(x: Any) -> Any:
     return math.sqrt(x)
@@ -43,7 +50,7 @@ def _sqrt(x: Any) -> Any:
 class RowSteps(Sequence[Any]):
     """The step caches of a compiled forward of a row cell: the cell's own caches, made on access.
 
-    ``kept (T, N, K*H)``, ``y (T, N, H)`` and ``first``, the last state before step 0
+    ``kept (T, N, L)``, ``y (T, N, H)`` and ``first``, the last state before step 0
     (``c0``, or ``h0`` for a cell of one state).
     """
 
@@ -58,14 +65,12 @@ class RowSteps(Sequence[Any]):
             return [self[t] for t in range(*index.indices(len(self)))]
         t = range(len(self))[index]
         hidden = self.y.shape[2]
-        fields, start = [], 0
-        for width in self.row.widths:
-            fields.append(self.kept[t, :, start * hidden : (start + width) * hidden])
-            start += width
+        at = self.row.state_at(hidden)
         if t == 0:
             prev = self.first
         else:
-            prev = self.kept[t - 1, :, start * hidden :] if self.cell.n_states == 2 else self.y[t - 1]
+            prev = self.kept[t - 1, :, at : at + hidden] if self.cell.n_states == 2 else self.y[t - 1]
+        fields = self.row.fields(self.kept[t], hidden)
         # compact copies: a field is a strided view of kept, which DLPack (the JAX bridge) refuses
         return self.row.cache(*(np.ascontiguousarray(a) for a in (*fields, prev)))
 
@@ -73,29 +78,30 @@ class RowSteps(Sequence[Any]):
 @functools.cache
 def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
     """The cell's row form and its compiled ``(sequence, sequence_backward)``."""
-    row = cell.row_step(sigmoid, tanh, _sqrt, _plain)  # type: ignore[misc]
+    row = cell.row_step(sigmoid, tanh, _sqrt, _reduction)  # type: ignore[misc]
     row_forward, row_backward = _plain(row.forward), _plain(row.backward)
     two = cell.n_states == 2
-    c_at = sum(row.widths)  # the block of c in a row of kept (two states)
+    blocks, scalars = sum(row.widths), row.scalars  # c starts at blocks*H + scalars (two states)
     cell_eps = cell.eps
 
     @numba.njit(nogil=True)
     def step(gemm, t, lengths, gx, w_hh_t, v, h_prev, prev, h, kept, gh):  # type: ignore[no-untyped-def]
         call_gemm(gemm, h_prev, w_hh_t, 0.0, gh)
         one, eps = h.dtype.type(1), h.dtype.type(cell_eps)
-        hidden = h.shape[1]
+        at = blocks * h.shape[1] + scalars
         for b in range(h.shape[0]):
             row_forward(one, eps, gx[b], gh[b], v, prev[b], kept[b], h[b])
         carry(t, lengths, h_prev, h)
         if two:
-            carry(t, lengths, prev, kept[:, c_at * hidden :])
+            carry(t, lengths, prev, kept[:, at : at + h.shape[1]])
 
     @numba.njit(nogil=True)
     def sequence(gemm, lengths, gx, w_hh_t, v, h0, first, y, kept, gh):  # type: ignore[no-untyped-def]
         step(gemm, 0, lengths, gx[0], w_hh_t, v, h0, first, y[0], kept[0], gh)
         hidden = y.shape[2]
+        at = blocks * hidden + scalars
         for t in range(1, gx.shape[0]):
-            prev = kept[t - 1, :, c_at * hidden :] if two else y[t - 1]
+            prev = kept[t - 1, :, at : at + hidden] if two else y[t - 1]
             step(gemm, t, lengths, gx[t], w_hh_t, v, y[t - 1], prev, y[t], kept[t], gh)
 
     @numba.njit(nogil=True)
@@ -108,12 +114,13 @@ def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
     def sequence_backward(gemm, lengths, dy, dh, dc, kept, first, y, w_hh, v, dg, dgh):  # type: ignore[no-untyped-def]
         ds, dprev = np.empty_like(dh), np.empty_like(dh)
         hidden = dh.shape[1]
+        at = blocks * hidden + scalars
         for t in range(kept.shape[0] - 1, -1, -1):
             d = upstream(dh, dy, t, lengths, ds)
             if t == 0:
                 rows_back(d, dc, kept[0], first, v, dg[0], dgh[0], dprev)
             elif two:
-                rows_back(d, dc, kept[t], kept[t - 1, :, c_at * hidden :], v, dg[t], dgh[t], dprev)
+                rows_back(d, dc, kept[t], kept[t - 1, :, at : at + hidden], v, dg[t], dgh[t], dprev)
             else:
                 rows_back(d, dc, kept[t], y[t - 1], v, dg[t], dgh[t], dprev)
             clear(t, lengths, dg[t])
@@ -139,18 +146,15 @@ def forward(
     row, sequence, _ = _loops(cell)
     t_steps, n, width = gx.shape
     hidden, dtype = width // cell.n_gates, gx.dtype
-    kept = np.empty((t_steps, n, (sum(row.widths) + cell.n_states - 1) * hidden), dtype)
+    at = row.state_at(hidden)  # c after the cached fields (two states)
+    kept = np.empty((t_steps, n, at + (cell.n_states - 1) * hidden), dtype)
     y = np.empty((t_steps, n, hidden), dtype)
     gh = np.empty((n, width), dtype)
     h0, first = contiguous(state0[0]), contiguous(state0[-1])
     gx, w_hh_t, v = contiguous(gx), contiguous(w_hh_t), contiguous(vectors)
     sequence(gemm_address(dtype), int64_lengths(lengths), gx, w_hh_t, v, h0, first, y, kept, gh)
     # c is a strided view of kept: a copy, compact as the bridges' DLPack (JAX) needs
-    last = (
-        (y[-1],)
-        if cell.n_states == 1
-        else (y[-1], np.ascontiguousarray(kept[-1, :, sum(row.widths) * hidden :]))
-    )
+    last = (y[-1],) if cell.n_states == 1 else (y[-1], np.ascontiguousarray(kept[-1, :, at : at + hidden]))
     return y, last, RowSteps(cell, row, y, kept, first)
 
 
