@@ -159,7 +159,12 @@ def row_step(
             h_hat[k] = (gh[k] - h_mean) * h_rstd
         for k in range(w):  # the gates' pre-activations, then the gates in place
             z[k] = x_hat[k] * g_ih[k] + b_ih[k] + (h_hat[k] * g_hh[k] + b_hh[k])
-        i, f, g, o = kept[:hidden], kept[hidden : 2 * hidden], kept[2 * hidden : 3 * hidden], kept[3 * hidden : w]
+        i, f, g, o = (
+            kept[:hidden],
+            kept[hidden : 2 * hidden],
+            kept[2 * hidden : 3 * hidden],
+            kept[3 * hidden : w],
+        )
         for j in range(hidden):
             i_j, f_j, g_j = sigmoid(i[j]), sigmoid(f[j]), tanh(g[j])
             i[j], f[j], g[j], o[j] = i_j, f_j, g_j, sigmoid(o[j])
@@ -188,7 +193,12 @@ def row_step(
         hidden = c_prev.shape[0]
         w = 4 * hidden
         g_ih, g_hh, g_c = v[2 * w : 3 * w], v[3 * w : 4 * w], v[4 * w : 4 * w + hidden]
-        i, f, g, o = kept[:hidden], kept[hidden : 2 * hidden], kept[2 * hidden : 3 * hidden], kept[3 * hidden : w]
+        i, f, g, o = (
+            kept[:hidden],
+            kept[hidden : 2 * hidden],
+            kept[2 * hidden : 3 * hidden],
+            kept[3 * hidden : w],
+        )
         tanh_c, c_hat = kept[w : w + hidden], kept[w + hidden : w + 2 * hidden]
         x_hat, h_hat = kept[6 * hidden : 10 * hidden], kept[10 * hidden : 14 * hidden]
         x_rstd, h_rstd, c_rstd = kept[14 * hidden], kept[14 * hidden + 1], kept[14 * hidden + 2]
@@ -199,7 +209,12 @@ def row_step(
         for j in range(hidden):
             dcn_c[j] = dcn[j] * c_hat[j]
         m_g, m_ga = means(dcn, g_c, c_hat, one)
-        dz_i, dz_f, dz_g, dz_o = dz[:hidden], dz[hidden : 2 * hidden], dz[2 * hidden : 3 * hidden], dz[3 * hidden :]
+        dz_i, dz_f, dz_g, dz_o = (
+            dz[:hidden],
+            dz[hidden : 2 * hidden],
+            dz[2 * hidden : 3 * hidden],
+            dz[3 * hidden :],
+        )
         for j in range(hidden):
             i_j, f_j, g_j, o_j = i[j], f[j], g[j], o[j]
             dc = dc_next[j] + c_rstd * (dcn[j] * g_c[j] - m_g - c_hat[j] * m_ga)

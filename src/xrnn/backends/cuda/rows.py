@@ -10,11 +10,11 @@ cells: one cuBLAS matmul and one kernel each way::
               mm = dgh[t] @ W_hh                        the next step's upstream gradient
 
 Buffers: ``kept (T, N, L)`` (the fields of the cell's step cache but the last, then
-``c`` for a cell of two states: :class:`~xrnn.cells.RowStep`), ``y (T, N, H)``; the steps read back as the cell's own
-step caches through :class:`xrnn.backends.numba.rows.RowSteps`' layout, reimplemented
-here in the Array API (:class:`CudaRowSteps`). A row at or past its length keeps its
-state and gets no gate gradient, as in every loop. Imported on first use: it imports
-numba-cuda (the simulator under ``NUMBA_ENABLE_CUDASIM=1``), whose kernels name
+``c`` for a cell of two states: :class:`~xrnn.cells.RowStep`), ``y (T, N, H)``; the steps
+read back as the cell's own step caches through :class:`xrnn.backends.numba.rows.RowSteps`'
+layout, reimplemented here in the Array API (:class:`CudaRowSteps`). A row at or past its
+length keeps its state and gets no gate gradient, as in every loop. Imported on first use:
+it imports numba-cuda (the simulator under ``NUMBA_ENABLE_CUDASIM=1``), whose kernels name
 ``cuda`` as a module global.
 """
 

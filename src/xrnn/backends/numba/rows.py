@@ -84,45 +84,52 @@ def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
     blocks, scalars = sum(row.widths), row.scalars  # c starts at blocks*H + scalars (two states)
     cell_eps = cell.eps
 
+    # The previous last state of row b is before[b, lo : lo + H], a 2-d buffer (c0 or h0, the
+    # step before's kept, or y[t - 1]) and a column: so sliced, a row is contiguous to Numba
+    # (not a row of a 2-d slice), and the row functions' loops over it vectorise.
+
     @numba.njit(nogil=True)
-    def step(gemm, t, lengths, gx, w_hh_t, v, h_prev, prev, h, kept, gh):  # type: ignore[no-untyped-def]
+    def step(gemm, t, lengths, gx, w_hh_t, v, h_prev, before, lo, h, kept, gh):  # type: ignore[no-untyped-def]
         call_gemm(gemm, h_prev, w_hh_t, 0.0, gh)
         one, eps = h.dtype.type(1), h.dtype.type(cell_eps)
-        at = blocks * h.shape[1] + scalars
+        hidden = h.shape[1]
         for b in range(h.shape[0]):
-            row_forward(one, eps, gx[b], gh[b], v, prev[b], kept[b], h[b])
+            row_forward(one, eps, gx[b], gh[b], v, before[b, lo : lo + hidden], kept[b], h[b])
         carry(t, lengths, h_prev, h)
         if two:
-            carry(t, lengths, prev, kept[:, at : at + h.shape[1]])
+            at = blocks * hidden + scalars
+            carry(t, lengths, before[:, lo : lo + hidden], kept[:, at : at + hidden])
 
     @numba.njit(nogil=True)
     def sequence(gemm, lengths, gx, w_hh_t, v, h0, first, y, kept, gh):  # type: ignore[no-untyped-def]
-        step(gemm, 0, lengths, gx[0], w_hh_t, v, h0, first, y[0], kept[0], gh)
-        hidden = y.shape[2]
-        at = blocks * hidden + scalars
+        step(gemm, 0, lengths, gx[0], w_hh_t, v, h0, first, 0, y[0], kept[0], gh)
+        at = blocks * y.shape[2] + scalars
         for t in range(1, gx.shape[0]):
-            prev = kept[t - 1, :, at : at + hidden] if two else y[t - 1]
-            step(gemm, t, lengths, gx[t], w_hh_t, v, y[t - 1], prev, y[t], kept[t], gh)
+            if two:
+                step(gemm, t, lengths, gx[t], w_hh_t, v, y[t - 1], kept[t - 1], at, y[t], kept[t], gh)
+            else:
+                step(gemm, t, lengths, gx[t], w_hh_t, v, y[t - 1], y[t - 1], 0, y[t], kept[t], gh)
 
     @numba.njit(nogil=True)
-    def rows_back(d, dc, kept, prev, v, dg, dgh, dprev):  # type: ignore[no-untyped-def]
+    def rows_back(d, dc, kept, before, lo, v, dg, dgh, dprev):  # type: ignore[no-untyped-def]
         one, eps = d.dtype.type(1), d.dtype.type(cell_eps)
+        hidden = d.shape[1]
         for b in range(d.shape[0]):
-            row_backward(one, eps, d[b], dc[b], kept[b], prev[b], v, dg[b], dgh[b], dprev[b])
+            prev = before[b, lo : lo + hidden]
+            row_backward(one, eps, d[b], dc[b], kept[b], prev, v, dg[b], dgh[b], dprev[b])
 
     @numba.njit(nogil=True)
     def sequence_backward(gemm, lengths, dy, dh, dc, kept, first, y, w_hh, v, dg, dgh):  # type: ignore[no-untyped-def]
         ds, dprev = np.empty_like(dh), np.empty_like(dh)
-        hidden = dh.shape[1]
-        at = blocks * hidden + scalars
+        at = blocks * dh.shape[1] + scalars
         for t in range(kept.shape[0] - 1, -1, -1):
             d = upstream(dh, dy, t, lengths, ds)
             if t == 0:
-                rows_back(d, dc, kept[0], first, v, dg[0], dgh[0], dprev)
+                rows_back(d, dc, kept[0], first, 0, v, dg[0], dgh[0], dprev)
             elif two:
-                rows_back(d, dc, kept[t], kept[t - 1, :, at : at + hidden], v, dg[t], dgh[t], dprev)
+                rows_back(d, dc, kept[t], kept[t - 1], at, v, dg[t], dgh[t], dprev)
             else:
-                rows_back(d, dc, kept[t], y[t - 1], v, dg[t], dgh[t], dprev)
+                rows_back(d, dc, kept[t], y[t - 1], 0, v, dg[t], dgh[t], dprev)
             clear(t, lengths, dg[t])
             clear(t, lengths, dgh[t])
             if two:  # h reaches the previous step through W_hh alone, c directly
