@@ -112,6 +112,30 @@ def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread s
         return torch, *scripted
 
 
+def torch_layernorm_lstm_step(torch, layernorm_lstm, x_t, dy_t):  # noqa: ANN001, ANN201
+    """One training step of haste's LayerNorm LSTM as a ``torch.jit.script`` loop (``LN(W x)`` hoisted).
+
+    ``layernorm_lstm`` is the scripted loop of :func:`_torch_cells`; ``x_t``, ``dy_t`` ``(T, N, H)``
+    float32 tensors (``I = H``). Returns the step, a function of no arguments.
+    """
+    size = x_t.shape[2]
+    bound = 1 / np.sqrt(size)
+    w_ih, w_hh, b = (
+        torch.empty(*shape).uniform_(-bound, bound).requires_grad_()
+        for shape in ((4 * size, size), (4 * size, size), (4 * size,))
+    )
+    ln = torch.stack([torch.ones(4 * size), torch.zeros(4 * size)]).requires_grad_()
+    ln_c = torch.stack([torch.ones(size), torch.zeros(size)]).requires_grad_()
+    zeros = torch.zeros(x_t.shape[1], size)
+
+    def step() -> object:
+        wx = torch.nn.functional.layer_norm(x_t @ w_ih.t(), (4 * size,), weight=ln[0], bias=ln[1]) + b
+        (layernorm_lstm(wx, w_hh, ln, ln_c, zeros, zeros) * dy_t).sum().backward()
+        return None
+
+    return step
+
+
 def _time(step: Callable[[], object], rounds: int) -> float:
     step()  # compile and warm up
     times = []
@@ -211,14 +235,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     results["torch.jit.script IndRNN relu"] = _time(torch_indrnn_step, rounds)
     results["torch.jit.script LSTM zoneout=0.1"] = _time(torch_zoneout_step, rounds)
 
-    ln = torch.stack([torch.ones(4 * size), torch.zeros(4 * size)]).requires_grad_()
-    ln_c = torch.stack([torch.ones(size), torch.zeros(size)]).requires_grad_()
-
-    def torch_layernorm_step() -> object:
-        wx = torch.nn.functional.layer_norm(x_t @ w_ih4.t(), (4 * size,), weight=ln[0], bias=ln[1]) + b4
-        (layernorm_lstm(wx, w_hh4, ln, ln_c, zeros, zeros) * dy_t).sum().backward()
-        return None
-
+    torch_layernorm_step = torch_layernorm_lstm_step(torch, layernorm_lstm, x_t, dy_t)
     results["torch.jit.script LayerNorm LSTM"] = _time(torch_layernorm_step, rounds)
     return results
 
@@ -230,14 +247,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
-    if args.threads:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(args.threads)
+    shape = (4, 3, 5) if args.quick else (100, 64, 256)
+    if args.threads:  # NumPy's BLAS is loaded already: its threads are set through threadpoolctl
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(args.threads)
-    shape = (4, 3, 5) if args.quick else (100, 64, 256)
-    results = run(*shape, args.rounds)
+        with threadpool_limits(limits=args.threads):
+            results = run(*shape, args.rounds)
+    else:
+        results = run(*shape, args.rounds)
     load = os.getloadavg()[0]
     base = results["xrnn LSTM"]
     print(f"T={shape[0]} N={shape[1]} I=H={shape[2]} float32, one training step; load average {load:.2f}\n")

@@ -26,7 +26,7 @@ import numpy as np
 from ..._util.typing import Array, State
 from ...cells import Cell, RowStep
 from .activations import sigmoid, tanh
-from .buffers import contiguous, int64_lengths
+from .buffers import RECYCLER, contiguous, int64_lengths
 from .loops import call_gemm, carry, clear, gemm_address, upstream
 
 __all__ = ["RowSteps", "backward", "forward"]
@@ -154,8 +154,8 @@ def forward(
     t_steps, n, width = gx.shape
     hidden, dtype = width // cell.n_gates, gx.dtype
     at = row.state_at(hidden)  # c after the cached fields (two states)
-    kept = np.empty((t_steps, n, at + (cell.n_states - 1) * hidden), dtype)
-    y = np.empty((t_steps, n, hidden), dtype)
+    kept = RECYCLER.empty((t_steps, n, at + (cell.n_states - 1) * hidden), dtype)  # no page faults
+    y = RECYCLER.empty((t_steps, n, hidden), dtype)
     gh = np.empty((n, width), dtype)
     h0, first = contiguous(state0[0]), contiguous(state0[-1])
     gx, w_hh_t, v = contiguous(gx), contiguous(w_hh_t), contiguous(vectors)
@@ -179,8 +179,8 @@ def backward(
     t_steps = len(steps)
     n, hidden = dstate[0].shape
     dtype, width = dstate[0].dtype, w_hh.shape[0]
-    dg = np.empty((t_steps, n, width + cell.gradient_blocks * hidden), dtype)
-    dgh = np.empty((t_steps, n, width), dtype)
+    dg = RECYCLER.empty((t_steps, n, width + cell.gradient_blocks * hidden), dtype)
+    dgh = RECYCLER.empty((t_steps, n, width), dtype)
     d = [np.array(a, dtype=dtype, order="C") for a in dstate]  # copies: the loop writes them
     dc = d[1] if cell.n_states == 2 else np.zeros_like(d[0])
     dy = np.empty((0, n, hidden), dtype) if dy is None else contiguous(dy)
