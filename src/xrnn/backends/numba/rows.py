@@ -86,9 +86,11 @@ def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
 
     # The previous last state of row b is before[b, lo : lo + H], a 2-d buffer (c0 or h0, the
     # step before's kept, or y[t - 1]) and a column: so sliced, a row is contiguous to Numba
-    # (not a row of a 2-d slice), and the row functions' loops over it vectorise.
+    # (not a row of a 2-d slice), and the row functions' loops over it vectorise. step and
+    # rows_back are inlined (Numba IR) where they are called: compiled apart, each is one
+    # more LLVM module to optimise, a second time for a literal argument (compilation time).
 
-    @numba.njit(nogil=True)
+    @numba.njit(nogil=True, inline="always")
     def step(gemm, t, lengths, gx, w_hh_t, v, h_prev, before, lo, h, kept, gh):  # type: ignore[no-untyped-def]
         call_gemm(gemm, h_prev, w_hh_t, 0.0, gh)
         one, eps = h.dtype.type(1), h.dtype.type(cell_eps)
@@ -102,15 +104,16 @@ def _loops(cell: Cell) -> tuple[RowStep, Any, Any]:
 
     @numba.njit(nogil=True)
     def sequence(gemm, lengths, gx, w_hh_t, v, h0, first, y, kept, gh):  # type: ignore[no-untyped-def]
-        step(gemm, 0, lengths, gx[0], w_hh_t, v, h0, first, 0, y[0], kept[0], gh)
         at = blocks * y.shape[2] + scalars
-        for t in range(1, gx.shape[0]):
-            if two:
+        for t in range(gx.shape[0]):
+            if t == 0:
+                step(gemm, t, lengths, gx[t], w_hh_t, v, h0, first, 0, y[t], kept[t], gh)
+            elif two:
                 step(gemm, t, lengths, gx[t], w_hh_t, v, y[t - 1], kept[t - 1], at, y[t], kept[t], gh)
             else:
                 step(gemm, t, lengths, gx[t], w_hh_t, v, y[t - 1], y[t - 1], 0, y[t], kept[t], gh)
 
-    @numba.njit(nogil=True)
+    @numba.njit(nogil=True, inline="always")
     def rows_back(d, dc, kept, before, lo, v, dg, dgh, dprev):  # type: ignore[no-untyped-def]
         one, eps = d.dtype.type(1), d.dtype.type(cell_eps)
         hidden = d.shape[1]
