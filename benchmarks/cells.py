@@ -136,24 +136,28 @@ def torch_layernorm_lstm_step(torch, layernorm_lstm, x_t, dy_t):  # noqa: ANN001
     return step
 
 
-def _time(step: Callable[[], object], rounds: int) -> float:
-    step()  # compile and warm up
-    times = []
+def _time(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Median seconds of each step, the steps alternating within every round (so that a drift
+    of the machine's speed reaches every implementation alike)."""
+    for step in steps.values():
+        step()  # compile and warm up
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
-    """Median seconds of one training step of each implementation."""
+    """Median seconds of one training step of each implementation, alternating round by round."""
     import xrnn
 
     torch, gru_reset_before, lstm_peephole, indrnn, lstm_zoneout, layernorm_lstm = _torch_cells()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((t_steps, n, size)).astype(np.float32)
-    results: dict[str, float] = {}
+    steps: dict[str, Callable[[], object]] = {}
 
     def xrnn_step(layer: object) -> Callable[[], object]:
         def step() -> object:
@@ -173,7 +177,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         ("xrnn LSTM zoneout=0.1", xrnn.LSTM(size, size, zoneout=0.1, xp="numpy", seed=0)),
         ("xrnn LayerNormLSTM", xrnn.LayerNormLSTM(size, size, xp="numpy", seed=0)),
     ]:
-        results[name] = _time(xrnn_step(layer), rounds)
+        steps[name] = xrnn_step(layer)
 
     x_t, dy_t = torch.from_numpy(x), torch.from_numpy(dy)
     for name, module in [
@@ -186,7 +190,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
             (module(x_t)[0] * dy_t).sum().backward()  # type: ignore[operator]
             return None
 
-        results[name] = _time(module_step, rounds)
+        steps[name] = module_step
 
     bound = 1 / np.sqrt(size)
 
@@ -229,15 +233,15 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
         (torch.func.functional_call(module, dropped, (x_t,))[0] * dy_t).sum().backward()
         return None
 
-    results["torch.nn.LSTM, masked weight_hh"] = _time(torch_weight_drop_step, rounds)
-    results["torch.jit.script reset-before GRU"] = _time(torch_gru_step, rounds)
-    results["torch.jit.script peephole LSTM"] = _time(torch_lstm_step, rounds)
-    results["torch.jit.script IndRNN relu"] = _time(torch_indrnn_step, rounds)
-    results["torch.jit.script LSTM zoneout=0.1"] = _time(torch_zoneout_step, rounds)
+    steps["torch.nn.LSTM, masked weight_hh"] = torch_weight_drop_step
+    steps["torch.jit.script reset-before GRU"] = torch_gru_step
+    steps["torch.jit.script peephole LSTM"] = torch_lstm_step
+    steps["torch.jit.script IndRNN relu"] = torch_indrnn_step
+    steps["torch.jit.script LSTM zoneout=0.1"] = torch_zoneout_step
 
     torch_layernorm_step = torch_layernorm_lstm_step(torch, layernorm_lstm, x_t, dy_t)
-    results["torch.jit.script LayerNorm LSTM"] = _time(torch_layernorm_step, rounds)
-    return results
+    steps["torch.jit.script LayerNorm LSTM"] = torch_layernorm_step
+    return _time(steps, rounds)
 
 
 def main() -> None:

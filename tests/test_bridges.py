@@ -177,6 +177,7 @@ def test_a_bridge_without_routes_is_its_fallback(bxp):
 def test_the_projection_and_the_weight_products_run_on_the_route_in_the_callers_kind(bxp, dtype, monkeypatch):
     ops = _bridge(bxp, dtype)
     inner = ops.routes["cpu"].inner
+    monkeypatch.setattr(type(ops.routes["cpu"].views), "worth", lambda self, work: True)  # tiny here
     seen = []
     for name in ("project", "gemm"):
         method = getattr(inner, name)
@@ -190,3 +191,17 @@ def test_the_projection_and_the_weight_products_run_on_the_route_in_the_callers_
     assert type(projected) is type(xs) and type(product) is type(xs)
     assert_close(projected, x @ w.T, dtype=dtype)
     assert_close(product, d.T @ x, dtype=dtype)
+
+
+def test_torch_products_take_the_route_on_one_thread_or_when_large():
+    torch = pytest.importorskip("torch")
+    from xrnn.backends.bridges import TorchViews
+
+    views, threads = TorchViews("cpu"), torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert views.worth(64 * 64 * 64)
+        torch.set_num_threads(2)  # torch's pool and the inner BLAS's would take turns
+        assert not views.worth(64 * 64 * 64) and views.worth(2**29)
+    finally:
+        torch.set_num_threads(threads)
