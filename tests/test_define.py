@@ -220,11 +220,12 @@ def test_a_defined_cell_pickles_as_its_registered_name():
     assert_close(restored.forward(x)[0], layer.forward(x)[0], dtype="float64", tol=1e-15)
 
 
-def test_a_defined_cell_named_as_a_built_in_one_runs_its_own_equations():
+@pytest.mark.parametrize("need_cache", [True, False], ids=["training_loops", "inference_loops"])
+def test_a_defined_cell_named_as_a_built_in_one_runs_its_own_equations(need_cache):
     # the compiled backends key their built-in kernels by name: a user's "lstm" must not reach them
     namesake = define("lstm", ("f", "g", "o"), ("h", "c"), cifg, register=False)
     x = np.random.default_rng(13).standard_normal((4, 2, 3))
-    y, _, _ = CellLayer(namesake, 3, 4, dtype="float64", seed=0).forward(x)
+    y, _, _ = CellLayer(namesake, 3, 4, dtype="float64", seed=0).forward(x, need_cache=need_cache)
     y_ref, _, _ = CellLayer(CIFG, 3, 4, dtype="float64", seed=0).forward(x)
     assert_close(y, y_ref, dtype="float64", tol=1e-15)
 
