@@ -12,13 +12,12 @@ the next. The results equal those of :func:`~xrnn.engine.scan.scan` (tests/test_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import ModuleType
 
 from .._util.typing import Array, State
 from ..cells import Cell
-from .lengths import reversal_order, reversed_in_time, within
-from .ops import Ops, length_mask
+from .lengths import from_loop_order, in_segments, to_loop_order
+from .ops import Ops
 from .prepare import Prepared, prepare
 from .scan import Weights
 
@@ -72,19 +71,13 @@ def infer(
         Each sequence's state after its last valid step.
     """
     t_steps, n, n_in = x.shape
-    mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
-    if mask is not None:  # padding may hold anything (NaN * 0 is NaN): it never reaches a matmul
-        x = xp.where(mask, x, xp.zeros_like(x))
-    order = None
-    if reverse:
-        order = None if lengths is None else reversal_order(lengths, t_steps, n, xp=xp)
-        x = reversed_in_time(x, order, xp=xp)
+    x, mask, order = to_loop_order(x, lengths, reverse, xp=xp)
     if prepared is None:
         prepared = prepare(cell, weights.w_hh, weights.b_ih, weights.b_hh, xp=xp)
     given = {} if weights.w_hr is None else {"w_hr": weights.w_hr}
     given = given if weights.vectors is None else {**given, "vectors": weights.vectors}
 
-    def run(x_seg: Array, state: State, valid: Array | None) -> tuple[Array, State]:
+    def run(x_seg: Array, state: State, valid: Array | None, t0: int = 0) -> tuple[Array, State]:
         steps = x_seg.shape[0]
         gx = ops.project(xp.reshape(x_seg, (steps * n, n_in)), weights.w_ih)  # (T*N, GH)
         gx = xp.reshape(gx, (steps, n, -1))
@@ -95,20 +88,5 @@ def infer(
     if size >= t_steps:
         y, state = run(x, tuple(state0), lengths)
     else:
-        state = tuple(state0)
-
-        def outputs() -> Iterator[Array]:
-            nonlocal state
-            for t0 in range(0, t_steps, size):
-                t1 = min(t0 + size, t_steps)
-                y_seg, state = run(x[t0:t1, ...], state, within(lengths, t0, t1, xp=xp))
-                # a backend's state may be a view into its segment's buffers: copy, so they can go
-                state = tuple(xp.asarray(a, copy=True) for a in state)
-                yield y_seg
-
-        y = ops.join(outputs(), t_steps)
-    if mask is not None:
-        y = xp.where(mask, y, xp.zeros_like(y))
-    if reverse:
-        y = reversed_in_time(y, order, xp=xp)
-    return y, state
+        y, state = in_segments(run, x, state0, lengths, size, join=ops.join, xp=xp)
+    return from_loop_order(y, mask, order, reverse, xp=xp), state

@@ -25,6 +25,7 @@ from array_api_compat import device
 from .._util.typing import Array, State
 from ..cells import Cell
 from . import recurrence
+from .lengths import length_mask
 from .zoneout import Masks, at, zone, zone_backward
 
 __all__ = ["Ops", "length_mask"]
@@ -300,9 +301,3 @@ class Ops:
             if dgh is not None:
                 dghs.append(dgh)
         return xp.stack(dgxs[::-1]), (xp.stack(dghs[::-1]) if dghs else None), d  # (T, N, GH)
-
-
-def length_mask(lengths: Array, t_steps: int, *, xp: ModuleType) -> Array:
-    """``mask[t, n, 0]`` is True where step ``t`` is inside sequence ``n``: shape ``(T, N, 1)``."""
-    steps = xp.arange(t_steps, dtype=lengths.dtype, device=device(lengths))
-    return (steps[:, None] < lengths[None, :])[:, :, None]

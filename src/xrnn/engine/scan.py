@@ -38,8 +38,8 @@ from array_api_compat import device
 from .._util.typing import Array, State
 from ..cells import Cell
 from . import recurrence
-from .lengths import reversal_order, reversed_in_time, within
-from .ops import Ops, length_mask
+from .lengths import from_loop_order, in_segments, length_mask, reversed_in_time, to_loop_order, within
+from .ops import Ops
 from .prepare import prepare
 from .projection import projection_gradient
 from .zoneout import Masks
@@ -166,44 +166,29 @@ def scan(
     cache : ScanCache or None
         Input to :func:`scan_backward` (None when ``keep`` is False).
     """
-    t_steps = x.shape[0]
-    mask = None if lengths is None else length_mask(lengths, t_steps, xp=xp)
-    if mask is not None:  # padding may hold anything (NaN * 0 is NaN): it never reaches a matmul
-        x = xp.where(mask, x, xp.zeros_like(x))
-    order = None
-    if reverse:
-        order = None if lengths is None else reversal_order(lengths, t_steps, x.shape[1], xp=xp)
-        x = reversed_in_time(x, order, xp=xp)
+    x, mask, order = to_loop_order(x, lengths, reverse, xp=xp)
     loop = _Loop(ops, cell, weights, xp, zoneout)
     checkpoints: list[State] = []
     if segment is None and keep:
         y, state, steps = loop.forward(x, tuple(state0), lengths)
-        if mask is not None:
-            y = xp.where(mask, y, xp.zeros_like(y))
     else:  # segment by segment, keeping at most each segment's first state
+        steps = []
+
+        def run(x_seg: Array, state: State, valid: Array | None, t0: int) -> tuple[Array, State]:
+            y_seg, state, _ = loop.forward(x_seg, state, valid, t0)
+            return y_seg, state
+
         size = segment if segment is not None else _INFERENCE_SEGMENT
-        steps, state = [], tuple(state0)
-
-        def outputs() -> Iterator[Array]:
-            nonlocal state
-            for t0 in range(0, t_steps, size):
-                t1 = min(t0 + size, t_steps)
-                if keep:
-                    checkpoints.append(state)
-                y_seg, state, _ = loop.forward(x[t0:t1, ...], state, within(lengths, t0, t1, xp=xp), t0)
-                # a backend's state may be a view into its segment's buffers: copy, so they can go
-                state = tuple(xp.asarray(a, copy=True) for a in state)
-                yield y_seg if mask is None else xp.where(mask[t0:t1, ...], y_seg, xp.zeros_like(y_seg))
-
-        y = loop.ops.join(outputs(), t_steps)
+        starts = checkpoints if keep else None
+        y, state = in_segments(run, x, state0, lengths, size, join=ops.join, xp=xp, starts=starts)
+    if mask is not None:
+        y = xp.where(mask, y, xp.zeros_like(y))
     cache = None
     if keep:
         cache = ScanCache(
             x, state0[0], y, steps, lengths, order, reverse, weights, segment, checkpoints, zoneout
         )
-    if reverse:
-        y = reversed_in_time(y, order, xp=xp)
-    return y, state, cache
+    return from_loop_order(y, None, order, reverse, xp=xp), state, cache
 
 
 def scan_backward(
