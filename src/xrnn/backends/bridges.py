@@ -244,23 +244,22 @@ class Bridge(Ops):
         products 1.5x faster than torch's MKL here); the fallback's where no route serves
         or where the product is too small to gain (``views.worth``).
         """
-        chosen = self._route([x_flat, w_ih])
-        if chosen is None or not chosen[0].views.worth(x_flat.shape[0] * x_flat.shape[1] * w_ih.shape[0]):
-            return self.fallback.project(x_flat, w_ih)
-        route, inner = chosen
-        v = route.views
-        with v.context(x_flat):
-            return v.back(inner.project(v.view(x_flat), v.view(w_ih)))
+        work = x_flat.shape[0] * x_flat.shape[1] * w_ih.shape[0]
+        return self._product("project", x_flat, w_ih, work)
 
     def gemm(self, a: Array, b: Array) -> Array:
         """``a @ b`` on the inner ``Ops`` of the arrays' route (see :meth:`Ops.gemm`)."""
+        return self._product("gemm", a, b, a.shape[0] * a.shape[1] * b.shape[1])
+
+    def _product(self, method: str, a: Array, b: Array, work: int) -> Array:
+        """``Ops.<method>(a, b)`` on the route of ``a`` and ``b`` where it gains, else on the fallback."""
         chosen = self._route([a, b])
-        if chosen is None or not chosen[0].views.worth(a.shape[0] * a.shape[1] * b.shape[1]):
-            return self.fallback.gemm(a, b)
+        if chosen is None or not chosen[0].views.worth(work):
+            return getattr(self.fallback, method)(a, b)
         route, inner = chosen
         v = route.views
         with v.context(a):
-            return v.back(inner.gemm(v.view(a), v.view(b)))
+            return v.back(getattr(inner, method)(v.view(a), v.view(b)))
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """The fallback's join (see :meth:`Ops.join`)."""

@@ -157,7 +157,7 @@ def recurrent_weight_gradient(
     h_prev: Array | None,
     *,
     xp: ModuleType,
-    gemm: Callable[[Array, Array], Array] | None = None,
+    gemm: Callable[[Array, Array], Array],
 ) -> Array:
     """``dW_hh`` from the recurrent gate gradients and the states each step started from.
 
@@ -173,9 +173,9 @@ def recurrent_weight_gradient(
         The states steps ``1 .. T-1`` started from (None when ``T`` is 1).
     xp : module
         Array namespace.
-    gemm : callable, optional
+    gemm : callable
         The product of the steps after the first, ``gemm(a, b) = a @ b``
-        (:meth:`xrnn.engine.ops.Ops.gemm`); ``@`` if omitted.
+        (:meth:`xrnn.engine.ops.Ops.gemm`).
 
     Returns
     -------
@@ -189,8 +189,4 @@ def recurrent_weight_gradient(
     dw = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
     if h_prev is None:
         return dw
-    return dw + (gemm or _matmul)(xp.matrix_transpose(dgh[n:, ...]), h_prev)  # ... the others from y
-
-
-def _matmul(a: Array, b: Array) -> Array:
-    return a @ b
+    return dw + gemm(xp.matrix_transpose(dgh[n:, ...]), h_prev)  # ... the others from y
