@@ -205,3 +205,55 @@ def test_torch_products_take_the_route_on_one_thread_or_when_large():
         assert not views.worth(64 * 64 * 64) and views.worth(2**29)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_layer_call_on_torch_cpu_tensors_runs_torch_on_one_thread_and_gives_its_threads_back(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import xrnn
+
+    layer = xrnn.LSTM(3, H, xp="torch", seed=0)
+    ops = _bridge(resolve_namespace("torch"), "float32")
+    seen = []
+    for name in ("forward", "backward", "infer"):
+        method = getattr(ops, name)
+        monkeypatch.setattr(ops, name, lambda *a, m=method, **k: seen.append(torch.get_num_threads()) or m(*a, **k))
+    x = torch.randn(T, N, 3)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        y, _, cache = layer.forward(x)
+        layer.backward(cache, torch.ones_like(y))
+        layer.forward(x, need_cache=False)
+        assert seen == [1, 1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_torch_gets_its_threads_back_when_a_layer_call_raises_inside():
+    torch = pytest.importorskip("torch")
+    from xrnn.backends.bridges import TorchViews
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(RuntimeError, match="inside"), TorchViews("cpu").running():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_jax_arrays_and_torch_cuda_tensors_leave_torchs_threads_as_they_are():
+    torch = pytest.importorskip("torch")
+    from xrnn.backends.bridges import JaxViews, TorchViews
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for views in (TorchViews("cuda"), JaxViews("cpu")):
+            with views.running():
+                assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

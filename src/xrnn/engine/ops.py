@@ -16,6 +16,7 @@ namespace and the dtype, and the caller hands the result to :func:`~xrnn.engine.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
@@ -71,6 +72,25 @@ class Ops:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.xp.__name__})"
+
+    def running(self, x: Array) -> contextlib.AbstractContextManager[Any]:
+        """The context a whole layer call on ``x`` runs in: nothing here.
+
+        The layers enter it around everything they do with this ``Ops`` in one call
+        (every layer and direction, and the engine's work around the loops), so that a
+        backend may set up, once per call, what its loops need of the process: the
+        torch bridge gives the cores to its inner BLAS (:class:`~xrnn.backends.bridges.Bridge`).
+
+        Parameters
+        ----------
+        x : array, shape (T, N, I)
+            The call's input.
+
+        Returns
+        -------
+        context manager
+        """
+        return contextlib.nullcontext()
 
     def project(self, x_flat: Array, w_ih: Array) -> Array:
         """The hoisted input projection ``x_flat @ w_ih^T``, one matmul for all steps.

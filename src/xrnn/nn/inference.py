@@ -235,28 +235,29 @@ def forward(
         _check_finite(xp, x=valid, **dict(zip(names, parts)), **{f"params[{k!r}]": v for k, v in p.items()})
     sizes = (layer.output_size, layer.hidden_size)[: layer._cell.n_states]
     zeros = tuple(xp.zeros((n, size), dtype=x.dtype, device=device_of(x)) for size in sizes)
-    finals: list[tuple[Array, ...]] = []
-    inp = x
-    dirs = layer.num_directions
-    for k in range(layer.num_layers):
-        outs = []
-        for direction in range(dirs):
-            idx = k * dirs + direction
-            s0 = tuple(z if s is None else s[idx, ...] for z, s in zip(zeros, parts))
-            y, s_t = infer(
-                layer._cell,
-                inp,
-                s0,
-                weights[idx],
-                lengths=lens,
-                reverse=bool(direction),
-                prepared=prepared[idx],
-                ops=ops,
-                xp=xp,
-            )
-            outs.append(y)
-            finals.append(s_t)
-        inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
-    y = xp.permute_dims(inp, (1, 0, 2)) if layer.batch_first else inp
-    stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(layer._cell.n_states))
-    return y, (stacked[0] if layer._cell.n_states == 1 else stacked), None
+    with ops.running(x):  # the backend's setting for the whole call (Ops.running)
+        finals: list[tuple[Array, ...]] = []
+        inp = x
+        dirs = layer.num_directions
+        for k in range(layer.num_layers):
+            outs = []
+            for direction in range(dirs):
+                idx = k * dirs + direction
+                s0 = tuple(z if s is None else s[idx, ...] for z, s in zip(zeros, parts))
+                y, s_t = infer(
+                    layer._cell,
+                    inp,
+                    s0,
+                    weights[idx],
+                    lengths=lens,
+                    reverse=bool(direction),
+                    prepared=prepared[idx],
+                    ops=ops,
+                    xp=xp,
+                )
+                outs.append(y)
+                finals.append(s_t)
+            inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
+        y = xp.permute_dims(inp, (1, 0, 2)) if layer.batch_first else inp
+        stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(layer._cell.n_states))
+        return y, (stacked[0] if layer._cell.n_states == 1 else stacked), None

@@ -257,62 +257,63 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         self._check_state(parts, n, "state", xp)
         p, weight_masks = self._drop_weights(p, device_of(x), training)  # DropConnect, in training mode
         ops = registry.ops_for(xp, x.dtype)
-        lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
-        if check_finite:  # padding past each length may hold anything: only valid steps count
-            valid = x if lens is None else xp.where(length_mask(lens, t_steps, xp=xp), x, xp.zeros_like(x))
-            _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
-        zeros = tuple(  # h is (N, proj_size) with a projection, c always (N, hidden_size)
-            xp.zeros((n, size), dtype=x.dtype, device=device_of(x))
-            for size in (self.output_size, self.hidden_size)[: self._cell.n_states]
-        )
+        with ops.running(x):  # the backend's setting for the whole call (Ops.running)
+            lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
+            if check_finite:  # padding past each length may hold anything: only valid steps count
+                valid = x if lens is None else xp.where(length_mask(lens, t_steps, xp=xp), x, xp.zeros_like(x))
+                _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
+            zeros = tuple(  # h is (N, proj_size) with a projection, c always (N, hidden_size)
+                xp.zeros((n, size), dtype=x.dtype, device=device_of(x))
+                for size in (self.output_size, self.hidden_size)[: self._cell.n_states]
+            )
 
-        sizes = (self.output_size, self.hidden_size)[: self._cell.n_states]
-        zoned = self._zoneout_masks(
-            (self.num_layers * self.num_directions, t_steps, n), sizes, device_of(x), training
-        )
-        scans: list[ScanCache] = []
-        finals: list[tuple[Array, ...]] = []
-        masks: list[Array] = []
-        inp = x
-        for k in range(self.num_layers):
-            outs = []
-            for direction in range(self.num_directions):
-                idx = k * self.num_directions + direction
-                s0 = tuple(z if p is None else p[idx, ...] for z, p in zip(zeros, parts))
-                y, s_t, sc = scan(
-                    self._cell,
-                    inp,
-                    s0,
-                    self._weights(k, direction, p),
-                    lengths=lens,
-                    reverse=bool(direction),
-                    segment=None if segment is None else min(segment(t_steps), t_steps),
-                    keep=need_cache,
-                    zoneout=None if zoned is None else zoned[idx],
-                    ops=ops,
-                    xp=xp,
-                )
-                outs.append(y)
-                finals.append(s_t)
-                if sc is not None:
-                    scans.append(sc)
-            inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
-            if drop and k < self.num_layers - 1:  # between layers, in training mode only (as torch)
-                mask = self._dropout_mask(tuple(inp.shape), device_of(x))
-                inp = inp * mask
-                masks.append(mask)
-        y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
-        # one direction's y is its scan's own (bidirectional: a fresh concatenation)
-        y, output = guard(y, xp=xp) if need_cache and self.num_directions == 1 else (y, None)
-        stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
-        out_state = stacked[0] if self._cell.n_states == 1 else stacked
-        if not need_cache:
-            return y, out_state, None
-        shape = (t_steps, n, self.input_size)
-        cache = LayerCache(
-            scans, shape, self.batch_first, self._cell.name, output, tuple(masks), weight_masks
-        )
-        return y, out_state, cache
+            sizes = (self.output_size, self.hidden_size)[: self._cell.n_states]
+            zoned = self._zoneout_masks(
+                (self.num_layers * self.num_directions, t_steps, n), sizes, device_of(x), training
+            )
+            scans: list[ScanCache] = []
+            finals: list[tuple[Array, ...]] = []
+            masks: list[Array] = []
+            inp = x
+            for k in range(self.num_layers):
+                outs = []
+                for direction in range(self.num_directions):
+                    idx = k * self.num_directions + direction
+                    s0 = tuple(z if p is None else p[idx, ...] for z, p in zip(zeros, parts))
+                    y, s_t, sc = scan(
+                        self._cell,
+                        inp,
+                        s0,
+                        self._weights(k, direction, p),
+                        lengths=lens,
+                        reverse=bool(direction),
+                        segment=None if segment is None else min(segment(t_steps), t_steps),
+                        keep=need_cache,
+                        zoneout=None if zoned is None else zoned[idx],
+                        ops=ops,
+                        xp=xp,
+                    )
+                    outs.append(y)
+                    finals.append(s_t)
+                    if sc is not None:
+                        scans.append(sc)
+                inp = outs[0] if len(outs) == 1 else xp.concat(outs, axis=2)
+                if drop and k < self.num_layers - 1:  # between layers, in training mode only (as torch)
+                    mask = self._dropout_mask(tuple(inp.shape), device_of(x))
+                    inp = inp * mask
+                    masks.append(mask)
+            y = xp.permute_dims(inp, (1, 0, 2)) if self.batch_first else inp
+            # one direction's y is its scan's own (bidirectional: a fresh concatenation)
+            y, output = guard(y, xp=xp) if need_cache and self.num_directions == 1 else (y, None)
+            stacked = tuple(xp.stack([f[j] for f in finals]) for j in range(self._cell.n_states))
+            out_state = stacked[0] if self._cell.n_states == 1 else stacked
+            if not need_cache:
+                return y, out_state, None
+            shape = (t_steps, n, self.input_size)
+            cache = LayerCache(
+                scans, shape, self.batch_first, self._cell.name, output, tuple(masks), weight_masks
+            )
+            return y, out_state, cache
 
     def backward(
         self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
@@ -373,27 +374,28 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         self._check_state(parts, n, "dstate", xp)
         ops = registry.ops_for(xp, h0.dtype)
 
-        grads: dict[str, Array] = {}
-        d0: list[tuple[Array, ...]] = [()] * (self.num_layers * dirs)
-        d_above = dy
-        for k in reversed(range(self.num_layers)):
-            d_below = None
-            for direction in range(dirs):
-                idx = k * dirs + direction
-                dy_d = (
-                    None if d_above is None else d_above[:, :, direction * hidden : (direction + 1) * hidden]
-                )
-                ds = tuple(None if p is None else p[idx, ...] for p in parts)
-                dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, ops=ops, xp=xp)
-                d_below = dx_d if d_below is None else d_below + dx_d
-                s = f"l{k}" + ("_reverse" if direction else "")
-                for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g):
-                    grads[f"{name}_{s}"] = grad
-                grads |= cell_vectors.split(self._cell, g.vectors, self.hidden_size, s)
-            if k > 0 and cache.masks:  # the input of layer k was layer k-1's output times its mask
-                d_below = d_below * cache.masks[k - 1]
-            d_above = d_below
-        dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
-        stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
-        grads = self._undrop_gradients({key: grads[key] for key in self._param_shapes()}, cache.weight_masks)
-        return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads
+        with ops.running(h0):
+            grads: dict[str, Array] = {}
+            d0: list[tuple[Array, ...]] = [()] * (self.num_layers * dirs)
+            d_above = dy
+            for k in reversed(range(self.num_layers)):
+                d_below = None
+                for direction in range(dirs):
+                    idx = k * dirs + direction
+                    dy_d = (
+                        None if d_above is None else d_above[:, :, direction * hidden : (direction + 1) * hidden]
+                    )
+                    ds = tuple(None if p is None else p[idx, ...] for p in parts)
+                    dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, ops=ops, xp=xp)
+                    d_below = dx_d if d_below is None else d_below + dx_d
+                    s = f"l{k}" + ("_reverse" if direction else "")
+                    for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g):
+                        grads[f"{name}_{s}"] = grad
+                    grads |= cell_vectors.split(self._cell, g.vectors, self.hidden_size, s)
+                if k > 0 and cache.masks:  # the input of layer k was layer k-1's output times its mask
+                    d_below = d_below * cache.masks[k - 1]
+                d_above = d_below
+            dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
+            stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
+            grads = self._undrop_gradients({key: grads[key] for key in self._param_shapes()}, cache.weight_masks)
+            return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads
