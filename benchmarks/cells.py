@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from settle import settle
 
 
 def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread settings)
@@ -144,6 +145,7 @@ def _time(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, floa
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            settle()
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)

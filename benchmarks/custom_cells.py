@@ -34,6 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
+from settle import settle  # noqa: E402
+
 import xrnn  # noqa: E402
 from xrnn.cells import define  # noqa: E402
 
@@ -110,6 +112,7 @@ def main() -> None:
     times: list[list[float]] = [[] for _ in rows]
     for _ in range(args.rounds):
         for k, (_, _, fn) in enumerate(rows):
+            settle()
             start = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - start)

@@ -43,6 +43,7 @@ import numba
 import numpy as np
 import onnxruntime as ort
 import torch
+from settle import settle
 from threadpoolctl import threadpool_limits
 
 import xrnn
@@ -72,6 +73,7 @@ def alternate(methods: dict[str, Callable[[], Any]], rounds: int, min_sample: fl
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             fn, n = methods[name], repeat[name]
+            settle()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()

@@ -59,6 +59,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from settle import settle  # noqa: E402
 
 import xrnn  # noqa: E402
 
@@ -151,6 +152,7 @@ def measure(t: int, n: int, size: int, rounds: int) -> dict[str, Any]:
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
+            settle()
             start = time.perf_counter()
             run()
             seconds[name].append(time.perf_counter() - start)

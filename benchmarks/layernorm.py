@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from settle import settle
 
 LAYERS = ("LSTM", "LayerNormLSTM", "GRU", "LayerNormGRU")
 
@@ -71,6 +72,7 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            settle()
             times[name].append(step())
     results: dict[str, float] = {}
     for name, pairs in times.items():

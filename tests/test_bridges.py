@@ -216,7 +216,8 @@ def test_a_layer_call_on_torch_cpu_tensors_runs_torch_on_one_thread_and_gives_it
     seen = []
     for name in ("forward", "backward", "infer"):
         method = getattr(ops, name)
-        monkeypatch.setattr(ops, name, lambda *a, m=method, **k: seen.append(torch.get_num_threads()) or m(*a, **k))
+        spy = lambda *a, m=method, **k: seen.append(torch.get_num_threads()) or m(*a, **k)  # noqa: E731
+        monkeypatch.setattr(ops, name, spy)
     x = torch.randn(T, N, 3)
     threads = torch.get_num_threads()
     try:

@@ -175,7 +175,7 @@ def _nothing() -> Any:
 
 @contextlib.contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
-    """torch's threads of the calling thread set to ``n``, and back afterwards."""
+    """Set the calling thread's torch threads to ``n``, and back afterwards."""
     import torch
 
     before = torch.get_num_threads()

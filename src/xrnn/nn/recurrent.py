@@ -260,7 +260,8 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         with ops.running(x):  # the backend's setting for the whole call (Ops.running)
             lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
             if check_finite:  # padding past each length may hold anything: only valid steps count
-                valid = x if lens is None else xp.where(length_mask(lens, t_steps, xp=xp), x, xp.zeros_like(x))
+                mask = None if lens is None else length_mask(lens, t_steps, xp=xp)
+                valid = x if mask is None else xp.where(mask, x, xp.zeros_like(x))
                 _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
             zeros = tuple(  # h is (N, proj_size) with a projection, c always (N, hidden_size)
                 xp.zeros((n, size), dtype=x.dtype, device=device_of(x))
@@ -382,9 +383,8 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
                 d_below = None
                 for direction in range(dirs):
                     idx = k * dirs + direction
-                    dy_d = (
-                        None if d_above is None else d_above[:, :, direction * hidden : (direction + 1) * hidden]
-                    )
+                    columns = slice(direction * hidden, (direction + 1) * hidden)
+                    dy_d = None if d_above is None else d_above[:, :, columns]
                     ds = tuple(None if p is None else p[idx, ...] for p in parts)
                     dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, ops=ops, xp=xp)
                     d_below = dx_d if d_below is None else d_below + dx_d
@@ -397,5 +397,6 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
                 d_above = d_below
             dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
             stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
-            grads = self._undrop_gradients({key: grads[key] for key in self._param_shapes()}, cache.weight_masks)
+            ordered = {key: grads[key] for key in self._param_shapes()}
+            grads = self._undrop_gradients(ordered, cache.weight_masks)
             return dx, stacked[0] if self._cell.n_states == 1 else stacked, grads
