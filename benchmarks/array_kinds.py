@@ -22,7 +22,9 @@ the parameters and ``x``) at T=100, N=64, I=H=256 and at T=50, N=64, I=32, H=64,
   forward and backward are ``jax.pure_callback`` calls of the NumPy layer (the compiled loops);
 * ``lax.scan + jax.grad``: a plain JAX LSTM under ``jax.jit`` (the reference of the jit rows).
 
-The kinds alternate round by round in one process, and the table gives medians.
+The kinds alternate round by round in one process, and the table gives medians; each sample
+repeats its call for at least 0.05 s after a pause of 0.25 s in which the thread pools of the
+kind before go idle (``benchmarks/settle.py``).
 ``--threads`` sets the threads of NumPy's BLAS, Numba, torch and (at 1) XLA. ``--quick`` runs
 the real shapes with 3 rounds at 1 and then at 2 threads, each in a process of its own (XLA
 reads its thread count once, at start), and prints (or, with ``--markdown``, writes) the
@@ -46,7 +48,6 @@ import platform  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -55,7 +56,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from settle import settle  # noqa: E402
+from settle import repeats, sample  # noqa: E402
 
 import xrnn  # noqa: E402
 import xrnn.torch  # noqa: E402
@@ -172,13 +173,11 @@ def measure(t: int, n: int, i: int, h: int, rounds: int) -> dict[str, Any]:
             float(np.max(np.abs(np.asarray(got[k]) - expected[k])) / np.max(np.abs(expected[k])))
             for k in expected
         )
+    repeat = {name: repeats(run) for name, run in runs.items()}
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
-            settle()
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
+            seconds[name].append(sample(run, repeat[name]))
     return {
         "shape": {"T": t, "N": n, "I": i, "H": h},
         "median_seconds": {name: statistics.median(s) for name, s in seconds.items()},
@@ -197,7 +196,8 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], rounds: int
     start, end = markers(machine["threads"])
     lines = [
         start,
-        f"Threads: {machine['threads']}; median of {rounds} alternating rounds on {machine['cpu']} "
+        f"Threads: {machine['threads']}; median of {rounds} alternating rounds (each sample at least "
+        f"0.05 s of calls, after a 0.25 s pause: benchmarks/settle.py) on {machine['cpu']} "
         f"(JAX {machine['jax']}, torch {machine['torch']}, NumPy {machine['numpy']}); load average "
         f"before the run {machine['load_before']}, after {machine['load_after']}. Provisional: the "
         "machine is shared with other jobs.",

@@ -50,7 +50,6 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -59,7 +58,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from settle import settle  # noqa: E402
+from settle import repeats, sample  # noqa: E402
 
 import xrnn  # noqa: E402
 
@@ -149,13 +148,11 @@ def measure(t: int, n: int, size: int, rounds: int) -> dict[str, Any]:
             float(np.max(np.abs(np.asarray(grads[k]) - reference[k])) / np.max(np.abs(reference[k])))
             for k in reference
         )
+    repeat = {name: repeats(run) for name, run in runs.items()}
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
-            settle()
-            start = time.perf_counter()
-            run()
-            seconds[name].append(time.perf_counter() - start)
+            seconds[name].append(sample(run, repeat[name]))
     return {
         "shape": {"T": t, "N": n, "I": size, "H": size},
         "median_seconds": {name: statistics.median(s) for name, s in seconds.items()},

@@ -11,7 +11,9 @@ pauses the same way (its ``PAUSE``).
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 
 #: Seconds to wait before each timed sample: over twice the spin of OpenBLAS's workers.
 PAUSE_SECONDS = 0.25
@@ -20,3 +22,23 @@ PAUSE_SECONDS = 0.25
 def settle() -> None:
     """Wait until the thread pools of whatever ran before have gone idle."""
     time.sleep(PAUSE_SECONDS)
+
+
+def repeats(run: Callable[[], object], min_sample: float = 0.05) -> int:
+    """Calls of ``run`` per sample, so that a sample lasts at least ``min_sample`` seconds.
+
+    After the pause the first call is slower (cold caches, the pools' threads waking): a
+    sample of a few short calls weighs it little.
+    """
+    start = time.perf_counter()
+    run()
+    return max(1, math.ceil(min_sample / max(time.perf_counter() - start, 1e-9)))
+
+
+def sample(run: Callable[[], object], repeat: int) -> float:
+    """Seconds per call of ``run``, over ``repeat`` calls after :func:`settle`."""
+    settle()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        run()
+    return (time.perf_counter() - start) / repeat
