@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -32,160 +32,9 @@ from .._util.typing import Array, State
 from ..cells import Cell
 from ..engine.ops import Ops
 from ..engine.zoneout import Masks
+from .views import JaxViews, TorchViews
 
 __all__ = ["Bridge", "BridgedSteps", "JaxViews", "Route", "TorchViews"]
-
-
-class TorchViews:
-    """torch tensors as NumPy (CPU) or CuPy (CUDA) arrays and back, without copies.
-
-    Parameters
-    ----------
-    device_type : {"cpu", "cuda"}
-        The tensors' device type.
-    """
-
-    def __init__(self, device_type: str) -> None:
-        self.device_type = device_type
-
-    def place(self, a: Any) -> str | None:
-        """``a``'s device type, or None where autograd records it (the bridge must not)."""
-        import torch
-
-        if a.requires_grad and torch.is_grad_enabled():
-            return None
-        return str(a.device.type)
-
-    def view(self, a: Array) -> Array:
-        """``a`` as an array of the inner backend's library, sharing its memory."""
-        if self.device_type == "cpu":
-            return a.detach().numpy()
-        import cupy
-
-        return cupy.from_dlpack(a.detach())
-
-    def back(self, a: Array) -> Array:
-        """The inner backend's array ``a`` as a tensor on the same memory."""
-        import torch
-
-        return torch.from_numpy(a) if self.device_type == "cpu" else torch.from_dlpack(a)
-
-    def worth(self, work: int) -> bool:
-        """Whether a product of ``work`` multiply-adds is better run by the inner backend's BLAS.
-
-        On the CPU with more than one torch thread, below about ``2**29`` multiply-adds the
-        switch between torch's thread pool and the inner BLAS's costs more than that BLAS
-        gains (LSTM training steps, 2 threads: N=64, H=64 took 2.5x torch's own products;
-        H=128 1.08x; H=256 0.75x); on one thread and on CUDA the route always ran faster.
-        Inside a layer call torch is on one thread (:meth:`running`): every product goes.
-        """
-        import torch
-
-        return self.device_type != "cpu" or work >= 2**29 or torch.get_num_threads() == 1
-
-    def running(self) -> Any:
-        """On the CPU, torch on one thread for a whole layer call; on CUDA nothing.
-
-        The loops call the inner BLAS at every step, whose threads wait spinning between
-        calls; torch's own threads, woken by the engine's operations between the loops,
-        then share two cores with them, and each pool waits for the other's (LSTM training
-        steps on torch tensors, 2 threads, T=50, N=64, I=32, H=64: 2.4x the NumPy path's
-        time, 1.0x with torch on one thread). With torch on one thread its operations run
-        on the calling thread, and :meth:`worth` sends every product to the inner BLAS.
-        """
-        if self.device_type != "cpu":
-            return _nothing()
-        return _torch_threads(1)
-
-    def context(self, a: Array) -> Any:
-        """Launch on torch's current stream of ``a``'s device (CUDA), else nothing."""
-        if self.device_type == "cpu":
-            return _nothing()
-        import cupy
-        import torch
-
-        return cupy.cuda.ExternalStream(torch.cuda.current_stream(a.device).cuda_stream)
-
-
-class JaxViews:
-    """JAX arrays as NumPy (CPU) or CuPy (GPU) arrays and back, without copies where JAX allows.
-
-    Parameters
-    ----------
-    device_type : {"cpu", "cuda"}
-        The arrays' platform (JAX names CUDA devices ``"gpu"``).
-    """
-
-    def __init__(self, device_type: str) -> None:
-        self.device_type = device_type
-
-    def place(self, a: Any) -> str | None:
-        """``a``'s platform (``"cuda"`` for a GPU), or None for a tracer (under a transformation)."""
-        import jax
-
-        if isinstance(a, jax.core.Tracer):
-            return None
-        platform = next(iter(a.devices())).platform
-        return "cuda" if platform == "gpu" else str(platform)
-
-    def view(self, a: Array) -> Array:
-        """``a`` as an array of the inner backend's library, sharing its memory.
-
-        JAX exports its CPU buffers read-only; the view is writable so that the kernels
-        take it like any other array (they write only into their own buffers).
-        """
-        if self.device_type == "cpu":
-            import numpy as np
-
-            return np.asarray(_Memory(a, np.from_dlpack(a)))
-        import cupy
-
-        return cupy.from_dlpack(a)
-
-    def back(self, a: Array) -> Array:
-        """The inner backend's array ``a`` as a JAX array (on the same memory where it is aligned)."""
-        import jax.numpy as jnp
-
-        return jnp.from_dlpack(a)
-
-    def worth(self, work: int) -> bool:
-        """True: the inner backend's BLAS runs JAX's products at every size measured."""
-        return True
-
-    def running(self) -> Any:
-        """Nothing: JAX's eager operations between the loops keep their own threads."""
-        return _nothing()
-
-    def context(self, a: Array) -> Any:
-        """Nothing: DLPack's stream handshake orders the kernels after JAX's work."""
-        return _nothing()
-
-
-class _Memory:
-    """A writable array interface over a read-only view, keeping the owner of the memory alive."""
-
-    def __init__(self, owner: Any, view: Any) -> None:
-        self.owner = owner
-        self.__array_interface__ = {**view.__array_interface__, "data": (view.ctypes.data, False)}
-
-
-def _nothing() -> Any:
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Set the calling thread's torch threads to ``n``, and back afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)
 
 
 class Route:
@@ -324,16 +173,9 @@ class Bridge(Ops):
             return self.fallback.forward(cell, gx, w_hh_t, biases, state0, lengths, **given)
         route, inner = chosen
         v = route.views
+        args, given = _viewed(v, gx, w_hh_t, biases, state0, lengths, w_hr, vectors)
         with v.context(gx):
-            y, state, steps = inner.forward(
-                cell,
-                v.view(gx),
-                v.view(w_hh_t),
-                (_opt(v.view, biases[0]), _opt(v.view, biases[1])),
-                tuple(v.view(s) for s in state0),
-                _opt(v.view, lengths),
-                **_given(_opt(v.view, w_hr), _opt(v.view, vectors)),
-            )
+            y, state, steps = inner.forward(cell, *args, **given)
             return v.back(y), tuple(v.back(s) for s in state), BridgedSteps(steps, route)
 
     def infer(
@@ -352,18 +194,10 @@ class Bridge(Ops):
         chosen = self._route([gx, w_hh_t, *biases, *state0, w_hr, vectors])
         if chosen is None:
             return self.fallback.infer(cell, gx, w_hh_t, biases, state0, lengths, **_given(w_hr, vectors))
-        route, inner = chosen
-        v = route.views
+        v = chosen[0].views
+        args, given = _viewed(v, gx, w_hh_t, biases, state0, lengths, w_hr, vectors)
         with v.context(gx):
-            y, state = inner.infer(
-                cell,
-                v.view(gx),
-                v.view(w_hh_t),
-                (_opt(v.view, biases[0]), _opt(v.view, biases[1])),
-                tuple(v.view(s) for s in state0),
-                _opt(v.view, lengths),
-                **_given(_opt(v.view, w_hr), _opt(v.view, vectors)),
-            )
+            y, state = chosen[1].infer(cell, *args, **given)
             return v.back(y), tuple(v.back(s) for s in state)
 
     def backward(
@@ -406,6 +240,27 @@ class Bridge(Ops):
                 **_given(_opt(v.view, w_hr), _opt(v.view, vectors)),
             )
             return v.back(dgx), _opt(v.back, dgh), tuple(v.back(a) for a in d)
+
+
+def _viewed(
+    v: Any,
+    gx: Array,
+    w_hh_t: Array,
+    biases: tuple[Array | None, Array | None],
+    state0: State,
+    lengths: Array | None,
+    w_hr: Array | None,
+    vectors: Array | None,
+) -> tuple[tuple[Any, ...], dict[str, Array]]:
+    """A forward loop's arguments as views of the inner library (``views`` ``v``): positional, keyword."""
+    args = (
+        v.view(gx),
+        v.view(w_hh_t),
+        (_opt(v.view, biases[0]), _opt(v.view, biases[1])),
+        tuple(v.view(s) for s in state0),
+        _opt(v.view, lengths),
+    )
+    return args, _given(_opt(v.view, w_hr), _opt(v.view, vectors))
 
 
 def _opt(f: Callable[[Array], Array], a: Array | None) -> Array | None:

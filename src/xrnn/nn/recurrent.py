@@ -257,25 +257,20 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         self._check_state(parts, n, "state", xp)
         p, weight_masks = self._drop_weights(p, device_of(x), training)  # DropConnect, in training mode
         ops = registry.ops_for(xp, x.dtype)
+        lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
+        if check_finite:  # padding past each length may hold anything: only valid steps count
+            valid = x if lens is None else xp.where(length_mask(lens, t_steps, xp=xp), x, xp.zeros_like(x))
+            _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
+        sizes = (self.output_size, self.hidden_size)[: self._cell.n_states]  # h (N, proj_size) if projected
+        zeros = tuple(xp.zeros((n, size), dtype=x.dtype, device=device_of(x)) for size in sizes)
+        zoned = self._zoneout_masks(
+            (self.num_layers * self.num_directions, t_steps, n), sizes, device_of(x), training
+        )
+        scans: list[ScanCache] = []
+        finals: list[tuple[Array, ...]] = []
+        masks: list[Array] = []
+        inp = x
         with ops.running(x):  # the backend's setting for the whole call (Ops.running)
-            lens = self._lengths(lengths, n, t_steps, xp=xp, like=x)
-            if check_finite:  # padding past each length may hold anything: only valid steps count
-                mask = None if lens is None else length_mask(lens, t_steps, xp=xp)
-                valid = x if mask is None else xp.where(mask, x, xp.zeros_like(x))
-                _check_finite(xp, x=valid, **dict(zip(names, parts)), **named)
-            zeros = tuple(  # h is (N, proj_size) with a projection, c always (N, hidden_size)
-                xp.zeros((n, size), dtype=x.dtype, device=device_of(x))
-                for size in (self.output_size, self.hidden_size)[: self._cell.n_states]
-            )
-
-            sizes = (self.output_size, self.hidden_size)[: self._cell.n_states]
-            zoned = self._zoneout_masks(
-                (self.num_layers * self.num_directions, t_steps, n), sizes, device_of(x), training
-            )
-            scans: list[ScanCache] = []
-            finals: list[tuple[Array, ...]] = []
-            masks: list[Array] = []
-            inp = x
             for k in range(self.num_layers):
                 outs = []
                 for direction in range(self.num_directions):
