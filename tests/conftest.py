@@ -1,7 +1,9 @@
 """Test matrix: an ``xp`` fixture over every installed backend and a ``dtype`` axis.
 
 ``XRNN_BACKEND`` narrows ``xp`` to one backend (so CI can run a matrix); without it
-every installed backend runs. CuPy joins when a GPU is present, JAX when installed.
+every installed backend runs. The tests read it as that selection only: the library's
+default namespace stays NumPy for the tests that take no ``xp``. CuPy joins when a GPU is
+present, JAX when installed.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ AVAILABLE = {
 if AVAILABLE["jax"]:
     _enable_jax_x64()
 
-_SELECTED = os.environ.get("XRNN_BACKEND")
+# The selection, not the library's default namespace: tests that take no ``xp`` build their
+# layers in NumPy (the default) whichever backend is selected, as they do in the full matrix.
+_SELECTED = os.environ.pop("XRNN_BACKEND", None)
 BACKENDS = [_SELECTED] if _SELECTED else [name for name, ok in AVAILABLE.items() if ok]
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
 
+from conftest import BACKENDS
+
 pytest.importorskip("torch")
-if os.environ.get("XRNN_BACKEND", "numpy") != "numpy":
+if "numpy" not in BACKENDS:
     pytest.skip("the benchmarks run on NumPy; smoke-tested in the numpy leg", allow_module_level=True)
 RUN = pathlib.Path(__file__).parents[1] / "benchmarks" / "run.py"
 

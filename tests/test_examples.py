@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import time
 
 import pytest
+
+from conftest import BACKENDS
 
 ROOT = pathlib.Path(__file__).parents[1]
 
@@ -26,7 +27,7 @@ def shown_in_the_docs(code):
 
 
 def run(code, folder, monkeypatch):
-    if os.environ.get("XRNN_BACKEND", "numpy") != "numpy":
+    if "numpy" not in BACKENDS:
         pytest.skip("the examples run on NumPy; the numpy leg runs them once")
     monkeypatch.chdir(folder)
     namespace = {}
