@@ -21,7 +21,7 @@ MAY_IMPORT_NUMPY = {
     "_util/namespaces.py": "the host random generator that seeds parameters on any backend",
     "backends/numba": "NumPy's own backend",
     "backends/cuda/ops.py": "under the CUDA simulator the kernels run on NumPy arrays (tests)",
-    "backends/bridges.py": "torch and JAX CPU arrays are viewed as NumPy arrays for the Numba loops",
+    "backends/views.py": "torch and JAX CPU arrays are viewed as NumPy arrays for the Numba loops",
     "cli/command.py": "the command reads and prints host data",
     "cli/gradflow.py": "the gradient flow is measured on a float64 NumPy copy of the model",
     "data/sequences.py": "datasets read and prepared on the host",
