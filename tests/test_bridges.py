@@ -207,8 +207,26 @@ def test_torch_products_take_the_route_on_one_thread_or_when_large():
         torch.set_num_threads(threads)
 
 
-def test_a_layer_call_on_torch_cpu_tensors_runs_torch_on_one_thread_and_gives_its_threads_back(monkeypatch):
+@pytest.fixture
+def two_threads():
+    """torch and NumPy's BLAS on two threads for the test, then as they were; ``(torch, blas)``."""
     torch = pytest.importorskip("torch")
+    from xrnn.backends.numba.loops import blas_threads
+
+    found = blas_threads()
+    if found is None:
+        pytest.skip("NumPy's BLAS gives no thread count here")
+    get, put = found
+    before = torch.get_num_threads(), get()
+    torch.set_num_threads(2)
+    put(2)
+    yield torch, get
+    torch.set_num_threads(before[0])
+    put(before[1])
+
+
+def test_a_small_layer_call_on_torch_cpu_tensors_runs_torch_and_blas_on_one_thread(two_threads, monkeypatch):
+    torch, blas = two_threads
     import xrnn
 
     layer = xrnn.LSTM(3, H, xp="torch", seed=0)
@@ -216,45 +234,39 @@ def test_a_layer_call_on_torch_cpu_tensors_runs_torch_on_one_thread_and_gives_it
     seen = []
     for name in ("forward", "backward", "infer"):
         method = getattr(ops, name)
-        spy = lambda *a, m=method, **k: seen.append(torch.get_num_threads()) or m(*a, **k)  # noqa: E731
+        spy = lambda *a, m=method, **k: seen.append((torch.get_num_threads(), blas())) or m(*a, **k)  # noqa: E731
         monkeypatch.setattr(ops, name, spy)
     x = torch.randn(T, N, 3)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        y, _, cache = layer.forward(x)
-        layer.backward(cache, torch.ones_like(y))
-        layer.forward(x, need_cache=False)
-        assert seen == [1, 1, 1]
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    y, _, cache = layer.forward(x)
+    layer.backward(cache, torch.ones_like(y))
+    layer.forward(x, need_cache=False)
+    assert seen == [(1, 1)] * 3
+    assert (torch.get_num_threads(), blas()) == (2, 2)
 
 
-def test_torch_gets_its_threads_back_when_a_layer_call_raises_inside():
-    torch = pytest.importorskip("torch")
+def test_a_large_layer_call_leaves_the_blas_its_threads(two_threads):
+    torch, blas = two_threads
     from xrnn.backends.bridges import TorchViews
 
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        with pytest.raises(RuntimeError, match="inside"), TorchViews("cpu").running():
-            assert torch.get_num_threads() == 1
-            raise RuntimeError("inside")
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    with TorchViews("cpu").running(2**24):
+        assert (torch.get_num_threads(), blas()) == (1, 2)
+    assert (torch.get_num_threads(), blas()) == (2, 2)
 
 
-def test_jax_arrays_and_torch_cuda_tensors_leave_torchs_threads_as_they_are():
-    torch = pytest.importorskip("torch")
+def test_torch_and_blas_get_their_threads_back_when_a_layer_call_raises_inside(two_threads):
+    torch, blas = two_threads
+    from xrnn.backends.bridges import TorchViews
+
+    with pytest.raises(RuntimeError, match="inside"), TorchViews("cpu").running(1):
+        assert (torch.get_num_threads(), blas()) == (1, 1)
+        raise RuntimeError("inside")
+    assert (torch.get_num_threads(), blas()) == (2, 2)
+
+
+def test_jax_arrays_and_torch_cuda_tensors_leave_the_threads_as_they_are(two_threads):
+    torch, blas = two_threads
     from xrnn.backends.bridges import JaxViews, TorchViews
 
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        for views in (TorchViews("cuda"), JaxViews("cpu")):
-            with views.running():
-                assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    for views in (TorchViews("cuda"), JaxViews("cpu")):
+        with views.running(1):
+            assert (torch.get_num_threads(), blas()) == (2, 2)

@@ -144,10 +144,10 @@ class Bridge(Ops):
         with v.context(a):
             return v.back(getattr(inner, method)(v.view(a), v.view(b)))
 
-    def running(self, x: Array) -> contextlib.AbstractContextManager[Any]:
+    def running(self, x: Array, work: int) -> contextlib.AbstractContextManager[Any]:
         """The route's setting for a whole layer call on ``x`` (see :meth:`Ops.running`)."""
         chosen = self._route([x])
-        return self.fallback.running(x) if chosen is None else chosen[0].views.running()
+        return self.fallback.running(x, work) if chosen is None else chosen[0].views.running(work)
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """The fallback's join (see :meth:`Ops.join`)."""

@@ -73,7 +73,7 @@ class Ops:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.xp.__name__})"
 
-    def running(self, x: Array) -> contextlib.AbstractContextManager[Any]:
+    def running(self, x: Array, work: int) -> contextlib.AbstractContextManager[Any]:
         """The context a whole layer call on ``x`` runs in: nothing here.
 
         The layers enter it around everything they do with this ``Ops`` in one call
@@ -85,6 +85,9 @@ class Ops:
         ----------
         x : array, shape (T, N, I)
             The call's input.
+        work : int
+            Multiply-adds of one step of the call's first layer, ``N * G*H * (I + H_out)``:
+            a measure of the call's size.
 
         Returns
         -------

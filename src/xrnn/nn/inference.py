@@ -235,7 +235,8 @@ def forward(
         _check_finite(xp, x=valid, **dict(zip(names, parts)), **{f"params[{k!r}]": v for k, v in p.items()})
     sizes = (layer.output_size, layer.hidden_size)[: layer._cell.n_states]
     zeros = tuple(xp.zeros((n, size), dtype=x.dtype, device=device_of(x)) for size in sizes)
-    with ops.running(x):  # the backend's setting for the whole call (Ops.running)
+    work = n * layer._cell.n_gates * layer.hidden_size * (layer.input_size + layer.output_size)
+    with ops.running(x, work):  # the backend's setting for the whole call
         finals: list[tuple[Array, ...]] = []
         inp = x
         dirs = layer.num_directions

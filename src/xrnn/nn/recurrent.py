@@ -270,7 +270,8 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         finals: list[tuple[Array, ...]] = []
         masks: list[Array] = []
         inp = x
-        with ops.running(x):  # the backend's setting for the whole call (Ops.running)
+        work = n * self._cell.n_gates * self.hidden_size * (self.input_size + self.output_size)
+        with ops.running(x, work):  # the backend's setting for the whole call
             for k in range(self.num_layers):
                 outs = []
                 for direction in range(self.num_directions):
@@ -370,7 +371,8 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         self._check_state(parts, n, "dstate", xp)
         ops = registry.ops_for(xp, h0.dtype)
 
-        with ops.running(h0):
+        work = n * self._cell.n_gates * self.hidden_size * (self.input_size + self.output_size)
+        with ops.running(h0, work):
             grads: dict[str, Array] = {}
             d0: list[tuple[Array, ...]] = [()] * (self.num_layers * dirs)
             d_above = dy

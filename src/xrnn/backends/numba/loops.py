@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ from .kernels import (
 
 __all__ = [
     "blas",
+    "blas_threads",
     "call_gemm",
     "carry",
     "clear",
@@ -110,13 +112,8 @@ def blas() -> dict[np.dtype, int] | None:
     ``cblas_sgemm``. None when no such symbol is found: the loops then run step by step
     from Python (:mod:`.ops`), with NumPy's ``@``.
     """
-    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
-        try:
-            lib = ctypes.CDLL(importlib.import_module(module).__file__)
-            break
-        except (ImportError, OSError, TypeError):
-            continue
-    else:
+    lib = _numpy_library()
+    if lib is None:
         return None
     for prefix, suffix in (("scipy_cblas_", "64_"), ("cblas_", "64_"), ("scipy_cblas_", ""), ("cblas_", "")):
         try:
@@ -124,6 +121,42 @@ def blas() -> dict[np.dtype, int] | None:
         except AttributeError:
             continue
         return {np.dtype(np.float32): _address(single), np.dtype(np.float64): _address(double)}
+    return None
+
+
+@functools.cache
+def blas_threads() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """The get and set of the thread count of NumPy's own BLAS, or None where not found.
+
+    OpenBLAS's ``openblas_get_num_threads`` and ``openblas_set_num_threads`` under the names
+    of NumPy's wheels (``scipy_openblas_...64_`` for NumPy 2, ``openblas_...64_`` for 1.26)
+    or their plain names; found like :func:`blas`. The count is the process's, for every
+    thread that calls BLAS.
+    """
+    lib = _numpy_library()
+    if lib is None:
+        return None
+    for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"), ("openblas_", "")):
+        try:
+            get, put = (
+                getattr(lib, f"{prefix}get_num_threads{suffix}"),
+                getattr(lib, f"{prefix}set_num_threads{suffix}"),
+            )
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        put.restype, put.argtypes = None, [ctypes.c_int]
+        return get, put
+    return None
+
+
+def _numpy_library() -> ctypes.CDLL | None:
+    """NumPy's extension module as a library: its symbols resolve within what NumPy loaded."""
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            return ctypes.CDLL(importlib.import_module(module).__file__)
+        except (ImportError, OSError, TypeError):
+            continue
     return None
 
 
