@@ -181,16 +181,19 @@ def test_the_projection_and_the_weight_products_run_on_the_route_in_the_callers_
     seen = []
     for name in ("project", "gemm"):
         method = getattr(inner, name)
-        monkeypatch.setattr(inner, name, lambda *a, m=method, n=name: seen.append(n) or m(*a))
+        monkeypatch.setattr(inner, name, lambda *a, m=method, n=name, **k: seen.append(n) or m(*a, **k))
     rng = np.random.default_rng(3)
-    x, w, d = (rng.standard_normal(shape).astype(dtype) for shape in ((6, 3), (8, 3), (6, 8)))
+    x, w, d = (rng.standard_normal(shape).astype(dtype) for shape in ((2, 3, 3), (8, 3), (6, 8)))
     xs, ws, ds = (bxp.asarray(a) for a in (x, w, d))
+    flat = bxp.reshape(xs, (6, 3))
     projected = ops.project(xs, ws)
-    product = ops.gemm(bxp.matrix_transpose(ds), xs)  # dW_ih's shape of product, a transposed operand
-    assert seen == ["project", "gemm"]
-    assert type(projected) is type(xs) and type(product) is type(xs)
+    product = ops.gemm(ds, flat, transpose_a=True)  # dW_ih's product: the transpose of the first operand
+    plain = ops.gemm(ds, ws)  # dx's
+    assert seen == ["project", "gemm", "gemm"]
+    assert all(type(a) is type(xs) for a in (projected, product, plain))
     assert_close(projected, x @ w.T, dtype=dtype)
-    assert_close(product, d.T @ x, dtype=dtype)
+    assert_close(product, d.T @ x.reshape(6, 3), dtype=dtype)
+    assert_close(plain, d @ w, dtype=dtype)
 
 
 def test_torch_products_take_the_route_on_one_thread_or_when_large():

@@ -347,7 +347,7 @@ def test_numba_ops_leave_cells_without_kernels_to_the_generic_loop():
             continue
         _, _, steps = implementation.forward(
             renamed,
-            implementation.project(x.reshape(T * N, IN), w.w_ih).reshape(T, N, -1),
+            implementation.project(x, w.w_ih),
             w.w_hh.T.copy(),
             (None, None),
             state,

@@ -120,29 +120,30 @@ class Bridge(Ops):
         inner = None if route is None else route.inner
         return None if route is None or inner is None else (route, inner)
 
-    def project(self, x_flat: Array, w_ih: Array) -> Array:
+    def project(self, x: Array, w_ih: Array) -> Array:
         """The projection on the inner ``Ops`` of the arrays' route (see :meth:`Ops.project`).
 
         The inner library's BLAS, which runs the loops too (NumPy's OpenBLAS ran these
         products 1.5x faster than torch's MKL here); the fallback's where no route serves
         or where the product is too small to gain (``views.worth``).
         """
-        work = x_flat.shape[0] * x_flat.shape[1] * w_ih.shape[0]
-        return self._product("project", x_flat, w_ih, work)
+        work = x.shape[0] * x.shape[1] * x.shape[2] * w_ih.shape[0]
+        return self._product("project", x, w_ih, work)
 
-    def gemm(self, a: Array, b: Array) -> Array:
-        """``a @ b`` on the inner ``Ops`` of the arrays' route (see :meth:`Ops.gemm`)."""
-        return self._product("gemm", a, b, a.shape[0] * a.shape[1] * b.shape[1])
+    def gemm(self, a: Array, b: Array, *, transpose_a: bool = False) -> Array:
+        """``a @ b`` (``a^T @ b``) on the inner ``Ops`` of the arrays' route (see :meth:`Ops.gemm`)."""
+        given = {"transpose_a": True} if transpose_a else {}
+        return self._product("gemm", a, b, a.shape[0] * a.shape[1] * b.shape[1], **given)
 
-    def _product(self, method: str, a: Array, b: Array, work: int) -> Array:
+    def _product(self, method: str, a: Array, b: Array, work: int, **given: Any) -> Array:
         """``Ops.<method>(a, b)`` on the route of ``a`` and ``b`` where it gains, else on the fallback."""
         chosen = self._route([a, b])
         if chosen is None or not chosen[0].views.worth(work):
-            return getattr(self.fallback, method)(a, b)
+            return getattr(self.fallback, method)(a, b, **given)
         route, inner = chosen
         v = route.views
         with v.context(a):
-            return v.back(getattr(inner, method)(v.view(a), v.view(b)))
+            return v.back(getattr(inner, method)(v.view(a), v.view(b), **given))
 
     def running(self, x: Array, work: int) -> contextlib.AbstractContextManager[Any]:
         """The route's setting for a whole layer call on ``x`` (see :meth:`Ops.running`)."""

@@ -78,9 +78,7 @@ def infer(
     given = given if weights.vectors is None else {**given, "vectors": weights.vectors}
 
     def run(x_seg: Array, state: State, valid: Array | None, t0: int = 0) -> tuple[Array, State]:
-        steps = x_seg.shape[0]
-        gx = ops.project(xp.reshape(x_seg, (steps * n, n_in)), weights.w_ih)  # (T*N, GH)
-        gx = xp.reshape(gx, (steps, n, -1))
+        gx = ops.project(x_seg, weights.w_ih)  # (T, N, GH)
         return ops.infer(cell, gx, prepared.w_hh_t, prepared.biases, state, valid, **given)
 
     width = weights.w_ih.shape[0]

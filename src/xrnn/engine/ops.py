@@ -95,42 +95,47 @@ class Ops:
         """
         return contextlib.nullcontext()
 
-    def project(self, x_flat: Array, w_ih: Array) -> Array:
-        """The hoisted input projection ``x_flat @ w_ih^T``, one matmul for all steps.
+    def project(self, x: Array, w_ih: Array) -> Array:
+        """The hoisted input projection ``x @ w_ih^T``, one matmul for all steps.
 
         Parameters
         ----------
-        x_flat : array, shape (T*N, I)
-            Every step's input, time-major.
+        x : array, shape (T, N, I)
+            Every step's input.
         w_ih : array, shape (G*H, I)
             Input-to-hidden weights.
 
         Returns
         -------
-        array, shape (T*N, G*H)
+        array, shape (T, N, G*H)
             Pre-activations from the input, without bias.
         """
-        return x_flat @ self.xp.matrix_transpose(w_ih)
+        xp = self.xp
+        t_steps, n, n_in = x.shape
+        flat = xp.reshape(x, (t_steps * n, n_in)) @ xp.matrix_transpose(w_ih)
+        return xp.reshape(flat, (t_steps, n, w_ih.shape[0]))
 
-    def gemm(self, a: Array, b: Array) -> Array:
+    def gemm(self, a: Array, b: Array, *, transpose_a: bool = False) -> Array:
         """The matrix product ``a @ b``: the weight gradients' and ``dx``'s, over all steps at once.
 
         The engine's products beside the loops (``dW_ih``, ``dW_hh``, ``dx``) come here, so
         that a backend that runs the loops elsewhere runs them there too (a bridge: on its
-        views).
+        views, where the transpose of ``a`` is a view too).
 
         Parameters
         ----------
-        a : array, shape (M, K)
-            Left operand (may be a transposed view).
+        a : array, shape (M, K), or (K, M) with ``transpose_a``
+            Left operand.
         b : array, shape (K, P)
-            Right operand (may be a transposed view).
+            Right operand.
+        transpose_a : bool, default False
+            Multiply by the transpose of ``a``: ``a^T @ b``.
 
         Returns
         -------
         array, shape (M, P)
         """
-        return a @ b
+        return (self.xp.matrix_transpose(a) if transpose_a else a) @ b
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """Consecutive segments of a sequence, joined along time as they come.

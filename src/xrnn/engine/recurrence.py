@@ -157,7 +157,7 @@ def recurrent_weight_gradient(
     h_prev: Array | None,
     *,
     xp: ModuleType,
-    gemm: Callable[[Array, Array], Array],
+    gemm: Callable[..., Array],
 ) -> Array:
     """``dW_hh`` from the recurrent gate gradients and the states each step started from.
 
@@ -174,7 +174,7 @@ def recurrent_weight_gradient(
     xp : module
         Array namespace.
     gemm : callable
-        The product of the steps after the first, ``gemm(a, b) = a @ b``
+        The product of the steps after the first, ``gemm(a, b, transpose_a=True) = a^T @ b``
         (:meth:`xrnn.engine.ops.Ops.gemm`).
 
     Returns
@@ -189,4 +189,4 @@ def recurrent_weight_gradient(
     dw = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
     if h_prev is None:
         return dw
-    return dw + gemm(xp.matrix_transpose(dgh[n:, ...]), h_prev)  # ... the others from y
+    return dw + gemm(dgh[n:, ...], h_prev, transpose_a=True)  # ... the others from y

@@ -304,9 +304,8 @@ class _Loop:
         self, x: Array, state: State, lengths: Array | None, t0: int = 0
     ) -> tuple[Array, State, Sequence[Any]]:
         """The hoisted projection of ``x (T, N, I)`` (steps ``t0 ..``), then the ``Ops`` forward loop."""
-        t_steps, n, n_in = x.shape
-        gx = self.ops.project(self.xp.reshape(x, (t_steps * n, n_in)), self.w.w_ih)  # (T*N, GH)
-        gx = self.xp.reshape(gx, (t_steps, n, -1))
+        t_steps = x.shape[0]
+        gx = self.ops.project(x, self.w.w_ih)  # (T, N, GH)
         biases, w_hh_t = self._prepare()
         given = self._given(t0, t_steps)
         return self.ops.forward(self.cell, gx, w_hh_t, biases, state, lengths, **given)
@@ -342,7 +341,7 @@ class _Loop:
         dgx = xp.reshape(dgx[:, :, :gh_width], (t_steps * n, gh_width))  # (T*N, GH): Cell.gradient_blocks
         dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
         gemm = self.ops.gemm
-        dw_ih = gemm(xp.matrix_transpose(dgx), xp.reshape(x, (t_steps * n, n_in)))  # (GH, I)
+        dw_ih = gemm(dgx, xp.reshape(x, (t_steps * n, n_in)), transpose_a=True)  # (GH, I)
         # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
         h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
         dw_hh = recurrence.recurrent_weight_gradient(self.cell, dgh, h0, h_prev, xp=xp, gemm=gemm)

@@ -77,14 +77,16 @@ class NumbaOps(Ops):
         given = vectors is not None and w_hr is None and cell.row_step is not None
         return given and self.compiled and np.dtype(dtype) in _DTYPES
 
-    def project(self, x_flat: Array, w_ih: Array) -> Array:
-        """``x_flat @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`).
+    def project(self, x: Array, w_ih: Array) -> Array:
+        """``x @ w_ih^T`` into a recycled buffer (see :meth:`Ops.project`).
 
         A time-reversed view (negative strides) is copied first: BLAS then sees the rows
         it sees for the reversed sequence itself, so both give the same bits.
         """
-        out = RECYCLER.empty((x_flat.shape[0], w_ih.shape[0]), x_flat.dtype)
-        return np.matmul(contiguous(x_flat), w_ih.T, out=out)
+        t_steps, n, n_in = x.shape
+        out = RECYCLER.empty((t_steps * n, w_ih.shape[0]), x.dtype)
+        np.matmul(contiguous(x).reshape(t_steps * n, n_in), w_ih.T, out=out)
+        return out.reshape(t_steps, n, w_ih.shape[0])
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """The segments copied into one array as they come (see :meth:`Ops.join`).
