@@ -2,11 +2,12 @@
 
 xrnn leaves the CPU thread pools of the matrix products as the process has them: BLAS's
 own default (usually one thread per core, or ``OMP_NUM_THREADS``), in ``python -m xrnn``
-and in a Python session alike; only a layer call on torch CPU tensors sets them for its own
-length (``TorchViews.running`` in :mod:`xrnn.backends.views`). Both limit them the same way when asked: ``--threads N``
-on the command line is ``with xrnn.cpu_threads(N):`` around the command. The matrices of
-small models are small, and on a busy machine several threads mostly wait for each other:
-there one thread can be faster per step (see the README's section on speed).
+and in a Python session alike; only a layer call on torch CPU tensors sets them, for its
+own length (``TorchViews.running`` in :mod:`xrnn.backends.views`). The command line and
+the API limit them the same way when asked: ``--threads N`` on the command line is
+``with xrnn.cpu_threads(N):`` around the command. The matrices of small models are small,
+and on a busy machine several threads mostly wait for each other: there one thread can be
+faster per step (see the README's section on speed).
 """
 
 from __future__ import annotations
