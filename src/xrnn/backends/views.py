@@ -93,12 +93,7 @@ class TorchViews:
         """
         if self.device_type != "cpu":
             return _nothing()
-        if work >= 2**24:
-            return _torch_threads(1)
-        stack = contextlib.ExitStack()
-        stack.enter_context(_torch_threads(1))
-        stack.enter_context(_blas_threads(1))
-        return stack
+        return _one_thread(blas=work < 2**24)
 
     def context(self, a: Array) -> Any:
         """Launch on torch's current stream of ``a``'s device (CUDA), else nothing."""
@@ -174,6 +169,13 @@ class _Memory:
 
 def _nothing() -> Any:
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _one_thread(*, blas: bool) -> Iterator[None]:
+    """Run torch on one thread, and NumPy's BLAS too where ``blas``, for the length of the block."""
+    with _torch_threads(1), _blas_threads(1) if blas else _nothing():
+        yield
 
 
 @contextlib.contextmanager
