@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
@@ -25,6 +26,10 @@ from .._util.typing import Array
 T = TypeVar("T")
 
 EXTRA = "pip install '.[distributed]' (from the checkout)"
+
+#: Seconds an aborting process waits after writing its error and before ``Abort``, for
+#: mpiexec to forward the message: once, under load, a job ended without it.
+_FORWARD_SECONDS = 0.5
 
 
 def mpi() -> Any:
@@ -79,6 +84,7 @@ def abort_on_error(comm: Any) -> Iterator[None]:
             f"xrnn.distributed: rank {comm.rank} of {comm.size} raised; aborting the job\n{text}"
         )
         sys.stderr.flush()
+        time.sleep(_FORWARD_SECONDS)
         mpi().COMM_WORLD.Abort(1)
         raise  # not reached: Abort ends the process
 
