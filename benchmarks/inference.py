@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ import numba
 import numpy as np
 import onnxruntime as ort
 import torch
-from settle import settle
+from settle import repeats, sample
 from threadpoolctl import threadpool_limits
 
 import xrnn
@@ -62,22 +61,14 @@ GATES = {"lstm": 4, "gru": 3}
 
 def alternate(methods: dict[str, Callable[[], Any]], rounds: int, min_sample: float) -> dict[str, float]:
     """Median seconds per call of each method, interleaved round by round (each first warmed up)."""
-    repeat = {}
-    for name, fn in methods.items():
+    for fn in methods.values():
         fn()
-        t0 = time.perf_counter()
-        fn()
-        repeat[name] = max(1, int(min_sample / max(time.perf_counter() - t0, 1e-9)) + 1)
+    repeat = {name: repeats(fn, min_sample) for name, fn in methods.items()}
     samples: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            fn, n = methods[name], repeat[name]
-            settle()
-            t0 = time.perf_counter()
-            for _ in range(n):
-                fn()
-            samples[name].append((time.perf_counter() - t0) / n)
+            samples[name].append(sample(methods[name], repeat[name]))
     return {name: float(np.median(v)) for name, v in samples.items()}
 
 

@@ -141,6 +141,11 @@ def _entry(layer: Recurrent, p: dict[str, Array], xp: ModuleType | None) -> _Ent
     return entry
 
 
+def step_work(layer: Recurrent, n: int) -> int:
+    """Multiply-adds of one step of ``layer``'s first layer on ``n`` sequences (:meth:`Ops.running`)."""
+    return n * layer._cell.n_gates * layer.hidden_size * (layer.input_size + layer.output_size)
+
+
 def _configuration(x: Array, parts: tuple[Any, ...]) -> tuple[Any, ...]:
     """What the checks of a call depend on besides the parameters: kinds, shapes, dtypes, devices."""
     return tuple(
@@ -235,8 +240,7 @@ def forward(
         _check_finite(xp, x=valid, **dict(zip(names, parts)), **{f"params[{k!r}]": v for k, v in p.items()})
     sizes = (layer.output_size, layer.hidden_size)[: layer._cell.n_states]
     zeros = tuple(xp.zeros((n, size), dtype=x.dtype, device=device_of(x)) for size in sizes)
-    work = n * layer._cell.n_gates * layer.hidden_size * (layer.input_size + layer.output_size)
-    with ops.running(x, work):  # the backend's setting for the whole call
+    with ops.running(x, step_work(layer, n)):  # the backend's setting for the whole call
         finals: list[tuple[Array, ...]] = []
         inp = x
         dirs = layer.num_directions

@@ -270,8 +270,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         finals: list[tuple[Array, ...]] = []
         masks: list[Array] = []
         inp = x
-        work = n * self._cell.n_gates * self.hidden_size * (self.input_size + self.output_size)
-        with ops.running(x, work):  # the backend's setting for the whole call
+        with ops.running(x, inference.step_work(self, n)):  # the backend's setting for the whole call
             for k in range(self.num_layers):
                 outs = []
                 for direction in range(self.num_directions):
@@ -371,8 +370,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
         self._check_state(parts, n, "dstate", xp)
         ops = registry.ops_for(xp, h0.dtype)
 
-        work = n * self._cell.n_gates * self.hidden_size * (self.input_size + self.output_size)
-        with ops.running(h0, work):
+        with ops.running(h0, inference.step_work(self, n)):
             grads: dict[str, Array] = {}
             d0: list[tuple[Array, ...]] = [()] * (self.num_layers * dirs)
             d_above = dy
