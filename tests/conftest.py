@@ -73,7 +73,11 @@ if AVAILABLE["jax"]:
 
 # The selection, not the library's default namespace: tests that take no ``xp`` build their
 # layers in NumPy (the default) whichever backend is selected, as they do in the full matrix.
-_SELECTED = os.environ.pop("XRNN_BACKEND", None)
+# The variable is moved to XRNN_TEST_BACKEND, which the worker processes of pytest-xdist
+# (started after this module is imported) inherit and the library does not read.
+_SELECTED = os.environ.pop("XRNN_BACKEND", None) or os.environ.get("XRNN_TEST_BACKEND")
+if _SELECTED:
+    os.environ["XRNN_TEST_BACKEND"] = _SELECTED
 BACKENDS = [_SELECTED] if _SELECTED else [name for name, ok in AVAILABLE.items() if ok]
 
 
