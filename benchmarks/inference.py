@@ -13,7 +13,10 @@ thread count, in one process and alternating round by round (medians):
   ``xrnn threaded pointwise``, the same with the pointwise step on all of Numba's threads
   from 32 rows (``infer_ops.PARALLEL_ROWS``; the same as ``xrnn`` on 1 thread or below 32 rows);
 - ``torch``: the matching ``torch.nn`` module on the same weights, under
-  ``torch.inference_mode()``;
+  ``torch.inference_mode()``; on the CPU its LSTM is oneDNN's fused LSTM primitive;
+- ``torch_native``: the same module with oneDNN turned off
+  (``torch.backends.mkldnn.flags(enabled=False)``): torch's own loop of matmuls and
+  pointwise kernels, what xrnn's loop is;
 - ``ort``: ONNX Runtime on the graph of :func:`xrnn.export_onnx` (its ``LSTM``/``GRU``
   operators), one session per thread count (``intra_op_num_threads``);
 - ``floor``: the very matmuls of the forward pass in NumPy and nothing else, the hoisted
@@ -102,7 +105,18 @@ def contenders(cell: str, t: int, n: int, i: int, h: int, threads: list[int]) ->
         with torch.inference_mode():
             return module(xt)[0]
 
-    return {"layer": layer, "torch": run_torch, "sessions": sessions, "floor": floor, "x": x}
+    def run_torch_native() -> Any:
+        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+            return module(xt)[0]
+
+    return {
+        "layer": layer,
+        "torch": run_torch,
+        "torch_native": run_torch_native,
+        "sessions": sessions,
+        "floor": floor,
+        "x": x,
+    }
 
 
 def threaded(fn: Callable[[], Any]) -> Callable[[], Any]:
@@ -130,13 +144,15 @@ def run_case(
     feed = {names[0]: x}
     for session in c["sessions"].values():  # every contender computes the same y first
         np.testing.assert_allclose(session.run(["y"], feed)[0], y, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(c["torch"]().numpy(), y, rtol=1e-4, atol=1e-5)
+    for name in ("torch", "torch_native"):
+        np.testing.assert_allclose(c[name]().numpy(), y, rtol=1e-4, atol=1e-5)
     rows = []
     for k in threads:
         session = c["sessions"][k]
         methods = {
             "xrnn": lambda: layer.forward(x, need_cache=False),
             "torch": c["torch"],
+            "torch_native": c["torch_native"],
             "ort": lambda session=session: session.run(["y"], feed),
             "floor": c["floor"],
         }
@@ -206,17 +222,18 @@ def small_matmul(rounds: int) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     """The main table in Markdown: milliseconds and ratios."""
     lines = [
-        "| case | threads | xrnn ms | xrnn threaded pointwise ms | torch.nn ms | ORT ms | floor ms "
-        "| xrnn/torch | xrnn/ORT | xrnn/floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| case | threads | xrnn ms | xrnn threaded pointwise ms | torch.nn ms | torch.nn without oneDNN ms "
+        "| ORT ms | floor ms | xrnn/torch | xrnn/ORT | xrnn/floor | torch/floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    keys = ("xrnn", "xrnn_threaded", "torch", "torch_native", "ort", "floor")
     for r in rows:
-        ms = [r.get(k, r["xrnn"]) * 1e3 for k in ("xrnn", "xrnn_threaded", "torch", "ort", "floor")]
+        ms = [r.get(k, r["xrnn"]) * 1e3 for k in keys]
         same = "xrnn_threaded" not in r
         lines.append(
             f"| {r['case']} | {r['threads']} | {ms[0]:.3g} | {'(same)' if same else f'{ms[1]:.3g}'} "
-            f"| {ms[2]:.3g} | {ms[3]:.3g} "
-            f"| {ms[4]:.3g} | {ms[0] / ms[2]:.2f} | {ms[0] / ms[3]:.2f} | {ms[0] / ms[4]:.2f} |"
+            f"| {ms[2]:.3g} | {ms[3]:.3g} | {ms[4]:.3g} | {ms[5]:.3g} "
+            f"| {ms[0] / ms[2]:.2f} | {ms[0] / ms[4]:.2f} | {ms[0] / ms[5]:.2f} | {ms[2] / ms[5]:.2f} |"
         )
     return "\n".join(lines)
 

@@ -121,8 +121,29 @@ def test_a_bridge_equals_the_namespaces_own_loop(cell, bxp):
 def test_a_bridges_outputs_are_views_of_the_kernels_buffers(bxp):
     cell = CELLS["lstm"]
     ops = _bridge(bxp, "float32")
-    y, _, steps = ops.forward(cell, *_arrays(cell, bxp, "float32"), None)
+    rng = np.random.default_rng(0)
+    t, n, h = 64, 32, 32  # y of 256 KiB: JAX takes small outputs as copies (JaxViews.back)
+    gx, w_hh_t, b = (
+        bxp.asarray(rng.standard_normal(s).astype("float32")) for s in ((t, n, 4 * h), (h, 4 * h), (4 * h,))
+    )
+    state0 = tuple(bxp.asarray(np.zeros((n, h), "float32")) for _ in range(2))
+    y, _, steps = ops.forward(cell, gx, w_hh_t, (b, None), state0, None)
     assert _pointer(y) == steps.steps.y.ctypes.data  # no copy on the way back
+
+
+def test_jax_takes_small_and_unaligned_outputs_as_copies_of_the_same_values():
+    jax = pytest.importorskip("jax")
+    if "jax" not in BACKENDS:
+        pytest.skip("jax is not under test")
+    from xrnn.backends.views import JaxViews
+
+    views = JaxViews("cpu")
+    raw = np.arange(2**16 + 1, dtype="float32")  # 256 KiB, then the same one element on
+    for a in (raw[:16], raw[1:], raw[: 2**16]):
+        got = views.back(a)
+        assert isinstance(got, jax.Array)
+        np.testing.assert_array_equal(np.asarray(got), a)
+    assert _pointer(views.back(raw[: 2**16])) % 64 == 0
 
 
 def test_a_bridge_reads_torch_tensors_in_place():
@@ -174,26 +195,29 @@ def test_a_bridge_without_routes_is_its_fallback(bxp):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_the_projection_and_the_weight_products_run_on_the_route_in_the_callers_kind(bxp, dtype, monkeypatch):
+def test_the_projection_and_the_gradients_run_on_the_route_in_the_callers_kind(bxp, dtype, monkeypatch):
     ops = _bridge(bxp, dtype)
     inner = ops.routes["cpu"].inner
     monkeypatch.setattr(type(ops.routes["cpu"].views), "worth", lambda self, work: True)  # tiny here
     seen = []
-    for name in ("project", "gemm"):
+    for name in ("project", "gradients"):
         method = getattr(inner, name)
         monkeypatch.setattr(inner, name, lambda *a, m=method, n=name, **k: seen.append(n) or m(*a, **k))
+    t, n, i, h = 3, 2, 3, 2
     rng = np.random.default_rng(3)
-    x, w, d = (rng.standard_normal(shape).astype(dtype) for shape in ((2, 3, 3), (8, 3), (6, 8)))
-    xs, ws, ds = (bxp.asarray(a) for a in (x, w, d))
-    flat = bxp.reshape(xs, (6, 3))
+    shapes = ((t, n, i), (4 * h, i), (t, n, 4 * h), (n, h), (t, n, h))
+    x, w, dg, h0, y = (rng.standard_normal(shape).astype(dtype) for shape in shapes)
+    dgs, xs, h0s, ys, ws = (bxp.asarray(a) for a in (dg, x, h0, y, w))
     projected = ops.project(xs, ws)
-    product = ops.gemm(ds, flat, transpose_a=True)  # dW_ih's product: the transpose of the first operand
-    plain = ops.gemm(ds, ws)  # dx's
-    assert seen == ["project", "gemm", "gemm"]
-    assert all(type(a) is type(xs) for a in (projected, product, plain))
+    got = ops.gradients(CELLS["lstm"], dgs, None, xs, h0s, ys, ws, biases=(True, True))
+    assert seen == ["project", "gradients"]
+    assert all(type(a) is type(xs) for a in (projected, *got))
+    flat, h_prev = dg.reshape(t * n, 4 * h), np.concatenate([h0[None], y[:-1]]).reshape(t * n, h)
+    dx = (flat @ w).reshape(t, n, i)
+    expected = (flat.T @ x.reshape(t * n, i), flat.T @ h_prev, flat.sum(0), flat.sum(0), dx)
     assert_close(projected, x @ w.T, dtype=dtype)
-    assert_close(product, d.T @ x.reshape(6, 3), dtype=dtype)
-    assert_close(plain, d @ w, dtype=dtype)
+    for a, b in zip(got, expected):
+        assert_close(a, b, dtype=dtype)
 
 
 def test_torch_products_take_the_route_on_one_thread_or_when_large():

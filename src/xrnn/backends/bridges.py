@@ -15,9 +15,10 @@ Per call the bridge picks a :class:`Route` by where the arrays are (``"cpu"``,
 (:func:`xrnn.backends.ops_for`), which is the one place that chooses backends. Arrays no
 route serves run the fallback ``Ops`` of the namespace unchanged: torch tensors that
 autograd records (``requires_grad`` under grad mode), JAX tracers (under ``jax.jit`` or
-``jax.grad``), other devices. The hoisted projection and the engine's large products
-(:meth:`~xrnn.engine.ops.Ops.gemm`) run on the route too; the rest of what the engine does
-around the loop stays in the caller's library.
+``jax.grad``), other devices. The hoisted projection (:meth:`~xrnn.engine.ops.Ops.project`) and the weight
+gradients with ``dx`` (:meth:`~xrnn.engine.ops.Ops.gradients`: three products, two sums and
+the slicing between them, in one call) run on the route too; the rest of what the engine
+does around the loop stays in the caller's library.
 """
 
 from __future__ import annotations
@@ -127,23 +128,44 @@ class Bridge(Ops):
         products 1.5x faster than torch's MKL here); the fallback's where no route serves
         or where the product is too small to gain (``views.worth``).
         """
-        work = x.shape[0] * x.shape[1] * x.shape[2] * w_ih.shape[0]
-        return self._product("project", x, w_ih, work)
-
-    def gemm(self, a: Array, b: Array, *, transpose_a: bool = False) -> Array:
-        """``a @ b`` (``a^T @ b``) on the inner ``Ops`` of the arrays' route (see :meth:`Ops.gemm`)."""
-        given = {"transpose_a": True} if transpose_a else {}
-        return self._product("gemm", a, b, a.shape[0] * a.shape[1] * b.shape[1], **given)
-
-    def _product(self, method: str, a: Array, b: Array, work: int, **given: Any) -> Array:
-        """``Ops.<method>(a, b)`` on the route of ``a`` and ``b`` where it gains, else on the fallback."""
-        chosen = self._route([a, b])
-        if chosen is None or not chosen[0].views.worth(work):
-            return getattr(self.fallback, method)(a, b, **given)
+        chosen = self._route([x, w_ih])
+        if chosen is None or not chosen[0].views.worth(x.shape[0] * x.shape[1] * x.shape[2] * w_ih.shape[0]):
+            return self.fallback.project(x, w_ih)
         route, inner = chosen
         v = route.views
-        with v.context(a):
-            return v.back(getattr(inner, method)(v.view(a), v.view(b), **given))
+        with v.context(x):
+            return v.back(inner.project(v.view(x), v.view(w_ih)))
+
+    def gradients(
+        self,
+        cell: Cell,
+        dgx: Array,
+        dgh: Array | None,
+        x: Array,
+        h0: Array,
+        y: Array,
+        w_ih: Array,
+        *,
+        biases: tuple[bool, bool],
+    ) -> tuple[Array, Array, Array | None, Array | None, Array]:
+        """The weight gradients and ``dx`` on the inner ``Ops`` of the arrays' route, in one call.
+
+        The products, the sums and the slicing between them run on the route's views
+        (see :meth:`Ops.gradients`); the fallback's where no route serves or where the
+        products are too small to gain (``views.worth``).
+        """
+        chosen = self._route([dgx, dgh, x, h0, y, w_ih])
+        t_steps, n, n_in = x.shape
+        work = t_steps * n * w_ih.shape[0] * (2 * n_in + h0.shape[1])
+        if chosen is None or not chosen[0].views.worth(work):
+            return self.fallback.gradients(cell, dgx, dgh, x, h0, y, w_ih, biases=biases)
+        route, inner = chosen
+        v = route.views
+        with v.context(x):
+            views = (v.view(dgx), _opt(v.view, dgh), v.view(x), v.view(h0), v.view(y), v.view(w_ih))
+            got = inner.gradients(cell, *views, biases=biases)
+            dw_ih, dw_hh, db_ih, db_hh, dx = (_opt(v.back, a) for a in got)
+            return dw_ih, dw_hh, db_ih, db_hh, dx
 
     def running(self, x: Array, work: int) -> contextlib.AbstractContextManager[Any]:
         """The route's setting for a whole layer call on ``x`` (see :meth:`Ops.running`)."""

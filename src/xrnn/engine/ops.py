@@ -115,27 +115,71 @@ class Ops:
         flat = xp.reshape(x, (t_steps * n, n_in)) @ xp.matrix_transpose(w_ih)
         return xp.reshape(flat, (t_steps, n, w_ih.shape[0]))
 
-    def gemm(self, a: Array, b: Array, *, transpose_a: bool = False) -> Array:
-        """The matrix product ``a @ b``: the weight gradients' and ``dx``'s, over all steps at once.
+    def gradients(
+        self,
+        cell: Cell,
+        dgx: Array,
+        dgh: Array | None,
+        x: Array,
+        h0: Array,
+        y: Array,
+        w_ih: Array,
+        *,
+        biases: tuple[bool, bool],
+    ) -> tuple[Array, Array, Array | None, Array | None, Array]:
+        """The weight gradients and ``dx`` of a run of steps, from their gate gradients.
 
-        The engine's products beside the loops (``dW_ih``, ``dW_hh``, ``dx``) come here, so
-        that a backend that runs the loops elsewhere runs them there too (a bridge: on its
-        views, where the transpose of ``a`` is a view too).
+        Everything the engine computes after a backward loop but the late blocks of
+        ``W_hh`` (:func:`.recurrence.late_weight_gradient`): three products over all the
+        steps at once and two sums. One method, so that a backend that runs the loops
+        elsewhere runs these there too (a bridge: on its views, in one call).
 
         Parameters
         ----------
-        a : array, shape (M, K), or (K, M) with ``transpose_a``
-            Left operand.
-        b : array, shape (K, P)
-            Right operand.
-        transpose_a : bool, default False
-            Multiply by the transpose of ``a``: ``a^T @ b``.
+        cell : Cell
+            The cell (a diagonal one has a vector ``W_hh``).
+        dgx : array, shape (T, N, W)
+            Gradients of the input pre-activations; the first ``G*H`` columns are the gates'
+            (``W`` is wider by the cell's ``gradient_blocks``).
+        dgh : array, shape (T, N, G*H), or None
+            Gradients of the recurrent pre-activations; None when they are ``dgx``'s.
+        x : array, shape (T, N, I)
+            The input of these steps.
+        h0 : array, shape (N, H or P)
+            The state the first step started from.
+        y : array, shape (T, N, H or P)
+            The outputs of these steps (step ``t`` started from ``y[t - 1]``).
+        w_ih : array, shape (G*H, I)
+            Input-to-hidden weights.
+        biases : tuple of bool
+            Whether the layer has ``b_ih`` and ``b_hh``.
 
         Returns
         -------
-        array, shape (M, P)
+        dw_ih : array, shape (G*H, I)
+        dw_hh : array, shape (G*H, H or P), or (G*H,) for a diagonal cell
+        db_ih, db_hh : array, shape (G*H,), or None without that bias
+        dx : array, shape (T, N, I)
         """
-        return (self.xp.matrix_transpose(a) if transpose_a else a) @ b
+        xp = self.xp
+        t_steps, n, n_in = x.shape
+        width, hidden = w_ih.shape[0], h0.shape[1]
+        gates = dgx if dgx.shape[2] == width else dgx[:, :, :width]  # Cell.gradient_blocks
+        flat = xp.reshape(gates, (t_steps * n, width))
+        flat_h = flat if dgh is None else xp.reshape(dgh, (t_steps * n, width))
+        dw_ih = xp.matrix_transpose(flat) @ xp.reshape(x, (t_steps * n, n_in))
+        # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
+        h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
+        dw_hh = recurrence.recurrent_weight_gradient(cell, flat_h, h0, h_prev, xp=xp)
+        db_ih = xp.sum(flat, axis=0) if biases[0] else None
+        if not biases[1]:
+            db_hh = None
+        elif dgh is None and db_ih is not None:  # the same sum: copy it rather than redo a pass
+            db_hh = xp.asarray(db_ih, copy=True)
+        else:
+            db_hh = xp.sum(flat_h, axis=0)
+        dx = xp.reshape(flat @ w_ih, (t_steps, n, n_in))
+        return dw_ih, dw_hh, db_ih, db_hh, dx
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:
         """Consecutive segments of a sequence, joined along time as they come.

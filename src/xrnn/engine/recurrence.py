@@ -10,7 +10,6 @@ backend share the contract and neither branches on a cell's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -157,7 +156,6 @@ def recurrent_weight_gradient(
     h_prev: Array | None,
     *,
     xp: ModuleType,
-    gemm: Callable[..., Array],
 ) -> Array:
     """``dW_hh`` from the recurrent gate gradients and the states each step started from.
 
@@ -173,9 +171,6 @@ def recurrent_weight_gradient(
         The states steps ``1 .. T-1`` started from (None when ``T`` is 1).
     xp : module
         Array namespace.
-    gemm : callable
-        The product of the steps after the first, ``gemm(a, b, transpose_a=True) = a^T @ b``
-        (:meth:`xrnn.engine.ops.Ops.gemm`).
 
     Returns
     -------
@@ -189,4 +184,4 @@ def recurrent_weight_gradient(
     dw = xp.matrix_transpose(dgh[:n, ...]) @ h0  # (GH, H): step 0 starts from h0 ...
     if h_prev is None:
         return dw
-    return dw + gemm(dgh[n:, ...], h_prev, transpose_a=True)  # ... the others from y
+    return dw + xp.matrix_transpose(dgh[n:, ...]) @ h_prev  # ... the others from y

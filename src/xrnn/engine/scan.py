@@ -336,26 +336,14 @@ class _Loop:
         input from the step caches ``steps`` instead (:func:`.recurrence.late_weight_gradient`).
         """
         xp, w = self.xp, self.w
-        t_steps, n, n_in = x.shape
-        gh_width, hidden = w.w_hh.shape[0], h0.shape[1]
-        dgx = xp.reshape(dgx[:, :, :gh_width], (t_steps * n, gh_width))  # (T*N, GH): Cell.gradient_blocks
-        dgh = dgx if dgh is None else xp.reshape(dgh, (t_steps * n, gh_width))
-        gemm = self.ops.gemm
-        dw_ih = gemm(dgx, xp.reshape(x, (t_steps * n, n_in)), transpose_a=True)  # (GH, I)
-        # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
-        h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
-        dw_hh = recurrence.recurrent_weight_gradient(self.cell, dgh, h0, h_prev, xp=xp, gemm=gemm)
+        biases = (w.b_ih is not None, w.b_hh is not None)
+        dw_ih, dw_hh, db_ih, db_hh, dx = self.ops.gradients(
+            self.cell, dgx, dgh, x, h0, y, w.w_ih, biases=biases
+        )
         if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
+            gh_width = w.w_hh.shape[0]
             split = gh_width - self.cell.late.gates * (gh_width // self.cell.n_gates)
-            dg = xp.reshape(dgh, (t_steps, n, gh_width))
+            dg = xp.reshape(dgx[:, :, :gh_width] if dgh is None else dgh, (x.shape[0], x.shape[1], gh_width))
             late = recurrence.late_weight_gradient(self.cell, dg, steps, xp=xp)
             dw_hh = xp.concat([dw_hh[:split, ...], late], axis=0)
-        db_ih = None if w.b_ih is None else xp.sum(dgx, axis=0)
-        if w.b_hh is None:
-            db_hh = None
-        elif dgh is dgx and db_ih is not None:  # the same sum: copy it rather than redo a pass
-            db_hh = xp.asarray(db_ih, copy=True)
-        else:
-            db_hh = xp.sum(dgh, axis=0)
-        dx = xp.reshape(gemm(dgx, w.w_ih), (t_steps, n, n_in))
         return Weights(dw_ih, dw_hh, db_ih, db_hh), dx
