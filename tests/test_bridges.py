@@ -131,7 +131,7 @@ def test_a_bridges_outputs_are_views_of_the_kernels_buffers(bxp):
     assert _pointer(y) == steps.steps.y.ctypes.data  # no copy on the way back
 
 
-def test_jax_takes_small_and_unaligned_outputs_as_copies_of_the_same_values():
+def test_jax_gets_small_unaligned_and_aligned_outputs_back_unchanged_and_aligned():
     jax = pytest.importorskip("jax")
     if "jax" not in BACKENDS:
         pytest.skip("jax is not under test")
