@@ -49,7 +49,6 @@ from interop import THREADS, lax_scan_lstm  # noqa: E402  (sets the thread varia
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -59,7 +58,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from settle import repeats, sample  # noqa: E402
+from settle import alternate  # noqa: E402
 
 import xrnn  # noqa: E402
 import xrnn.torch  # noqa: E402
@@ -187,27 +186,7 @@ def kinds(t: int, n: int, i: int, h: int) -> tuple[dict[str, Callable[[], Any]],
 def measure(t: int, n: int, i: int, h: int, rounds: int) -> dict[str, Any]:
     """Median seconds of each kind, alternating round by round, and their agreement with NumPy."""
     runs, expected = kinds(t, n, i, h)
-    agreement = {}
-    for name, run in runs.items():  # compiles, warms and checks each kind first
-        got = run()
-        if got is None:  # the floor computes no gradients
-            agreement[name] = float("nan")
-            continue
-        agreement[name] = max(
-            float(np.max(np.abs(np.asarray(got[k]) - expected[k])) / np.max(np.abs(expected[k])))
-            for k in expected
-        )
-    repeat = {name: repeats(run) for name, run in runs.items()}
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            seconds[name].append(sample(run, repeat[name]))
-    return {
-        "shape": {"T": t, "N": n, "I": i, "H": h},
-        "median_seconds": {name: statistics.median(s) for name, s in seconds.items()},
-        "all_seconds": seconds,
-        "agreement_max_rel_err": agreement,
-    }
+    return {"shape": {"T": t, "N": n, "I": i, "H": h}, **alternate(runs, expected, rounds)}
 
 
 def markers(threads: int) -> tuple[str, str]:

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from settle import settle
+from settle import on_threads, settle
 
 
 def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread settings)
@@ -254,15 +254,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     shape = (4, 3, 5) if args.quick else (100, 64, 256)
-    if args.threads:  # NumPy's BLAS is loaded already: its threads are set through threadpoolctl
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(args.threads)
-        with threadpool_limits(limits=args.threads):
-            results = run(*shape, args.rounds)
-    else:
-        results = run(*shape, args.rounds)
+    results = on_threads(args.threads, lambda: run(*shape, args.rounds))
     load = os.getloadavg()[0]
     base = results["xrnn LSTM"]
     print(f"T={shape[0]} N={shape[1]} I=H={shape[2]} float32, one training step; load average {load:.2f}\n")

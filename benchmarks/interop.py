@@ -49,7 +49,6 @@ if THREADS == 1:  # XLA's CPU thread pool too, before JAX starts
 import json  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
-import statistics  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -58,7 +57,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from settle import repeats, sample  # noqa: E402
+from settle import alternate  # noqa: E402
 
 import xrnn  # noqa: E402
 
@@ -141,24 +140,7 @@ def cases(t: int, n: int, size: int) -> tuple[dict[str, Callable[[], Any]], dict
 def measure(t: int, n: int, size: int, rounds: int) -> dict[str, Any]:
     """Median seconds of each case, alternating them round by round, and their agreement."""
     runs, reference = cases(t, n, size)
-    agreement = {}
-    for name, run in runs.items():  # compiles, warms, and checks every case first
-        grads = run()
-        agreement[name] = max(
-            float(np.max(np.abs(np.asarray(grads[k]) - reference[k])) / np.max(np.abs(reference[k])))
-            for k in reference
-        )
-    repeat = {name: repeats(run) for name, run in runs.items()}
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            seconds[name].append(sample(run, repeat[name]))
-    return {
-        "shape": {"T": t, "N": n, "I": size, "H": size},
-        "median_seconds": {name: statistics.median(s) for name, s in seconds.items()},
-        "all_seconds": seconds,
-        "agreement_max_rel_err": agreement,
-    }
+    return {"shape": {"T": t, "N": n, "I": size, "H": size}, **alternate(runs, reference, rounds)}
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from settle import settle
+from settle import on_threads, settle
 
 LAYERS = ("LSTM", "LayerNormLSTM", "GRU", "LayerNormGRU")
 
@@ -92,15 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     shape = (4, 3, 5) if args.quick else (100, 64, 256)
     load_before = os.getloadavg()[0]
-    if args.threads:  # NumPy's BLAS is loaded already: its threads are set through threadpoolctl
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(args.threads)
-        with threadpool_limits(limits=args.threads):
-            results = run(*shape, args.rounds)
-    else:
-        results = run(*shape, args.rounds)
+    results = on_threads(args.threads, lambda: run(*shape, args.rounds))
     load = (load_before, os.getloadavg()[0])
     threads = args.threads or "default"
     print(

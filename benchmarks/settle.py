@@ -12,8 +12,12 @@ pauses the same way (its ``PAUSE``).
 from __future__ import annotations
 
 import math
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Seconds to wait before each timed sample: over twice the spin of OpenBLAS's workers.
 PAUSE_SECONDS = 0.25
@@ -42,3 +46,58 @@ def sample(run: Callable[[], object], repeat: int) -> float:
     for _ in range(repeat):
         run()
     return (time.perf_counter() - start) / repeat
+
+
+def alternate(
+    runs: Mapping[str, Callable[[], Any]], reference: Mapping[str, Any], rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Time ``runs`` round by round, alternating, after checking each against ``reference``.
+
+    Each run is called once first (compilation, warm-up) and its result, a mapping of
+    arrays with the keys of ``reference`` (or None: nothing to check, a floor), compared:
+    the largest of ``max|got - ref| / max|ref|`` over the keys (NaN for None). Then every
+    round takes one :func:`sample` of each run, each sample at least 0.05 s of calls.
+
+    Returns
+    -------
+    dict
+        ``median_seconds``, ``all_seconds`` and ``agreement_max_rel_err``, each by run name.
+    """
+    import numpy as np
+
+    agreement = {}
+    for name, run in runs.items():
+        got = run()
+        agreement[name] = (
+            float("nan")
+            if got is None
+            else max(
+                float(np.max(np.abs(np.asarray(got[k]) - reference[k])) / np.max(np.abs(reference[k])))
+                for k in reference
+            )
+        )
+    repeat = {name: repeats(run) for name, run in runs.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            seconds[name].append(sample(run, repeat[name]))
+    return {
+        "median_seconds": {name: statistics.median(s) for name, s in seconds.items()},
+        "all_seconds": seconds,
+        "agreement_max_rel_err": agreement,
+    }
+
+
+def on_threads(threads: int | None, run: Callable[[], T]) -> T:
+    """``run()`` with NumPy's BLAS and torch on ``threads`` threads; None leaves them as they are.
+
+    NumPy's BLAS is loaded by then: its threads are set through threadpoolctl.
+    """
+    if not threads:
+        return run()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        return run()
