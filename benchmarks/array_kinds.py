@@ -48,7 +48,6 @@ from interop import THREADS, lax_scan_lstm  # noqa: E402  (sets the thread varia
 
 import json  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 import subprocess  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -58,7 +57,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from settle import alternate  # noqa: E402
+from settle import alternate, replace_tables  # noqa: E402
 
 import xrnn  # noqa: E402
 import xrnn.torch  # noqa: E402
@@ -254,16 +253,7 @@ def main() -> None:
         doc = {"machine": machine, "rounds": rounds, "cases": results}
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
     if args.markdown:
-        doc = args.markdown.read_text()
-        start, end = markers(args.threads)
-        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-        if pattern.search(doc):
-            doc = pattern.sub(lambda _: text, doc)
-        elif SECTION in doc:
-            doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-        else:
-            doc = doc.rstrip("\n") + f"\n\n{SECTION}\n\n" + text + "\n"
-        args.markdown.write_text(doc)
+        replace_tables(args.markdown, SECTION, markers(args.threads), text)
 
 
 def quick(out: Path | None, md: Path | None) -> None:

@@ -48,7 +48,6 @@ if THREADS == 1:  # XLA's CPU thread pool too, before JAX starts
 
 import json  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -57,7 +56,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from settle import alternate  # noqa: E402
+from settle import alternate, replace_tables  # noqa: E402
 
 import xrnn  # noqa: E402
 
@@ -210,16 +209,7 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     if args.markdown:
-        doc = args.markdown.read_text()
-        start, end = markers(args.threads)
-        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-        if pattern.search(doc):
-            doc = pattern.sub(lambda _: text, doc)
-        elif SECTION in doc:  # another thread count's table is there: this one after it
-            doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-        else:
-            doc = doc.rstrip("\n") + f"\n\n{SECTION}\n\n" + text + "\n"
-        args.markdown.write_text(doc)
+        replace_tables(args.markdown, SECTION, markers(args.threads), text)
 
 
 if __name__ == "__main__":

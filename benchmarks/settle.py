@@ -7,14 +7,20 @@ training step (T=100, N=64, I=H=256, float32) of ``torch.nn.LSTM`` took 229 ms t
 after xrnn's and 136-150 ms after a pause, in the same process: without the pause an
 alternating benchmark measures the order of its implementations. ``benchmarks/run.py``
 pauses the same way (its ``PAUSE``).
+
+The helpers the alternating benchmarks share live here too: :func:`alternate` (the rounds,
+with each implementation checked first), :func:`on_threads` and :func:`replace_tables` (a
+run's tables into their place in ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -101,3 +107,21 @@ def on_threads(threads: int | None, run: Callable[[], T]) -> T:
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         return run()
+
+
+def replace_tables(path: Path, section: str, markers: tuple[str, str], text: str) -> None:
+    """Put ``text`` (which starts and ends with ``markers``) in ``path`` in place of its old tables.
+
+    The old text between the same markers is replaced; without one, ``text`` goes at the end
+    of the file, under ``section`` (a heading) where the file does not have it yet.
+    """
+    doc = path.read_text()
+    start, end = markers
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if pattern.search(doc):
+        doc = pattern.sub(lambda _: text, doc)
+    elif section in doc:  # another run's tables are there: these after them
+        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
+    else:
+        doc = doc.rstrip("\n") + f"\n\n{section}\n\n" + text + "\n"
+    path.write_text(doc)
