@@ -15,10 +15,10 @@ Per call the bridge picks a :class:`Route` by where the arrays are (``"cpu"``,
 (:func:`xrnn.backends.ops_for`), which is the one place that chooses backends. Arrays no
 route serves run the fallback ``Ops`` of the namespace unchanged: torch tensors that
 autograd records (``requires_grad`` under grad mode), JAX tracers (under ``jax.jit`` or
-``jax.grad``), other devices. The hoisted projection (:meth:`~xrnn.engine.ops.Ops.project`) and the weight
-gradients with ``dx`` (:meth:`~xrnn.engine.ops.Ops.gradients`: three products, two sums and
-the slicing between them, in one call) run on the route too; the rest of what the engine
-does around the loop stays in the caller's library.
+``jax.grad``), other devices. The hoisted projection (:meth:`~xrnn.engine.ops.Ops.project`)
+and the weight gradients with ``dx`` (:meth:`~xrnn.engine.ops.Ops.gradients`: three
+products, two sums and the slicing between them, in one call) run on the route too; the
+rest of what the engine does around the loop stays in the caller's library.
 """
 
 from __future__ import annotations
@@ -110,8 +110,12 @@ class Bridge(Ops):
     def __repr__(self) -> str:
         return f"Bridge({self.xp.__name__}, routes={sorted(self.routes)}, fallback={self.fallback!r})"
 
-    def _route(self, arrays: Iterable[Any]) -> tuple[Route, Ops] | None:
-        """The route of ``arrays`` and its inner ``Ops`` when one serves them all, else None."""
+    def _route(self, arrays: Iterable[Any], work: int | None = None) -> tuple[Route, Ops] | None:
+        """The route of ``arrays`` and its inner ``Ops`` when one serves them all, else None.
+
+        With ``work``, the multiply-adds of a product, also None where the route's BLAS
+        would not gain on it (``views.worth``).
+        """
         given = [a for a in arrays if a is not None]
         views = next(iter(self.routes.values())).views if self.routes else None
         if views is None or not given:
@@ -119,7 +123,9 @@ class Bridge(Ops):
         places = {views.place(a) for a in given}
         route = self.routes.get(places.pop()) if len(places) == 1 else None
         inner = None if route is None else route.inner
-        return None if route is None or inner is None else (route, inner)
+        if route is None or inner is None or (work is not None and not route.views.worth(work)):
+            return None
+        return route, inner
 
     def project(self, x: Array, w_ih: Array) -> Array:
         """The projection on the inner ``Ops`` of the arrays' route (see :meth:`Ops.project`).
@@ -128,8 +134,8 @@ class Bridge(Ops):
         products 1.5x faster than torch's MKL here); the fallback's where no route serves
         or where the product is too small to gain (``views.worth``).
         """
-        chosen = self._route([x, w_ih])
-        if chosen is None or not chosen[0].views.worth(x.shape[0] * x.shape[1] * x.shape[2] * w_ih.shape[0]):
+        chosen = self._route([x, w_ih], x.shape[0] * x.shape[1] * x.shape[2] * w_ih.shape[0])
+        if chosen is None:
             return self.fallback.project(x, w_ih)
         route, inner = chosen
         v = route.views
@@ -154,10 +160,11 @@ class Bridge(Ops):
         (see :meth:`Ops.gradients`); the fallback's where no route serves or where the
         products are too small to gain (``views.worth``).
         """
-        chosen = self._route([dgx, dgh, x, h0, y, w_ih])
         t_steps, n, n_in = x.shape
-        work = t_steps * n * w_ih.shape[0] * (2 * n_in + h0.shape[1])
-        if chosen is None or not chosen[0].views.worth(work):
+        chosen = self._route(
+            [dgx, dgh, x, h0, y, w_ih], t_steps * n * w_ih.shape[0] * (2 * n_in + h0.shape[1])
+        )
+        if chosen is None:
             return self.fallback.gradients(cell, dgx, dgh, x, h0, y, w_ih, biases=biases)
         route, inner = chosen
         v = route.views
