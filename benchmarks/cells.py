@@ -139,12 +139,19 @@ def torch_layernorm_lstm_step(torch, layernorm_lstm, x_t, dy_t):  # noqa: ANN001
 
 def _time(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     """Median seconds of each step, the steps alternating within every round (so that a drift
-    of the machine's speed reaches every implementation alike)."""
+    of the machine's speed reaches every implementation alike).
+
+    Each round starts one implementation later than the one before: whatever the step
+    before leaves behind (a pool of threads that still spins, a cache of another's
+    arrays) falls on every implementation in turn, not always on the first.
+    """
     for step in steps.values():
         step()  # compile and warm up
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+    names = list(steps)
+    for k in range(rounds):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            step = steps[name]
             settle()
             start = time.perf_counter()
             step()

@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from .._util.activations import sigmoid
+from .._util.sums import sum_rows
 from .._util.typing import Array
 from .base import Cell, RowStep
 from .layernorm import EPS, normalise, normalise_backward, row_helpers
@@ -100,7 +101,7 @@ def step_backward(dstate: tuple[Array], cache: LayerNormGRUStep, *, xp: ModuleTy
 
 def vector_gradient(dgx: Array, steps: Sequence[LayerNormGRUStep], *, xp: ModuleType) -> Array:
     """``dvectors (12H,)`` over one loop's steps: sums of ``dgx (T, N, 15H)``'s last ``12H`` columns."""
-    return xp.sum(dgx[:, :, dgx.shape[2] // 5 :], axis=(0, 1))  # da, du, da x_hat, du h_hat
+    return sum_rows(dgx[:, :, dgx.shape[2] // 5 :], xp=xp)  # da, du, da x_hat, du h_hat
 
 
 def row_step(

@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from .._util.activations import sigmoid
+from .._util.sums import sum_rows
 from .._util.typing import Array
 from .base import Cell, RowStep
 from .layernorm import EPS, normalise, normalise_backward, row_helpers
@@ -122,7 +123,7 @@ def step_backward(
 def vector_gradient(dgx: Array, steps: Sequence[LayerNormLSTMStep], *, xp: ModuleType) -> Array:
     """``dvectors (18H,)`` over one loop's steps: sums of ``dgx (T, N, 18H)``'s last ``14H`` columns."""
     hidden = dgx.shape[2] // 18
-    sums = xp.sum(dgx[:, :, 4 * hidden :], axis=(0, 1))  # dz, dz x_hat, dz h_hat, dcn c_hat, dcn
+    sums = sum_rows(dgx[:, :, 4 * hidden :], xp=xp)  # dz, dz x_hat, dz h_hat, dcn c_hat, dcn
     return xp.concat([sums[: 4 * hidden], sums])  # b_ih and b_hh both get sum(dz)
 
 

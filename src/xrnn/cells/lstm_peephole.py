@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from .._util.activations import sigmoid
+from .._util.sums import sum_rows
 from .._util.typing import Array
 from .base import Cell, ScalarStep
 
@@ -83,9 +84,9 @@ def vector_gradient(dgx: Array, steps: Sequence[PeepholeStep], *, xp: ModuleType
     hidden = dgx.shape[2] // 4
     c_prev = xp.stack([s.c_prev for s in steps])  # (T, N, H)
     c = xp.stack([s.f * s.c_prev + s.i * s.g for s in steps])
-    dp_i = xp.sum(dgx[:, :, :hidden] * c_prev, axis=(0, 1))
-    dp_f = xp.sum(dgx[:, :, hidden : 2 * hidden] * c_prev, axis=(0, 1))
-    dp_o = xp.sum(dgx[:, :, 3 * hidden :] * c, axis=(0, 1))
+    dp_i = sum_rows(dgx[:, :, :hidden] * c_prev, xp=xp)
+    dp_f = sum_rows(dgx[:, :, hidden : 2 * hidden] * c_prev, xp=xp)
+    dp_o = sum_rows(dgx[:, :, 3 * hidden :] * c, xp=xp)
     return xp.concat([dp_i, dp_f, dp_o])
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import NamedTuple
 
+from .._util.sums import sum_rows
 from .._util.typing import Array
 from ..cells.minimal import MinCell, MinStep
 from .lengths import reversal_order, reversed_in_time
@@ -155,7 +156,7 @@ def min_scan_backward(
     flat = xp.reshape(dgates, (t_steps * n, dgates.shape[-1]))
     w, bias = cache.weights
     dw = xp.matrix_transpose(flat) @ xp.reshape(cache.x, (t_steps * n, n_in))
-    dbias = None if bias is None else xp.sum(flat, axis=0)
+    dbias = None if bias is None else sum_rows(flat, xp=xp)
     dx = xp.reshape(flat @ w, (t_steps, n, n_in))
     if cache.reverse:
         dx = reversed_in_time(dx, cache.order, xp=xp)

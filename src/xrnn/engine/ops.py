@@ -23,6 +23,7 @@ from typing import Any
 
 from array_api_compat import device
 
+from .._util.sums import sum_rows
 from .._util.typing import Array, State
 from ..cells import Cell
 from . import recurrence
@@ -171,13 +172,13 @@ class Ops:
         # step 0 starts from h0 and step t from y[t-1], without concatenating h0 and y
         h_prev = None if t_steps == 1 else xp.reshape(y[:-1, ...], ((t_steps - 1) * n, hidden))
         dw_hh = recurrence.recurrent_weight_gradient(cell, flat_h, h0, h_prev, xp=xp)
-        db_ih = xp.sum(flat, axis=0) if biases[0] else None
+        db_ih = sum_rows(flat, xp=xp) if biases[0] else None
         if not biases[1]:
             db_hh = None
         elif dgh is None and db_ih is not None:  # the same sum: copy it rather than redo a pass
             db_hh = xp.asarray(db_ih, copy=True)
         else:
-            db_hh = xp.sum(flat_h, axis=0)
+            db_hh = sum_rows(flat_h, xp=xp)
         dx = xp.reshape(flat @ w_ih, (t_steps, n, n_in))
         return dw_ih, dw_hh, db_ih, db_hh, dx
 

@@ -32,20 +32,6 @@ _DEFAULTS: tuple[tuple[str, Any], ...] = (
 )
 
 
-def check_weight_drop(weight_drop: Any) -> float:
-    """``weight_drop`` as a float in ``[0, 1)``, else a ``ValueError`` that names it."""
-    if (
-        isinstance(weight_drop, bool)
-        or not isinstance(weight_drop, numbers.Real)
-        or not 0 <= float(weight_drop) < 1
-    ):
-        raise ValueError(
-            f"weight_drop must be a number in [0, 1), the probability of zeroing a weight of W_hh, "
-            f"got {weight_drop!r}"
-        )
-    return float(weight_drop)
-
-
 _Self = TypeVar("_Self", bound="Modes")
 
 
