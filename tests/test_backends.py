@@ -130,3 +130,16 @@ def test_from_state_dict_converts_values_of_any_namespace_and_keeps_their_dtype(
         assert np.array_equal(to_numpy(layer.params[key]), value.numpy())
     as32 = xrnn.GRU.from_state_dict(layer.state_dict(), xp="numpy", dtype="float32")
     assert as32.params["weight_ih_l0"].dtype == np.float32
+
+
+def test_sum_rows_sums_every_leading_axis_of_a_strided_view_without_changing_it(xp, dtype):
+    from xrnn._util.sums import sum_rows
+
+    rng = np.random.default_rng(3)
+    whole = rng.standard_normal((6, 5, 12))
+    a = asarray(xp, whole, dtype)
+    before = to_numpy(a).copy()
+    got = sum_rows(a[:, :, 4:], xp=xp)  # the columns of a gradient after its gates'
+    assert tuple(got.shape) == (8,)
+    assert_close(got, whole[:, :, 4:].sum(axis=(0, 1)), xp=xp, dtype=dtype)
+    np.testing.assert_array_equal(to_numpy(a), before)
