@@ -153,7 +153,8 @@ class Bridge(Ops):
         w_ih: Array,
         *,
         biases: tuple[bool, bool],
-    ) -> tuple[Array, Array, Array | None, Array | None, Array]:
+        need_dx: bool = True,
+    ) -> tuple[Array, Array, Array | None, Array | None, Array | None]:
         """The weight gradients and ``dx`` on the inner ``Ops`` of the arrays' route, in one call.
 
         The products, the sums and the slicing between them run on the route's views
@@ -161,16 +162,15 @@ class Bridge(Ops):
         products are too small to gain (``views.worth``).
         """
         t_steps, n, n_in = x.shape
-        chosen = self._route(
-            [dgx, dgh, x, h0, y, w_ih], t_steps * n * w_ih.shape[0] * (2 * n_in + h0.shape[1])
-        )
+        products = (2 if need_dx else 1) * n_in + h0.shape[1]
+        chosen = self._route([dgx, dgh, x, h0, y, w_ih], t_steps * n * w_ih.shape[0] * products)
         if chosen is None:
-            return self.fallback.gradients(cell, dgx, dgh, x, h0, y, w_ih, biases=biases)
+            return self.fallback.gradients(cell, dgx, dgh, x, h0, y, w_ih, biases=biases, need_dx=need_dx)
         route, inner = chosen
         v = route.views
         with v.context(x):
             views = (v.view(dgx), _opt(v.view, dgh), v.view(x), v.view(h0), v.view(y), v.view(w_ih))
-            got = inner.gradients(cell, *views, biases=biases)
+            got = inner.gradients(cell, *views, biases=biases, need_dx=need_dx)
             dw_ih, dw_hh, db_ih, db_hh, dx = (_opt(v.back, a) for a in got)
             return dw_ih, dw_hh, db_ih, db_hh, dx
 

@@ -115,7 +115,8 @@ def min_scan_backward(
     *,
     ops: LinearOps,
     xp: ModuleType,
-) -> tuple[Array, Array, tuple[Array, Array | None]]:
+    need_dx: bool = True,
+) -> tuple[Array | None, Array, tuple[Array, Array | None]]:
     """Backpropagate through :func:`min_scan`.
 
     Parameters
@@ -132,10 +133,12 @@ def min_scan_backward(
         The sequential loop (used when the forward pass was sequential).
     xp : module
         Array namespace.
+    need_dx : bool, default True
+        False: skip the gradient with respect to ``x`` (one product), ``dx`` is None.
 
     Returns
     -------
-    dx : array, shape (T, N, I)
+    dx : array, shape (T, N, I), or None without ``need_dx``
     dh0 : array, shape (N, H)
     grads : tuple (dW, db)
         ``dW (G*H, I)``, ``db (G*H,)`` or None without a bias.
@@ -157,6 +160,8 @@ def min_scan_backward(
     w, bias = cache.weights
     dw = xp.matrix_transpose(flat) @ xp.reshape(cache.x, (t_steps * n, n_in))
     dbias = None if bias is None else sum_rows(flat, xp=xp)
+    if not need_dx:
+        return None, dh0, (dw, dbias)
     dx = xp.reshape(flat @ w, (t_steps, n, n_in))
     if cache.reverse:
         dx = reversed_in_time(dx, cache.order, xp=xp)

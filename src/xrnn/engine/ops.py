@@ -127,7 +127,8 @@ class Ops:
         w_ih: Array,
         *,
         biases: tuple[bool, bool],
-    ) -> tuple[Array, Array, Array | None, Array | None, Array]:
+        need_dx: bool = True,
+    ) -> tuple[Array, Array, Array | None, Array | None, Array | None]:
         """The weight gradients and ``dx`` of a run of steps, from their gate gradients.
 
         Everything the engine computes after a backward loop but the late blocks of
@@ -154,13 +155,15 @@ class Ops:
             Input-to-hidden weights.
         biases : tuple of bool
             Whether the layer has ``b_ih`` and ``b_hh``.
+        need_dx : bool, default True
+            False: ``dx`` is not computed (None), one product fewer.
 
         Returns
         -------
         dw_ih : array, shape (G*H, I)
         dw_hh : array, shape (G*H, H or P), or (G*H,) for a diagonal cell
         db_ih, db_hh : array, shape (G*H,), or None without that bias
-        dx : array, shape (T, N, I)
+        dx : array, shape (T, N, I), or None without ``need_dx``
         """
         xp = self.xp
         t_steps, n, n_in = x.shape
@@ -179,7 +182,7 @@ class Ops:
             db_hh = xp.asarray(db_ih, copy=True)
         else:
             db_hh = sum_rows(flat_h, xp=xp)
-        dx = xp.reshape(flat @ w_ih, (t_steps, n, n_in))
+        dx = xp.reshape(flat @ w_ih, (t_steps, n, n_in)) if need_dx else None
         return dw_ih, dw_hh, db_ih, db_hh, dx
 
     def join(self, parts: Iterable[Array], length: int, *, backwards: bool = False) -> Array:

@@ -199,7 +199,8 @@ def scan_backward(
     *,
     ops: Ops,
     xp: ModuleType,
-) -> tuple[Array, State, Weights]:
+    need_dx: bool = True,
+) -> tuple[Array | None, State, Weights]:
     """Backpropagate through the loop that produced ``cache``.
 
     Parameters
@@ -216,10 +217,12 @@ def scan_backward(
         The ``Ops`` that ran the forward pass (it reads its own step caches).
     xp : module
         Array namespace.
+    need_dx : bool, default True
+        False: skip the gradient with respect to ``x`` (one product), ``dx`` is None.
 
     Returns
     -------
-    dx : array, shape (T, N, I)
+    dx : array, shape (T, N, I), or None without ``need_dx``
         Gradient with respect to ``x``.
     dstate0 : tuple of arrays, each (N, H)
         Gradient with respect to the initial state.
@@ -244,7 +247,7 @@ def scan_backward(
     if segment is None:
         d_end = d
         dgx, dgh, d = loop.backward(steps, dy, d, lengths)
-        grads, dx = loop.gradients(dgx, dgh, x, h0, y, steps)
+        grads, dx = loop.gradients(dgx, dgh, x, h0, y, steps, need_dx=need_dx)
         grads = grads._replace(vectors=recurrence.vector_gradient(cell, w.vectors, dgx, steps, xp=xp))
         if w.w_hr is not None:
             grads = grads._replace(
@@ -253,7 +256,7 @@ def scan_backward(
     else:  # each segment's step caches again from its first state, last segment first
         grads = Weights(None, None, None, None)
 
-        def gradients_of_x() -> Iterator[Array]:
+        def gradients_of_x() -> Iterator[Array | None]:
             nonlocal grads, d
             for j in range(len(checkpoints) - 1, -1, -1):
                 t0, t1 = j * segment, min((j + 1) * segment, t_steps)
@@ -263,7 +266,9 @@ def scan_backward(
                 d_end = d
                 dgx, dgh, d = loop.backward(steps, dy_seg, d, valid, t0)
                 h_first = h0 if t0 == 0 else y[t0 - 1, ...]
-                part, dx_seg = loop.gradients(dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...], steps)
+                part, dx_seg = loop.gradients(
+                    dgx, dgh, x[t0:t1, ...], h_first, y[t0:t1, ...], steps, need_dx=need_dx
+                )
                 if w.w_hr is not None:
                     dw_hr = projection_gradient(
                         cell, w.w_hh, w.w_hr, dgx, dgh, steps, dy_seg, d_end[0], valid, xp=xp
@@ -274,8 +279,13 @@ def scan_backward(
                 del steps, dgx, dgh  # before the next segment's recomputation
                 yield dx_seg
 
-        dx = loop.ops.join(gradients_of_x(), t_steps, backwards=True)
-    if reverse:
+        if need_dx:
+            dx = loop.ops.join(gradients_of_x(), t_steps, backwards=True)
+        else:
+            for _ in gradients_of_x():  # each segment's weight gradients, no dx to join
+                pass
+            dx = None
+    if reverse and dx is not None:
         dx = reversed_in_time(dx, order, xp=xp)
     return dx, d, grads
 
@@ -327,8 +337,16 @@ class _Loop:
         return given
 
     def gradients(
-        self, dgx: Array, dgh: Array | None, x: Array, h0: Array, y: Array, steps: Sequence[Any]
-    ) -> tuple[Weights, Array]:
+        self,
+        dgx: Array,
+        dgh: Array | None,
+        x: Array,
+        h0: Array,
+        y: Array,
+        steps: Sequence[Any],
+        *,
+        need_dx: bool = True,
+    ) -> tuple[Weights, Array | None]:
         """Weight gradients and ``dx`` of the steps of ``x (T, N, I)``, from the gate gradients.
 
         ``h0`` is the state before the first of these steps and ``y (T, N, H)`` their outputs,
@@ -338,7 +356,7 @@ class _Loop:
         xp, w = self.xp, self.w
         biases = (w.b_ih is not None, w.b_hh is not None)
         dw_ih, dw_hh, db_ih, db_hh, dx = self.ops.gradients(
-            self.cell, dgx, dgh, x, h0, y, w.w_ih, biases=biases
+            self.cell, dgx, dgh, x, h0, y, w.w_ih, biases=biases, need_dx=need_dx
         )
         if self.cell.late is not None:  # the late blocks multiplied m_t, not h_prev
             gh_width = w.w_hh.shape[0]

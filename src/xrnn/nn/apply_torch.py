@@ -151,7 +151,8 @@ class _LayerFunction(torch.autograd.Function):
             ds: Any = None
         else:
             ds = dstate[0] if layer._cell.n_states == 1 else tuple(dstate)
-        dx, dstate0, grads = layer._backward(ctx.cache, dy, ds)
+        # x's gradient only where autograd asks for it (x requires grad): one product fewer
+        dx, dstate0, grads = layer._backward(ctx.cache, dy, ds, need_dx=bool(ctx.needs_input_grad[1]))
         d0 = (dstate0,) if layer._cell.n_states == 1 else tuple(dstate0)
         dparts = tuple(d if given else None for given, d in zip(ctx.given, d0))
         return (None, dx, *(grads[k] for k in spec.keys), *dparts)

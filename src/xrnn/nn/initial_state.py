@@ -111,7 +111,9 @@ class WithInitialState(LayerWrapper):
 
     __call__ = forward
 
-    def backward(self, cache: Any, dy: Array | None, dstate: Any = None) -> tuple[Array, Any, Any]:
+    def backward(
+        self, cache: Any, dy: Array | None, dstate: Any = None, **options: Any
+    ) -> tuple[Array, Any, Any]:
         """Backpropagate through :meth:`forward`: the wrapped layer's backward.
 
         Parameters
@@ -122,16 +124,18 @@ class WithInitialState(LayerWrapper):
             Gradient of the loss with respect to ``y``.
         dstate : array or tuple, optional
             Gradient with respect to the final state.
+        **options
+            The wrapped layer's backward options (``check_finite``, ``need_dx``).
 
         Returns
         -------
-        dx : array, shape like ``x``
+        dx : array, shape like ``x``, or None without ``need_dx``
         dstate0 : array or tuple
             Gradient with respect to the initial state (the default one when it was used).
         grads : dict of str to array
             Gradient of every parameter, under the keys of :attr:`params`.
         """
-        return self.layer.backward(cache, dy, dstate)
+        return self.layer.backward(cache, dy, dstate, **options)
 
     def __repr__(self) -> str:
         return f"WithInitialState({self.layer!r})"

@@ -17,8 +17,10 @@ from array_api_compat import is_jax_namespace
 
 from .._util.namespaces import is_traced
 from .._util.typing import Array
+from .._util.validation import check_finite as check_finite_values
 from .._util.validation import check_keys, check_shape, lengths_list
 from ..cells import Cell
+from ..engine.lengths import length_mask
 from ..engine.scan import Weights
 from .layer_cache import LayerCache
 
@@ -66,6 +68,35 @@ class Checks:
                     else (self.hidden_size, "hidden_size")
                 )
                 check_shape(full, part, (stacked, n, size), f"(num_layers * num_directions, N, {axis})")
+
+    def _check_dy(
+        self,
+        cache: LayerCache,
+        dy: Array | None,
+        dstate: dict[str, Any],
+        xp: ModuleType,
+        *,
+        check_finite: bool,
+    ) -> None:
+        """Check ``dy`` against forward's ``y``, and with ``check_finite`` it and ``dstate`` (by name).
+
+        As forward's check of ``x``: what ``dy`` holds past each length is never read.
+        """
+        t_steps, n, _ = cache.shape
+        if dy is not None:
+            size = "D*proj_size" if self.proj_size else "D*H"
+            layout = f"(N, T, {size})" if cache.batch_first else f"(T, N, {size})"
+            width = self.num_directions * (self.proj_size or self.hidden_size)
+            expected = (n, t_steps, width) if cache.batch_first else (t_steps, n, width)
+            check_shape("dy", dy, expected, f"{layout} like forward's y")
+        if check_finite:
+            lens = cache.scans[0].lengths
+            valid = dy
+            if dy is not None and lens is not None:
+                mask = length_mask(lens, t_steps, xp=xp)
+                mask = xp.permute_dims(mask, (1, 0, 2)) if cache.batch_first else mask
+                valid = xp.where(mask, dy, xp.zeros_like(dy))
+            check_finite_values(xp, dy=valid, **dstate)
 
     def _checked_params(self, params: Any) -> dict[str, Array]:
         """``params`` as a new dict, once checked to hold exactly the layer's keys.

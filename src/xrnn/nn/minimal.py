@@ -217,7 +217,13 @@ class MinRecurrent(Recurrent):
         return y, out_state, LayerCache(scans, shape, self.batch_first, self._cell.name, None, tuple(masks))  # type: ignore[arg-type]
 
     def _backward(
-        self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
+        self,
+        cache: LayerCache,
+        dy: Array | None,
+        dstate: Any = None,
+        *,
+        check_finite: bool = False,
+        need_dx: bool = True,
     ) -> tuple[Array, Any, dict[str, Array]]:
         if check_finite:
             raise ValueError(f"check_finite is not supported by a {type(self).__name__}")
@@ -246,7 +252,9 @@ class MinRecurrent(Recurrent):
                 )
                 ds = None if dstate is None else dstate[idx, ...]
                 sc: Any = cache.scans[idx]
-                dx_d, d0[idx], (dw, db) = min_scan_backward(self._cell, sc, dy_d, ds, ops=ops, xp=xp)
+                dx_d, d0[idx], (dw, db) = min_scan_backward(
+                    self._cell, sc, dy_d, ds, ops=ops, xp=xp, need_dx=need_dx or k > 0
+                )
                 d_below = dx_d if d_below is None else d_below + dx_d
                 s = f"l{k}" + ("_reverse" if direction else "")
                 grads[f"weight_ih_{s}"] = dw
@@ -255,7 +263,7 @@ class MinRecurrent(Recurrent):
             if k > 0 and cache.masks:
                 d_below = d_below * cache.masks[k - 1]
             d_above = d_below
-        dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
+        dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first and need_dx else d_above
         return dx, xp.stack(d0), {key: grads[key] for key in self._param_shapes()}
 
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from .._util.namespaces import host_rng, namespace, resolve_dtype, resolve_namespace
 from .._util.typing import Array
-from .._util.validation import check_int
+from .._util.validation import check_bool, check_int
 from . import inference
 from .dense import Dense, DenseCache
 from .layers import LayerCache
@@ -319,7 +319,9 @@ class SequenceModel(ModelBase):
         z = h @ params["head.weight"].T + params["head.bias"]  # (..., D*H) @ (D*H, O)
         return z, state
 
-    def backward(self, cache: ModelCache, dz: Array) -> tuple[Array, dict[str, Array]]:
+    def backward(
+        self, cache: ModelCache, dz: Array, *, need_dx: bool = True
+    ) -> tuple[Array, dict[str, Array]]:
         """Backpropagate a gradient of the outputs through the head and through time.
 
         Parameters
@@ -328,10 +330,13 @@ class SequenceModel(ModelBase):
             Third result of :meth:`forward` with the current parameters.
         dz : array, shape like forward's ``z``
             Gradient of the loss with respect to ``z``.
+        need_dx : bool, default True
+            False: the gradient with respect to ``x`` is not computed (``dx`` is None), one
+            product fewer in the first recurrent layer; a training step needs none.
 
         Returns
         -------
-        dx : array, shape like ``x``
+        dx : array, shape like ``x``, or None without ``need_dx``
             Gradient with respect to the input at every step.
         grads : dict of str to array
             Gradient of every parameter, under the keys of :attr:`params`.
@@ -343,11 +348,12 @@ class SequenceModel(ModelBase):
             if tuple(dz.shape) != expected:
                 got = tuple(dz.shape)
                 raise ValueError(f"dz must have shape {expected} like forward's z, got shape {got}")
+        check_bool("need_dx", need_dx)
         dh, head_grads = self.head.backward(cache.head, dz)
         if self.head_mode == "last":
-            dx, _, rnn_grads = self.rnn.backward(cache.rnn, None, self._dstate(dh))
+            dx, _, rnn_grads = self.rnn.backward(cache.rnn, None, self._dstate(dh), need_dx=need_dx)
         else:
-            dx, _, rnn_grads = self.rnn.backward(cache.rnn, dh)
+            dx, _, rnn_grads = self.rnn.backward(cache.rnn, dh, need_dx=need_dx)
         grads = {f"rnn.{k}": g for k, g in rnn_grads.items()} | {
             f"head.{k}": g for k, g in head_grads.items()
         }

@@ -312,7 +312,13 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             return y, out_state, cache
 
     def backward(
-        self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
+        self,
+        cache: LayerCache,
+        dy: Array | None,
+        dstate: Any = None,
+        *,
+        check_finite: bool = False,
+        need_dx: bool = True,
     ) -> tuple[Array, Any, dict[str, Array]]:
         """Backpropagate through the forward pass that made ``cache``.
 
@@ -327,10 +333,13 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             may be None (zero).
         check_finite : bool, default False
             Raise ``ValueError`` if ``dy`` or ``dstate`` holds NaN or infinity.
+        need_dx : bool, default True
+            False: ``dx`` is not computed (None), as torch's autograd skips the gradient of
+            an input that requires none: the first layer does one product fewer.
 
         Returns
         -------
-        dx : array, shape like ``x``
+        dx : array, shape like ``x``, or None without ``need_dx``
             Gradient with respect to the input.
         dstate0 : array (L*D, N, H_out), or tuple (dh0, dc0) for the LSTM
             Gradient with respect to the initial state.
@@ -338,39 +347,31 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
             Gradient of every parameter, under the keys of :attr:`params`.
         """
         self._check_cache(cache)
-        return self._backward(cache, dy, dstate, check_finite=check_finite)
+        check_bool("need_dx", need_dx)
+        return self._backward(cache, dy, dstate, check_finite=check_finite, need_dx=need_dx)
 
     def _backward(
-        self, cache: LayerCache, dy: Array | None, dstate: Any = None, *, check_finite: bool = False
+        self,
+        cache: LayerCache,
+        dy: Array | None,
+        dstate: Any = None,
+        *,
+        check_finite: bool = False,
+        need_dx: bool = True,
     ) -> tuple[Array, Any, dict[str, Array]]:
         """:meth:`backward` of a cache made with any parameters (the weights it holds)."""
         check_unchanged(cache)
-        t_steps, n, _ = cache.shape
-        hidden, dirs = self.output_size, self.num_directions
-        h0 = cache.scans[0].h0
+        h0, hidden, dirs = cache.scans[0].h0, self.output_size, self.num_directions
         parts = (None,) * self._cell.n_states if dstate is None else self._state_tuple(dstate, "dstate")
         names = ("dstate",) if len(parts) == 1 else ("dstate[0]", "dstate[1]")
         xp = namespace(cached=h0, dy=dy, **dict(zip(names, parts)))
         check_dtypes(xp, cached=h0, dy=dy, **dict(zip(names, parts)))
-        if dy is not None:
-            size = "D*proj_size" if self.proj_size else "D*H"
-            layout = f"(N, T, {size})" if cache.batch_first else f"(T, N, {size})"
-            expected = (n, t_steps, dirs * hidden) if cache.batch_first else (t_steps, n, dirs * hidden)
-            check_shape("dy", dy, expected, f"{layout} like forward's y")
-        if check_finite:  # as forward: what dy holds past each length is never read
-            lens = cache.scans[0].lengths
-            valid = dy
-            if dy is not None and lens is not None:
-                mask = length_mask(lens, t_steps, xp=xp)
-                mask = xp.permute_dims(mask, (1, 0, 2)) if cache.batch_first else mask
-                valid = xp.where(mask, dy, xp.zeros_like(dy))
-            _check_finite(xp, dy=valid, **dict(zip(names, parts)))
+        self._check_dy(cache, dy, dict(zip(names, parts)), xp, check_finite=check_finite)
         if dy is not None and cache.batch_first:
             dy = xp.permute_dims(dy, (1, 0, 2))
-        self._check_state(parts, n, "dstate", xp)
+        self._check_state(parts, h0.shape[0], "dstate", xp)
         ops = registry.ops_for(xp, h0.dtype)
-
-        with ops.running(h0, inference.step_work(self, n)):
+        with ops.running(h0, inference.step_work(self, h0.shape[0])):
             grads: dict[str, Array] = {}
             d0: list[tuple[Array, ...]] = [()] * (self.num_layers * dirs)
             d_above = dy
@@ -381,7 +382,9 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
                     columns = slice(direction * hidden, (direction + 1) * hidden)
                     dy_d = None if d_above is None else d_above[:, :, columns]
                     ds = tuple(None if p is None else p[idx, ...] for p in parts)
-                    dx_d, d0[idx], g = scan_backward(self._cell, cache.scans[idx], dy_d, ds, ops=ops, xp=xp)
+                    dx_d, d0[idx], g = scan_backward(
+                        self._cell, cache.scans[idx], dy_d, ds, ops=ops, xp=xp, need_dx=need_dx or k > 0
+                    )
                     d_below = dx_d if d_below is None else d_below + dx_d
                     s = f"l{k}" + ("_reverse" if direction else "")
                     for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"), g):
@@ -390,7 +393,7 @@ class Recurrent(StateDict, Modes, Checks, Parameters, NamespaceByName, WeightDro
                 if k > 0 and cache.masks:  # the input of layer k was layer k-1's output times its mask
                     d_below = d_below * cache.masks[k - 1]
                 d_above = d_below
-            dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first else d_above
+            dx = xp.permute_dims(d_above, (1, 0, 2)) if cache.batch_first and need_dx else d_above
             stacked = tuple(xp.stack([d[j] for d in d0]) for j in range(self._cell.n_states))
             ordered = {key: grads[key] for key in self._param_shapes()}
             grads = self._undrop_gradients(ordered, cache.weight_masks)

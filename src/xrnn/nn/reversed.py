@@ -93,7 +93,9 @@ class Reversed(LayerWrapper):
 
     __call__ = forward
 
-    def backward(self, cache: ReversedCache, dy: Array | None, dstate: Any = None) -> tuple[Array, Any, Any]:
+    def backward(
+        self, cache: ReversedCache, dy: Array | None, dstate: Any = None, **options: Any
+    ) -> tuple[Array, Any, Any]:
         """Backpropagate through :meth:`forward`.
 
         Parameters
@@ -104,10 +106,12 @@ class Reversed(LayerWrapper):
             Gradient of the loss with respect to ``y``.
         dstate : array or tuple, optional
             Gradient with respect to the final state.
+        **options
+            The wrapped layer's backward options (``check_finite``, ``need_dx``).
 
         Returns
         -------
-        dx : array, shape like ``x``
+        dx : array, shape like ``x``, or None without ``need_dx``
         dstate0 : array or tuple
             Gradient with respect to the initial state.
         grads : dict of str to array
@@ -118,8 +122,8 @@ class Reversed(LayerWrapper):
                 f"cache must be the ReversedCache returned by forward, got {type(cache).__name__}"
             )
         dy = None if dy is None else self._reverse(dy, cache.order)
-        dx, dstate0, grads = self.layer.backward(cache.layer, dy, dstate)
-        return self._reverse(dx, cache.order), dstate0, grads
+        dx, dstate0, grads = self.layer.backward(cache.layer, dy, dstate, **options)
+        return None if dx is None else self._reverse(dx, cache.order), dstate0, grads
 
     def __repr__(self) -> str:
         return f"Reversed({self.layer!r})"

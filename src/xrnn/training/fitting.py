@@ -8,7 +8,7 @@
         for each run of batch_size indices in order:
             z, _, cache = model.forward(x[batch], lengths=lengths[batch])
             loss, dz = loss_fn(z, y[batch])             # padded steps masked
-            _, grads = model.backward(cache, dz)
+            _, grads = model.backward(cache, dz, need_dx=False)
             grads, _ = clip_grad_norm(grads, clip)      # when clip is given
             model.set_params(optimizer.step(model.params, grads))
         validation loss (and accuracy, and the metrics) with model.predict
@@ -207,7 +207,7 @@ def fit(
                     history.stopped_on_nan = True
                     _stop_on_nan(model, previous, epoch, start // batch_size + 1, float(value))
                     break
-                _, grads = model.backward(cache, dz)
+                _, grads = model.backward(cache, dz, need_dx=False)
                 if clip is not None:
                     grads, _ = clip_grad_norm(grads, clip)
                 previous = model.params

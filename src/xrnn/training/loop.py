@@ -61,7 +61,7 @@ def local_gradient(model: SequenceModel, task: Any, batch: Any) -> tuple[Array, 
     """
     z, _, cache = model.forward(batch[0])  # (T, N, O)
     loss, dz = task.loss(z, batch)
-    _, grads = model.backward(cache, dz)
+    _, grads = model.backward(cache, dz, need_dx=False)
     return loss, grads
 
 

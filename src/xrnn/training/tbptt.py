@@ -71,7 +71,7 @@ def truncated_bptt(
         chunk = x[:, start:stop, :] if time_axis else x[start:stop, ...]
         y, next_state, cache = layer.forward(chunk, state)
         loss, dy = loss_and_grad(y, start)
-        _, _, g = layer.backward(cache, dy)
+        _, _, g = layer.backward(cache, dy, need_dx=False)
         grads = g if not grads else {k: grads[k] + g[k] for k in grads}
         total = total + loss
         state = next_state
