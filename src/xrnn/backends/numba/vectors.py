@@ -26,6 +26,26 @@ __all__ = ["LAYOUT", "peephole_sequence", "peephole_sequence_backward"]
 _step, _step_backward = (inline(f) for f in lstm_peephole.scalar_step(_sigmoid, _tanh))
 
 
+@inline
+def _unit(one: Any, x: Array, y: Array, bias: Array, p: Array, c_prev: Array, j: int) -> Any:
+    """The scalar step of unit ``j`` of a row: ``x``, ``y``, ``bias`` ``(4, H)``, ``p (3, H)``."""
+    return _step(
+        one,
+        x[0, j] + bias[0, j],
+        x[1, j] + bias[1, j],
+        x[2, j] + bias[2, j],
+        x[3, j] + bias[3, j],
+        y[0, j],
+        y[1, j],
+        y[2, j],
+        y[3, j],
+        p[0, j],
+        p[1, j],
+        p[2, j],
+        c_prev[j],
+    )
+
+
 @jit
 def _forward(gx: Array, gh: Array, bias: Array, p: Array, c_prev: Array, h: Array, out: Array) -> None:
     """One step: ``h``, and ``out (6, N, H)``: ``i, f, g, o, tanh(c), c``.
@@ -43,39 +63,9 @@ def _forward(gx: Array, gh: Array, bias: Array, p: Array, c_prev: Array, h: Arra
         i_b, f_b, g_b, o_b = out[0, b], out[1, b], out[2, b], out[3, b]
         tanh_c_b, h_b, c_b, c_prev_b = out[4, b], h[b], out[5, b], c_prev[b]
         for j in range(hidden):
-            i, f, g, _, _, _, c = _step(
-                one,
-                x[0, j] + bias[0, j],
-                x[1, j] + bias[1, j],
-                x[2, j] + bias[2, j],
-                x[3, j] + bias[3, j],
-                y[0, j],
-                y[1, j],
-                y[2, j],
-                y[3, j],
-                p[0, j],
-                p[1, j],
-                p[2, j],
-                c_prev_b[j],
-            )
-            i_b[j], f_b[j], g_b[j], c_b[j] = i, f, g, c
+            i_b[j], f_b[j], g_b[j], _, _, _, c_b[j] = _unit(one, x, y, bias, p, c_prev_b, j)
         for j in range(hidden):
-            _, _, _, o, tanh_c, h_j, _ = _step(
-                one,
-                x[0, j] + bias[0, j],
-                x[1, j] + bias[1, j],
-                x[2, j] + bias[2, j],
-                x[3, j] + bias[3, j],
-                y[0, j],
-                y[1, j],
-                y[2, j],
-                y[3, j],
-                p[0, j],
-                p[1, j],
-                p[2, j],
-                c_prev_b[j],
-            )
-            o_b[j], tanh_c_b[j], h_b[j] = o, tanh_c, h_j
+            _, _, _, o_b[j], tanh_c_b[j], h_b[j], _ = _unit(one, x, y, bias, p, c_prev_b, j)
 
 
 @jit
