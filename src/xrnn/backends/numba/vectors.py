@@ -51,9 +51,10 @@ def _forward(gx: Array, gh: Array, bias: Array, p: Array, c_prev: Array, h: Arra
     """One step: ``h``, and ``out (6, N, H)``: ``i, f, g, o, tanh(c), c``.
 
     Two passes over a row, each evaluating the whole scalar step and storing part of
-    it: ``i, f, g, c``, then ``o, tanh(c), h``. In one pass the loop stores seven rows
-    and reads two bias arrays, and LLVM does not vectorise it (:mod:`.kernels`): 6.5x
-    slower (68.5 against 10.6 ms for 100 steps, N=64, H=256, float32), for the same bits.
+    it: ``i, f, g, c``, then ``o, tanh(c), h``. In one pass, storing all seven, LLVM did
+    not vectorise the loop (:mod:`.kernels`), not even with the biases and peepholes in
+    one array: 6.5x slower (68.5 against 10.6 ms for 100 steps, N=64, H=256, float32),
+    for the same bits.
     """
     n, hidden = c_prev.shape
     one = h.dtype.type(1)
