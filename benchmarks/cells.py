@@ -148,7 +148,7 @@ def _time(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, floa
     always follows the same one and inherits what it leaves behind (threads still
     spinning, memory to fault in again). In a fixed order, xrnn's LSTM, always timed after
     torch's LayerNorm LSTM, took 0.1714 s on two threads against 0.1584 s for the same
-    LSTM with DropConnect, timed after IndRNN; with the order shuffled the two agree.
+    LSTM with DropConnect, timed after IndRNN; shuffled, the two came within 1-4%.
     """
     for step in steps.values():
         step()  # compile and warm up
