@@ -62,8 +62,8 @@ class WeightDrop:
         for key, w in params.items():
             if key.startswith("weight_hh"):
                 keep = self.generator.random(tuple(w.shape)) >= self.weight_drop
-                scaled = keep / (1.0 - self.weight_drop)
-                masks[key] = convert(scaled, xp=self.xp, dtype=self.dtype, device=device)
+                scale = 1.0 / (1.0 - self.weight_drop)  # in the target dtype, as the dropout masks
+                masks[key] = convert(keep, xp=self.xp, dtype=self.dtype, device=device) * scale
         return {k: (v * masks[k] if k in masks else v) for k, v in params.items()}, masks
 
     @staticmethod

@@ -119,7 +119,7 @@ class Zoneout:
             tuple(
                 None
                 if p == 0
-                else convert(1.0 * (self.generator.random((t_steps, n, size)) < p), xp=self.xp, **where)
+                else convert(self.generator.random((t_steps, n, size)) < p, xp=self.xp, **where)
                 for p, size in zip(probabilities, sizes, strict=True)
             )
             for _ in range(loops)
