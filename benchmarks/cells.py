@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import time
 import warnings
 from collections.abc import Callable
 
 import numpy as np
-from settle import on_threads, settle
+from settle import on_threads, settle, shuffled_rounds
 
 
 def _torch_cells():  # noqa: ANN202  (torch is imported here, after the thread settings)
@@ -144,19 +143,13 @@ def _time(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, floa
     """Median seconds of each step, the steps alternating within every round (so that a drift
     of the machine's speed reaches every implementation alike).
 
-    Each round runs them in a new order (shuffled, seeded), so that no implementation
-    always follows the same one and inherits what it leaves behind (threads still
-    spinning, memory to fault in again). In a fixed order, xrnn's LSTM, always timed after
-    torch's LayerNorm LSTM, took 0.1714 s on two threads against 0.1584 s for the same
-    LSTM with DropConnect, timed after IndRNN; shuffled, the two came within 1-4%.
+    Each round runs them in a new order (:func:`settle.shuffled_rounds`).
     """
     for step in steps.values():
         step()  # compile and warm up
     times: dict[str, list[float]] = {name: [] for name in steps}
-    names, order = list(steps), random.Random(0)
-    for _ in range(rounds):
-        order.shuffle(names)
-        for name in names:
+    for order in shuffled_rounds(steps, rounds):
+        for name in order:
             step = steps[name]
             settle()
             start = time.perf_counter()

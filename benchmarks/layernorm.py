@@ -7,7 +7,7 @@
 One training step is forward (with the cache) and backward through one layer, ``(T, N, I)``
 float32 input with a given upstream gradient of every output, T=100 N=64 I=H=256 (``--quick``:
 tiny shapes, a smoke run). In one process and alternating round by round (medians of
-``R`` rounds, after one warm-up call each): ``xrnn.LSTM``, ``xrnn.LayerNormLSTM``,
+``R`` rounds in a new order each, after one warm-up call each): ``xrnn.LSTM``, ``xrnn.LayerNormLSTM``,
 ``xrnn.GRU``, ``xrnn.LayerNormGRU`` on NumPy (the Numba compiled loops), forward and
 backward timed apart, and haste's LayerNorm LSTM as a ``torch.jit.script`` loop (the one of
 ``benchmarks/cells.py``). Alternating puts the contenders under the same load, which on a
@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from settle import on_threads, settle
+from settle import on_threads, settle, shuffled_rounds
 
 LAYERS = ("LSTM", "LayerNormLSTM", "GRU", "LayerNormGRU")
 
@@ -72,10 +72,10 @@ def run(t_steps: int, n: int, size: int, rounds: int) -> dict[str, float]:
     for step in steps.values():  # compile and warm up
         step()
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+    for order in shuffled_rounds(steps, rounds):
+        for name in order:
             settle()
-            times[name].append(step())
+            times[name].append(steps[name]())
     results: dict[str, float] = {}
     for name, pairs in times.items():
         results[f"{name} step"] = statistics.median(a + b for a, b in pairs)
